@@ -1,0 +1,1 @@
+"""Trust Fabric: a provenance-and-privacy graph API."""

@@ -1,0 +1,53 @@
+"""The ASGI application, declared: routes, middleware and the resources' lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from trustfabric import http
+from trustfabric.context import Context
+from trustfabric.schema import build_schema
+from trustfabric.services import Services
+from trustfabric.settings import Settings, get_settings
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services: Services = request.state.services
+        return Context(request, response, services.settings, services.repos)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        services = Services.open(settings)
+        try:
+            yield {"services": services}
+        finally:
+            await services.close()
+
+    graphql = GraphQLApp(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=False,
+    )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", http.healthz),
+            Route("/readyz", http.readyz),
+            Route("/metrics", http.metrics),
+            Route("/export/lineage.csv", http.export_lineage),
+            Route("/export/anomalies.csv", http.export_anomalies),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,140 @@
+"""`trustfabric` console command: serve, migrate, seed-demo, token management."""
+
+import asyncio
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from trustfabric.auth import Role
+from trustfabric.demo import DEMO_TENANTS, seed_demo
+from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.migrations import migrate as run_migrations
+from trustfabric.services import Services
+from trustfabric.settings import Settings, get_settings
+
+app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
+token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@contextmanager
+def graph_settings() -> Iterator[Settings]:
+    """Settings pointing at a database: the configured one, or the embedded server started
+    here (and stopped on the way out) when no URI is configured."""
+    settings = get_settings()
+    if not settings.embedded:
+        yield settings
+        return
+    server = EmbeddedServer(
+        settings.data_dir, settings.neo4j_database, settings.embedded_bolt_port,
+        settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
+    )
+    typer.echo(f"starting the embedded database under {server.data_dir} …")
+    with server:
+        # Exported so uvicorn workers, separate processes, find the same database.
+        os.environ["TF_NEO4J_URI"] = server.uri
+        os.environ["TF_NEO4J_PASSWORD"] = server.password
+        yield Settings()
+
+
+async def _prepare(settings: Settings, seed: bool) -> list[str]:
+    services = Services.open(settings)
+    try:
+        applied = await run_migrations(services.executor)
+        lines = []
+        if seed:
+            demo_file = settings.data_dir / "demo-tokens.txt"
+            if not await services.repos.tokens.tenants():
+                await seed_demo(services.repos.ingest)
+                lines = []
+                for tenant in DEMO_TENANTS:
+                    _, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "demo")
+                    lines.append(f"{tenant} (member): {secret}")
+                _, secret = await services.repos.tokens.create("acme", Role.OPERATOR, "demo")
+                lines.append(f"operator: {secret}")
+                demo_file.parent.mkdir(parents=True, exist_ok=True)
+                demo_file.write_text("\n".join(lines) + "\n")
+                demo_file.chmod(0o600)
+            if demo_file.exists():
+                lines = demo_file.read_text().splitlines()
+        return [f"applied migration {m}" for m in applied] + lines
+    finally:
+        await services.close()
+
+
+@app.command()
+def serve(
+    seed_demo_data: Annotated[bool, typer.Option("--seed-demo/--no-seed-demo",
+                                                 help="Load demo data when the graph is empty.")] = False,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default TF_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Start the database (embedded unless TF_NEO4J_URI is set), migrate, and serve GraphQL."""
+    with graph_settings() as settings:
+        for line in asyncio.run(_prepare(settings, seed_demo_data)):
+            typer.echo(line)
+        port = port or settings.port
+        typer.echo(f"GraphQL (GraphiQL in a browser): http://{settings.host}:{port}/graphql")
+        uvicorn.run(
+            "trustfabric.app:create_app", factory=True, host=settings.host, port=port,
+            workers=workers, log_level="info", access_log=False,
+        )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending migrations and exit."""
+    with graph_settings() as settings:
+        for line in asyncio.run(_prepare(settings, seed=False)) or ["no pending migrations"]:
+            typer.echo(line)
+
+
+@app.command("seed-demo")
+def seed_demo_command() -> None:
+    """Migrate, then load the demo data set if the graph has no tenant yet."""
+    with graph_settings() as settings:
+        for line in asyncio.run(_prepare(settings, seed=True)):
+            typer.echo(line)
+
+
+async def _token(settings: Settings, tenant: str, role: Role, name: str) -> str:
+    services = Services.open(settings)
+    try:
+        await run_migrations(services.executor)
+        token_id, secret = await services.repos.tokens.create(tenant, role, name)
+        return f"token id: {token_id}\ntoken: {secret}"
+    finally:
+        await services.close()
+
+
+async def _revoke(settings: Settings, token_id: str) -> None:
+    services = Services.open(settings)
+    try:
+        await services.repos.tokens.revoke(token_id)
+    finally:
+        await services.close()
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the token acts for.")],
+    role: Annotated[Role, typer.Option(help="member, auditor or operator.")] = Role.MEMBER,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "",
+) -> None:
+    """Issue a token; its secret is printed once and never stored."""
+    with graph_settings() as settings:
+        typer.echo(asyncio.run(_token(settings, tenant, role, name)))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to revoke.")]) -> None:
+    with graph_settings() as settings:
+        asyncio.run(_revoke(settings, token_id))
+        typer.echo(f"revoked {token_id}")
+
+

@@ -1,0 +1,37 @@
+"""Errors the API reports on purpose, each with a stable code for `extensions.code`."""
+
+
+class AppError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class BadUserInput(AppError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(AppError):
+    code = "NOT_FOUND"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+
+
+class Unauthenticated(AppError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(AppError):
+    code = "FORBIDDEN"
+
+
+class QuotaExceeded(AppError):
+    code = "QUOTA_EXCEEDED"
+
+
+class Unavailable(AppError):
+    code = "UNAVAILABLE"

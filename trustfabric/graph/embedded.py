@@ -1,0 +1,124 @@
+"""Start and stop the embedded ArcadeDB server as a child process on 127.0.0.1."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from trustfabric.errors import Unavailable
+
+STARTUP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 60.0
+
+
+def _read_or_create_password(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password)
+    return password
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class EmbeddedServer:
+    """One ArcadeDB server whose data lives under `data_dir`.
+
+    `start()` blocks until Bolt accepts connections; `stop()` asks the server to shut down
+    cleanly and waits for it. Both may be called repeatedly (tests stop and restart it).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database: str,
+        bolt_port: int,
+        http_port: int,
+        heap: str = "2g",
+        wal_flush: int = 1,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.database = database
+        self.bolt_port = bolt_port
+        self.http_port = http_port
+        self.heap = heap
+        self.wal_flush = wal_flush
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.password = _read_or_create_password(self.data_dir / "bolt-password")
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        if port_open(self.bolt_port):
+            raise Unavailable(f"port {self.bolt_port} is already in use")
+        ready = self.data_dir / "embedded.ready"
+        ready.unlink(missing_ok=True)
+        log = open(self.data_dir / "arcadedb.out", "a")  # noqa: SIM115 - owned by the child
+        self._process = subprocess.Popen(
+            [
+                sys.executable, "-m", "trustfabric.graph.embedded_server",
+                "--root", str(self.data_dir),
+                "--database", self.database,
+                "--bolt-port", str(self.bolt_port),
+                "--http-port", str(self.http_port),
+                "--heap", self.heap,
+                "--wal-flush", str(self.wal_flush),
+                "--ready-file", str(ready),
+            ],
+            cwd=self.data_dir,  # ArcadeDB writes ./log relative to its working directory
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group: a ^C meant for the API must not kill the JVM mid-write.
+            start_new_session=True,
+        )
+        log.close()
+        assert self._process.stdin is not None
+        self._process.stdin.write(self.password + "\n")
+        self._process.stdin.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not ready.exists():
+            if self._process.poll() is not None:
+                raise Unavailable(f"embedded database exited; see {self.data_dir / 'arcadedb.out'}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise Unavailable("embedded database did not start in time")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> "EmbeddedServer":
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

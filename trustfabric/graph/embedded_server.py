@@ -1,0 +1,56 @@
+"""Child-process entry point hosting ArcadeDB (in a JVM) with its Bolt listener.
+
+Run by `graph.embedded.EmbeddedServer`; the JVM lives in this process, not in the API's,
+so the API can be killed or restarted without taking the database down, and the server is
+stopped with its own `stop()` on SIGTERM (killing a JVM host mid-write corrupts shutdown).
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--bolt-port", type=int, required=True)
+    parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument("--heap", default="2g")
+    parser.add_argument("--wal-flush", type=int, default=1)
+    parser.add_argument("--ready-file", required=True)
+    args = parser.parse_args()
+    password = sys.stdin.readline().strip()
+
+    import arcadedb_embedded as arcadedb
+
+    server = arcadedb.ArcadeDBServer(
+        args.root,
+        root_password=password,
+        config={
+            "host": "127.0.0.1",
+            "http_port": args.http_port,
+            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+            "bolt_port": args.bolt_port,
+            "tx_wal_flush": args.wal_flush,
+        },
+        jvm_kwargs={"heap_size": args.heap},
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server.start()
+    try:
+        server.create_database(args.database)  # opens it when it already exists
+        # Bolt listens before the database exists; the launcher waits for this file instead.
+        with open(args.ready_file, "w") as ready:
+            ready.write(str(os.getpid()))
+        stop.wait()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

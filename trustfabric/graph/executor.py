@@ -1,0 +1,116 @@
+"""The one place queries reach the database: routing, transactions, errors and timing."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j.exceptions import (
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
+from prometheus_client import Counter, Histogram
+
+from trustfabric.errors import AppError, BadUserInput, Unavailable
+from trustfabric.graph.cypher import Cypher
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+QUERY_SECONDS = Histogram(
+    "tf_graph_query_seconds", "Time spent in one named graph query", ["query"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed", ["query"])
+
+
+class Tx:
+    """A transaction handed to a unit of work: runs named queries, nothing else."""
+
+    def __init__(self, tx: AsyncManagedTransaction, executor: "GraphExecutor") -> None:
+        self._tx = tx
+        self._executor = executor
+
+    async def run(self, query: Cypher, **params: Any) -> list[Row]:
+        self._executor.round_trips += 1
+        started = time.perf_counter()
+        try:
+            result = await self._tx.run(query.text, params)
+            return await result.data()
+        except Neo4jError:
+            QUERY_ERRORS.labels(query.name).inc()
+            log.warning("graph query %s failed", query.name)
+            raise
+        finally:
+            QUERY_SECONDS.labels(query.name).observe(time.perf_counter() - started)
+
+
+class GraphExecutor:
+    """Wraps the async driver. Reads and writes are managed transactions, so the driver
+    retries transient failures (deadlocks, leader changes) within `retry_time_s`."""
+
+    def __init__(self, driver: AsyncDriver, database: str) -> None:
+        self.driver = driver
+        self.database = database
+        # Counts statements sent; tests use it to prove DataLoaders bound round trips.
+        self.round_trips = 0
+
+    @classmethod
+    def connect(
+        cls, uri: str, user: str, password: str, database: str, *,
+        connect_timeout_s: float, retry_time_s: float, pool_size: int,
+    ) -> "GraphExecutor":
+        driver = AsyncGraphDatabase.driver(
+            uri,
+            auth=(user, password),
+            connection_timeout=connect_timeout_s,
+            connection_acquisition_timeout=connect_timeout_s * 5,
+            max_transaction_retry_time=retry_time_s,
+            max_connection_pool_size=pool_size,
+            liveness_check_timeout=30.0,
+        )
+        return cls(driver, database)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    async def read(self, query: Cypher, **params: Any) -> list[Row]:
+        return await self.read_tx(lambda tx: tx.run(query, **params))
+
+    async def write(self, query: Cypher, **params: Any) -> list[Row]:
+        return await self.write_tx(lambda tx: tx.run(query, **params))
+
+    async def read_tx(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._transact(work, write=False)
+
+    async def write_tx(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Runs `work` in one transaction: everything it wrote commits, or nothing does."""
+        return await self._transact(work, write=True)
+
+    async def ping(self) -> None:
+        await self._transact(lambda tx: tx.run(_PING), write=False)
+
+    async def _transact(self, work: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        async def unit(tx: AsyncManagedTransaction) -> T:
+            return await work(Tx(tx, self))
+
+        try:
+            async with self.driver.session(database=self.database) as session:
+                if write:
+                    return await session.execute_write(unit)
+                return await session.execute_read(unit)
+        except AppError:
+            raise
+        except ConstraintError as error:
+            raise BadUserInput("the change conflicts with existing data") from error
+        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as error:
+            raise Unavailable("the graph database is unavailable; retry shortly") from error
+
+
+_PING = Cypher("health.ping", "RETURN 1 AS ok")

@@ -1,0 +1,62 @@
+"""The graph model in one place: node kinds, their keys, and records turned into objects.
+
+Every domain node has two labels, its kind and `Entity`, and the properties `key`
+(`Kind:tenant:natural-id`, unique), `kind` and `tenant`. Tenant-owned data is walled by
+the `tenant` property (indexed) rather than by edges to a tenant node, so no tenant node
+collects millions of edges.
+
+    (:Repo {url})-[:HAS_COMMIT]->(:Commit {sha})-[:PARENT]->(:Commit)
+    (:Image {digest})-[:BUILT_FROM]->(:Commit)      (:Image)-[:BASED_ON]->(:Image)
+    (:Job {jobId})-[:RAN]->(:Image)                 (:Job)-[:UNDER]->(:PolicyVersion)
+    (:Policy {policyId})-[:HAS_VERSION]->(:PolicyVersion {version, hash})
+    (:Anomaly {anomalyId, kind, severity, status})-[:OBSERVED_IN]->(:Job)
+    (:Tenant {id})   (:ApiToken {hash, tenant, role})   (:Migration {id})
+"""
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly")
+
+
+def entity_key(kind: str, tenant: str, natural_id: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    return f"{kind}:{tenant}:{natural_id}"
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    """(kind, tenant, natural id) of an entity key; raises ValueError when malformed."""
+    kind, tenant, natural_id = key.split(":", 2)
+    if kind not in KINDS or not tenant or not natural_id:
+        raise ValueError(f"malformed key {key!r}")
+    return kind, tenant, natural_id
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A domain node read from the graph, whatever its kind."""
+
+    key: str
+    kind: str
+    tenant: str
+    props: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, props: dict[str, Any]) -> "Entity":
+        return cls(key=props["key"], kind=props["kind"], tenant=props["tenant"], props=props)
+
+    @property
+    def node_id(self) -> str:
+        """The key without its kind: what a Relay global id carries after `Kind:`."""
+        return self.key.split(":", 1)[1]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.props.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: str
+    type: str
+    target: str

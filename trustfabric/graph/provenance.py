@@ -1,0 +1,40 @@
+"""Provenance nodes: batch lookups for the DataLoaders and paginated listings."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.model import Entity
+from trustfabric.graph.queries import provenance as q
+
+RELATIONS = frozenset(q.RELATED)
+MAX_RELATED = 10_000
+
+
+class ProvenanceRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def get_by_keys(self, keys: Sequence[str], tenant: str | None) -> list[Entity | None]:
+        """Entities in the order of `keys`; None where absent or outside `tenant`."""
+        rows = await self._executor.read(q.BY_KEYS, keys=list(keys), tenant=tenant)
+        found = {row["node"]["key"]: Entity.from_row(row["node"]) for row in rows}
+        return [found.get(key) for key in keys]
+
+    async def related(self, relation: str, keys: Sequence[str]) -> list[list[Entity]]:
+        """For each key, the entities `relation` leads to (an allow-listed name)."""
+        query = q.RELATED[relation]  # KeyError for anything not on the allow-list
+        rows = await self._executor.read(query, keys=list(keys), limit=MAX_RELATED)
+        grouped: dict[str, list[Entity]] = defaultdict(list)
+        for row in rows:
+            grouped[row["key"]].append(Entity.from_row(row["node"]))
+        return [grouped.get(key, []) for key in keys]
+
+    async def anomalies_page(
+        self, tenant: str, after: str, limit: int, severity: str | None, status: str | None
+    ) -> list[Entity]:
+        rows = await self._executor.read(
+            q.ANOMALIES_PAGE, tenant=tenant, after=after, limit=limit, severity=severity,
+            status=status,
+        )
+        return [Entity.from_row(row["node"]) for row in rows]

@@ -1,0 +1,1 @@
+"""Cypher statements grouped by aggregate; values only ever travel as $parameters."""

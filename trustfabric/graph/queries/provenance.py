@@ -1,0 +1,58 @@
+"""Lookups of provenance nodes by key, and batch loads of their neighbours."""
+
+from typing import Final, LiteralString
+
+from trustfabric.graph.cypher import Cypher
+
+# $tenant is null only for operators, who may read any tenant.
+BY_KEYS = Cypher(
+    "provenance.by_keys",
+    """
+    UNWIND $keys AS k
+    MATCH (n:Entity {key: k})
+    WHERE $tenant IS NULL OR n.tenant = $tenant
+    RETURN n {.*} AS node
+    """,
+)
+
+# The relations a field can follow, named by `<kind>.<field>`. Patterns are literals from
+# this allow-list only: nothing a caller sends becomes part of a query's text.
+_RELATION_PATTERNS: Final[dict[str, LiteralString]] = {
+    "Anomaly.job": "(src)-[:OBSERVED_IN]->(n:Job)",
+    "Job.anomalies": "(src)<-[:OBSERVED_IN]-(n:Anomaly)",
+    "Job.image": "(src)-[:RAN]->(n:Image)",
+    "Job.policyVersion": "(src)-[:UNDER]->(n:PolicyVersion)",
+    "Image.commit": "(src)-[:BUILT_FROM]->(n:Commit)",
+    "Image.baseImages": "(src)-[:BASED_ON]->(n:Image)",
+    "Image.jobs": "(src)<-[:RAN]-(n:Job)",
+    "Commit.repo": "(src)<-[:HAS_COMMIT]-(n:Repo)",
+    "Commit.parents": "(src)-[:PARENT]->(n:Commit)",
+    "Commit.images": "(src)<-[:BUILT_FROM]-(n:Image)",
+    "Repo.commits": "(src)-[:HAS_COMMIT]->(n:Commit)",
+    "Policy.versions": "(src)-[:HAS_VERSION]->(n:PolicyVersion)",
+    "PolicyVersion.policy": "(src)<-[:HAS_VERSION]-(n:Policy)",
+}
+
+RELATED: Final[dict[str, Cypher]] = {
+    name: Cypher(
+        f"provenance.related.{name}",
+        "UNWIND $keys AS k MATCH (src:Entity {key: k}) MATCH "
+        + pattern
+        + " WHERE n.tenant = src.tenant"
+        " RETURN k AS key, n {.*} AS node ORDER BY n.key LIMIT $limit",
+    )
+    for name, pattern in _RELATION_PATTERNS.items()
+}
+
+ANOMALIES_PAGE = Cypher(
+    "provenance.anomalies_page",
+    """
+    MATCH (n:Anomaly)
+    WHERE n.tenant = $tenant AND n.key > $after
+      AND ($severity IS NULL OR n.severity = $severity)
+      AND ($status IS NULL OR n.status = $status)
+    RETURN n {.*} AS node
+    ORDER BY n.key
+    LIMIT $limit
+    """,
+)

@@ -1,0 +1,48 @@
+"""API tokens: issue, verify (with a short cache), revoke."""
+
+from datetime import UTC, datetime
+
+from cachetools import TTLCache
+
+from trustfabric.auth import Caller, Role, hash_token, new_token
+from trustfabric.errors import NotFound, Unauthenticated
+from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.queries import tokens as q
+
+
+class TokenRepository:
+    def __init__(self, executor: GraphExecutor, cache_ttl_s: float) -> None:
+        self._executor = executor
+        # Verified callers by token hash: saves a round trip per request; a revocation
+        # made elsewhere takes effect within the TTL.
+        self._cache: TTLCache[str, Caller] = TTLCache(maxsize=10_000, ttl=cache_ttl_s)
+
+    async def create(self, tenant: str, role: Role, name: str = "") -> tuple[str, str]:
+        """Returns (token id, secret). The secret is not stored and cannot be shown again."""
+        token_id, secret, digest = new_token()
+        await self._executor.write(
+            q.CREATE, id=token_id, hash=digest, tenant=tenant, role=role.value, name=name,
+            now=datetime.now(UTC).isoformat(),
+        )
+        return token_id, secret
+
+    async def verify(self, secret: str) -> Caller:
+        digest = hash_token(secret)
+        if (caller := self._cache.get(digest)) is not None:
+            return caller
+        rows = await self._executor.read(q.BY_HASH, hash=digest)
+        if not rows or rows[0]["token"]["revoked"]:
+            raise Unauthenticated("invalid or revoked token")
+        token = rows[0]["token"]
+        caller = Caller(token_id=token["id"], tenant=token["tenant"], role=Role(token["role"]))
+        self._cache[digest] = caller
+        return caller
+
+    async def revoke(self, token_id: str) -> None:
+        rows = await self._executor.write(q.REVOKE, id=token_id)
+        if not rows:
+            raise NotFound(f"token {token_id}")
+        self._cache.pop(rows[0]["hash"], None)
+
+    async def tenants(self) -> list[str]:
+        return [row["id"] for row in await self._executor.read(q.TENANTS)]

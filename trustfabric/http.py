@@ -1,0 +1,99 @@
+"""Plain HTTP endpoints beside GraphQL: probes, metrics and CSV exports."""
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from strawberry import relay
+
+from trustfabric import lineage as domain
+from trustfabric.auth import Caller
+from trustfabric.context import Context
+from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
+from trustfabric.services import Services
+
+STATUS = {
+    "BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
+    "QUOTA_EXCEEDED": 429, "UNAVAILABLE": 503,
+}
+MAX_EXPORT_ROWS = 10_000
+EXPORT_PAGE = 500
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+def error_response(error: AppError) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": error.code, "message": error.message}},
+        status_code=STATUS.get(error.code, 500),
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await _services(request).executor.ping()
+    except Unavailable:
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _caller(request: Request) -> Caller:
+    context = Context(request, None, _services(request).settings, _services(request).repos)
+    return await context.authenticate()
+
+
+def _csv(body: str, filename: str) -> Response:
+    return PlainTextResponse(
+        body, media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def export_lineage(request: Request) -> Response:
+    """GET /export/lineage.csv?anomaly=<global id>"""
+    try:
+        caller = await _caller(request)
+        try:
+            anomaly = relay.GlobalID.from_id(request.query_params.get("anomaly", ""))
+        except ValueError:
+            raise BadUserInput("anomaly must be an Anomaly id") from None
+        if anomaly.type_name != "Anomaly":
+            raise BadUserInput("anomaly must be an Anomaly id")
+        record = await _services(request).repos.lineage.by_anomaly(
+            f"Anomaly:{anomaly.node_id}", caller.read_scope
+        )
+        if record is None:
+            raise NotFound("anomaly")
+    except AppError as error:
+        return error_response(error)
+    return _csv(domain.lineage_csv(record), f"lineage-{record.anomaly['anomalyId']}.csv")
+
+
+async def export_anomalies(request: Request) -> Response:
+    """GET /export/anomalies.csv?severity=HIGH&status=OPEN[&tenant=T for operators]"""
+    params = request.query_params
+    try:
+        caller = await _caller(request)
+        tenant = caller.tenant_for(params.get("tenant"))
+        severity, status = params.get("severity"), params.get("status")
+        rows, after = [], f"Anomaly:{tenant}:"
+        repo = _services(request).repos.provenance
+        while len(rows) < MAX_EXPORT_ROWS:
+            page = await repo.anomalies_page(tenant, after, EXPORT_PAGE, severity, status)
+            rows.extend(page)
+            if len(page) < EXPORT_PAGE:
+                break
+            after = page[-1].key
+    except AppError as error:
+        return error_response(error)
+    return _csv(domain.anomalies_csv(rows[:MAX_EXPORT_ROWS]), f"anomalies-{tenant}.csv")

@@ -1,0 +1,1 @@
+"""Thin resolvers: check, validate, call a loader or repository, return schema types."""

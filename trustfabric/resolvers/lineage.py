@@ -1,0 +1,81 @@
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from trustfabric import lineage as domain
+from trustfabric.errors import BadUserInput, NotFound
+from trustfabric.graph.lineage import Subgraph as SubgraphRecord
+from trustfabric.resolvers.provenance import load_entity
+from trustfabric.schema.lineage import GraphEdge, Impact, Lineage, LineageHop, Subgraph
+from trustfabric.schema.provenance import Anomaly, Image, Info, Job, PolicyVersion, to_node
+
+MAX_NEIGHBORS = 500
+MAX_IMPACT = 1000
+
+
+def _global_id(key: str) -> relay.GlobalID:
+    kind, node_id = key.split(":", 1)
+    return relay.GlobalID(kind, node_id)
+
+
+def _subgraph(record: SubgraphRecord) -> Subgraph:
+    return Subgraph(
+        nodes=[to_node(e) for e in record.nodes],
+        edges=[GraphEdge(source=_global_id(e.source), type=e.type, target=_global_id(e.target))
+               for e in record.edges],
+    )
+
+
+async def lineage(info: Info, anomaly_id: relay.GlobalID) -> Lineage:
+    if anomaly_id.type_name != "Anomaly":
+        raise BadUserInput("anomalyId must be the id of an Anomaly")
+    key = f"Anomaly:{anomaly_id.node_id}"
+    record = await info.context.repos.lineage.by_anomaly(key, info.context.caller.read_scope)
+    if record is None:
+        raise NotFound(f"anomaly {anomaly_id}")
+    return Lineage(
+        anomaly=Anomaly.from_entity(record.anomaly),
+        hops=[LineageHop(position=h.position, relation=h.relation, node=to_node(h.entity))
+              for h in domain.hops(record)],
+        root=to_node(domain.root(record)),
+        policy_version=PolicyVersion.from_entity(record.policy_version)
+        if record.policy_version else None,
+        complete=record.repo is not None,
+    )
+
+
+async def neighbors(info: Info, id: relay.GlobalID, depth: int = 1) -> Subgraph:
+    entity = await load_entity(info, id)
+    record = await info.context.repos.lineage.neighbors(
+        entity.key, depth, MAX_NEIGHBORS, info.context.caller.read_scope
+    )
+    return _subgraph(record)
+
+
+async def path(
+    info: Info,
+    from_: Annotated[relay.GlobalID, strawberry.argument(name="from")],
+    to: relay.GlobalID,
+    max_hops: int = 6,
+) -> Subgraph:
+    source, target = await load_entity(info, from_), await load_entity(info, to)
+    record = await info.context.repos.lineage.path(
+        source.key, target.key, max_hops, info.context.caller.read_scope
+    )
+    return _subgraph(record)
+
+
+async def impact(info: Info, commit_sha: str) -> Impact:
+    record = await info.context.repos.lineage.impact(
+        commit_sha.lower(), info.context.caller.read_scope, MAX_IMPACT
+    )
+    return Impact(
+        commit_sha=commit_sha.lower(),
+        images=[Image.from_entity(e) for e in record.images],
+        jobs=[Job.from_entity(e) for e in record.jobs],
+        tenants=sorted({e.tenant for e in record.images}),
+        open_anomalies=[Anomaly.from_entity(e) for e in record.anomalies],
+        truncated=record.truncated,
+    )
+

@@ -1,0 +1,77 @@
+import base64
+import binascii
+
+from strawberry import relay
+
+from trustfabric.errors import BadUserInput, NotFound
+from trustfabric.graph.model import KINDS, Entity
+from trustfabric.schema.provenance import (
+    Anomaly, AnomalyConnection, AnomalyStatus, Info, Severity, to_node,
+)
+
+MAX_PAGE = 100
+
+
+def key_of(node_id: relay.GlobalID) -> str:
+    if node_id.type_name not in KINDS:
+        raise NotFound(f"node {node_id}")
+    return f"{node_id.type_name}:{node_id.node_id}"
+
+
+async def load_entity(info: Info, node_id: relay.GlobalID, kind: str | None = None) -> Entity:
+    """The entity behind a global id, within the caller's reach; NOT_FOUND otherwise."""
+    if kind is not None and node_id.type_name != kind:
+        raise BadUserInput(f"expected the id of a {kind}")
+    entity = await info.context.loaders.entities.load(key_of(node_id))
+    if entity is None:
+        raise NotFound(f"node {node_id}")
+    return entity
+
+
+async def node(info: Info, id: relay.GlobalID) -> relay.Node:
+    return to_node(await load_entity(info, id))
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_cursor(cursor: str, prefix: str) -> str:
+    try:
+        key = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadUserInput("malformed cursor") from None
+    if not key.startswith(prefix):
+        raise BadUserInput("cursor does not belong to this listing")
+    return key
+
+
+async def anomalies(
+    info: Info,
+    first: int = 20,
+    after: str | None = None,
+    severity: Severity | None = None,
+    status: AnomalyStatus | None = None,
+    tenant: str | None = None,
+) -> AnomalyConnection:
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
+    scope = info.context.caller.tenant_for(tenant)
+    prefix = f"Anomaly:{scope}:"
+    after_key = decode_cursor(after, prefix) if after else prefix
+    page = await info.context.repos.provenance.anomalies_page(
+        scope, after_key, first + 1, severity.value if severity else None,
+        status.value if status else None,
+    )
+    edges = [relay.Edge(cursor=encode_cursor(e.key), node=Anomaly.from_entity(e))
+             for e in page[:first]]
+    return AnomalyConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=len(page) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+

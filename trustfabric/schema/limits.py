@@ -1,0 +1,69 @@
+"""A cost limit: the work a query asks for, estimated from its shape before it runs.
+
+Each field costs 1; a list field multiplies what is under it by its `first` argument when
+given as a literal, else by a default fan-out. Depth, alias and token limits come from
+Strawberry's own extensions; graphql-core has no cost analysis, hence this rule.
+"""
+
+from typing import Any
+
+from graphql import (
+    FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, IntValueNode,
+    OperationDefinitionNode, SelectionSetNode, ValidationContext, ValidationRule,
+    get_named_type, is_list_type, get_nullable_type,
+)
+
+DEFAULT_FAN_OUT = 10
+
+
+def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
+    class CostLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.fragments = {f.name.value: f for f in context.document.definitions
+                              if f.kind == "fragment_definition"}
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            root = self.context.schema.get_root_type(node.operation)
+            cost = self._cost(node.selection_set, root, set())
+            if cost > max_cost:
+                self.report_error(GraphQLError(
+                    f"query cost {cost} exceeds the limit of {max_cost}; ask for fewer items",
+                    node, extensions={"code": "BAD_USER_INPUT", "cost": cost},
+                ))
+
+        def _cost(self, selections: SelectionSetNode | None, parent: Any, seen: set[str]) -> int:
+            if selections is None or parent is None:
+                return 0
+            total = 0
+            for selection in selections.selections:
+                if isinstance(selection, FieldNode):
+                    field = getattr(parent, "fields", {}).get(selection.name.value)
+                    if field is None:
+                        continue
+                    child = get_named_type(field.type)
+                    fan_out = 1
+                    if is_list_type(get_nullable_type(field.type)) or child.name.endswith(
+                        "Connection"
+                    ):
+                        fan_out = DEFAULT_FAN_OUT
+                    for argument in selection.arguments or ():
+                        if argument.name.value == "first" and isinstance(
+                            argument.value, IntValueNode
+                        ):
+                            fan_out = int(argument.value.value)
+                    total += 1 + fan_out * self._cost(selection.selection_set, child, seen)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    target = self.context.schema.get_type(condition.name.value) if condition else parent
+                    total += self._cost(selection.selection_set, target, seen)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in seen:
+                        continue
+                    target = self.context.schema.get_type(fragment.type_condition.name.value)
+                    total += self._cost(fragment.selection_set, target, seen | {name})
+            return total
+
+    return CostLimit

@@ -1,0 +1,56 @@
+"""Service settings: environment (TF_*) → `.env` → defaults, secrets never printed."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TF_", env_file=".env", extra="ignore")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Graph. With no URI the embedded ArcadeDB server is started under `data_dir`.
+    neo4j_uri: str | None = None
+    neo4j_user: str = "root"
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str = "trustfabric"
+    # Short timeouts so an outage answers UNAVAILABLE quickly instead of hanging requests.
+    neo4j_connect_timeout_s: float = 1.0
+    neo4j_retry_time_s: float = 1.0
+    neo4j_pool_size: int = 64
+
+    data_dir: Path = Path(".data")
+    embedded_bolt_port: int = 7687
+    embedded_http_port: int = 2480
+    embedded_heap: str = "2g"
+    # ArcadeDB WAL flush on commit: 0 = OS decides, 1 = flush to the OS, 2 = fsync.
+    # 1 survives a crash of the database process; 2 also survives a power loss.
+    embedded_wal_flush: int = 1
+
+    # GraphQL hardening
+    introspection: bool = True
+    graphiql: bool = True
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_query_cost: int = 5000
+
+    # Auth: how long a verified token is trusted before it is looked up again.
+    token_cache_ttl_s: float = 5.0
+
+    # Ingest
+    max_ingest_events: int = 1000
+
+    @property
+    def embedded(self) -> bool:
+        return self.neo4j_uri is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
