@@ -43,8 +43,10 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
                         continue
                     child = get_named_type(field.type)
                     fan_out = 1
-                    if is_list_type(get_nullable_type(field.type)) or child.name.endswith(
-                        "Connection"
+                    if child.name.endswith("Connection"):
+                        fan_out = DEFAULT_FAN_OUT
+                    elif is_list_type(get_nullable_type(field.type)) and not parent.name.endswith(
+                        "Connection"  # a connection's edges are the page its `first` sized
                     ):
                         fan_out = DEFAULT_FAN_OUT
                     for argument in selection.arguments or ():
