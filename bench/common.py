@@ -30,18 +30,24 @@ def percentile(ordered: Sequence[float], p: float) -> float:
 
 
 def summarize(latencies_s: Iterable[float], errors: int, window_s: float) -> dict[str, Any]:
+    """Throughput counts every completed request, failed or not; latencies only successes,
+    so a fast failure cannot flatter the percentiles. None where undefined (valid JSON)."""
     ordered = sorted(latencies_s)
     total = len(ordered) + errors
+
+    def ms(p: float) -> float | None:
+        return round(percentile(ordered, p) * 1000, 2) if ordered else None
+
     return {
         "requests": total,
         "errors": errors,
         "window_s": round(window_s, 3),
-        "rps": round(total / window_s, 1) if window_s > 0 else math.nan,
-        "p50_ms": round(percentile(ordered, 50) * 1000, 2),
-        "p95_ms": round(percentile(ordered, 95) * 1000, 2),
-        "p99_ms": round(percentile(ordered, 99) * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2) if ordered else math.nan,
-        "error_rate": round(errors / total, 4) if total else math.nan,
+        "rps": round(total / window_s, 1) if window_s > 0 else None,
+        "p50_ms": ms(50),
+        "p95_ms": ms(95),
+        "p99_ms": ms(99),
+        "max_ms": ms(100),
+        "error_rate": round(errors / total, 4) if total else None,
     }
 
 
@@ -79,12 +85,22 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / _TICKS
 
 
-def machine_busy_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores, to tell whether the machine was saturated."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])  # guest time is already counted in user
-    return total - idle, total
+def machine_ticks() -> list[int]:
+    """Jiffies over all cores: user nice system idle iowait irq softirq steal."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def machine_usage(before: list[int], after: list[int], window_s: float) -> dict[str, float]:
+    """Cores busy on average, and the part no process is charged with: softirq (loopback
+    networking) and steal (a noisy VM neighbour) make figures drift without showing in ps."""
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    cores = sum(d) / _TICKS / window_s  # wall-clock cores the jiffies cover
+    per_core = sum(d) / cores if cores else 1
+
+    def share(*fields: int) -> float:
+        return round(sum(d[f] for f in fields) / per_core, 2)
+
+    return {"busy": share(0, 1, 2, 5, 6, 7), "softirq": share(5, 6), "steal": share(7)}
 
 
 # --- reporting ------------------------------------------------------------------------------

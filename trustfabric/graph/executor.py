@@ -28,17 +28,18 @@ QUERY_SECONDS = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed", ["query"])
+# Every statement sent is a round trip; tests read it to prove DataLoaders bound them.
+STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database")
 
 
 class Tx:
     """A transaction handed to a unit of work: runs named queries, nothing else."""
 
-    def __init__(self, tx: AsyncManagedTransaction, executor: "GraphExecutor") -> None:
+    def __init__(self, tx: AsyncManagedTransaction) -> None:
         self._tx = tx
-        self._executor = executor
 
     async def run(self, query: Cypher, **params: Any) -> list[Row]:
-        self._executor.round_trips += 1
+        STATEMENTS.inc()
         started = time.perf_counter()
         try:
             result = await self._tx.run(query.text, params)
@@ -58,8 +59,6 @@ class GraphExecutor:
     def __init__(self, driver: AsyncDriver, database: str) -> None:
         self.driver = driver
         self.database = database
-        # Counts statements sent; tests use it to prove DataLoaders bound round trips.
-        self.round_trips = 0
 
     @classmethod
     def connect(
@@ -98,7 +97,7 @@ class GraphExecutor:
 
     async def _transact(self, work: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async def unit(tx: AsyncManagedTransaction) -> T:
-            return await work(Tx(tx, self))
+            return await work(Tx(tx))
 
         try:
             async with self.driver.session(database=self.database) as session:

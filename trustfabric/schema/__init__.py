@@ -9,14 +9,14 @@ from graphql import GraphQLError
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
-    AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+    AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter,
     QueryDepthLimiter, SchemaExtension, ValidationCache,
 )
 
 from trustfabric.resolvers import ingest as ingest_resolvers
 from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
-from trustfabric.schema.errors import Authenticated, CanWrite, ErrorCodes
+from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
@@ -79,7 +79,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         partial(AddValidationRules, [cost_rule]),
-        partial(ParserCache, maxsize=1024),
+        partial(CodedParserCache, maxsize=1024),
         partial(ValidationCache, maxsize=1024),
     ]
     if not settings.introspection:

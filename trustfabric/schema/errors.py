@@ -1,11 +1,12 @@
 """Every error leaves with a stable `extensions.code`; nothing unexpected leaves at all."""
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -14,8 +15,25 @@ from trustfabric.errors import AppError
 log = logging.getLogger("trustfabric.graphql")
 
 
+# graphql-core echoes a rejected variable's value; a value may be a secret (a selector).
+_VARIABLE = re.compile(r"^Variable '\$(\w+)'")
+_AT_PATH = re.compile(r" at '?\.?([\w.\[\]]+)'?:?")
+
+
+def _variable_message(message: str) -> str:
+    name = _VARIABLE.match(message)
+    if name is None or "value" not in message:
+        return message
+    path = _AT_PATH.search(message)
+    where = f" at '{path[1]}'" if path else ""  # the path is the schema's, never input
+    return f"Variable '${name[1]}' got an invalid value{where}."
+
+
 def _coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    if error.message.startswith("Variable '$"):
+        return GraphQLError(_variable_message(error.message), error.nodes, path=error.path,
+                            extensions={"code": "BAD_USER_INPUT"})
     if isinstance(original, AppError):
         return GraphQLError(
             original.message, error.nodes, path=error.path,
@@ -26,8 +44,6 @@ def _coded(error: GraphQLError) -> GraphQLError:
             return error
         if error.message.startswith("Syntax Error"):
             code = "GRAPHQL_PARSE_FAILED"
-        elif error.message.startswith("Variable '$"):
-            code = "BAD_USER_INPUT"
         else:
             code = "GRAPHQL_VALIDATION_FAILED"
         return GraphQLError(error.message, error.nodes, path=error.path,
@@ -62,3 +78,19 @@ class CanWrite(BasePermission):
         caller = await info.context.authenticate()
         caller.require_write()
         return True
+
+
+class CodedParserCache(ParserCache):
+    """The parser cache, giving syntax errors their code where they are raised: a parse
+    error leaves the operation before ErrorCodes sees the result."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except GraphQLError as error:
+            raise GraphQLError(error.message, source=error.source, positions=error.positions,
+                               extensions={"code": "GRAPHQL_PARSE_FAILED"}) from None
+        yield

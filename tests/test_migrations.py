@@ -1,0 +1,29 @@
+import dataclasses
+
+import pytest
+
+from trustfabric import migrations
+from trustfabric.errors import AppError
+from trustfabric.graph.queries import migrations as q
+
+
+async def test_migrations_are_recorded_once_and_safe_to_rerun(services):
+    expected = [m.id for m in migrations.load_migrations()]
+    assert expected[:2] == ["0001", "0002"]
+    rows = await services.executor.read(q.APPLIED)
+    assert [r["id"] for r in rows] == expected
+    assert await migrations.migrate(services.executor) == []  # nothing pending
+    assert len(await services.executor.read(q.APPLIED)) == len(expected)
+
+
+async def test_an_applied_migration_that_changed_is_refused(services, monkeypatch):
+    changed = [dataclasses.replace(m, checksum="0" * 64) for m in migrations.load_migrations()]
+    monkeypatch.setattr(migrations, "load_migrations", lambda: changed)
+    with pytest.raises(AppError, match="changed after it was applied"):
+        await migrations.migrate(services.executor)
+
+
+def test_statements_are_split_and_comments_dropped():
+    first = migrations.load_migrations()[0]
+    assert all(s.startswith("CREATE CONSTRAINT") for s in first.statements)
+    assert not any("//" in s for s in first.statements)
