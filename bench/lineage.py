@@ -548,6 +548,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="unmeasured warm-up before each measurement, seconds (%(default)s)")
     load.add_argument("--bolt-duration", type=float, default=10.0,
                       help="raw Bolt measurement, seconds (%(default)s)")
+    load.add_argument("--db-warmup", type=float, default=15.0,
+                      help="unmeasured raw Bolt load first, to warm the database's JIT; "
+                           "0 skips it (%(default)s)")
     load.add_argument("--load-procs", type=int, default=1,
                       help="GraphQL load-generator processes (%(default)s)")
     load.add_argument("--bolt-procs", type=int, default=1,
@@ -560,7 +563,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.reuse and args.data_dir is None and args.neo4j_uri is None:
         parser.error("--reuse needs --data-dir (or --neo4j-uri)")
     if min(args.nodes, args.tenants, args.commits_per_repo, args.clients, args.workers,
-           args.load_procs, args.bolt_procs) < 1 or min(args.duration, args.bolt_duration) <= 0:
+           args.load_procs, args.bolt_procs) < 1 or min(args.duration, args.bolt_duration) <= 0 \
+            or min(args.warmup, args.db_warmup) < 0:
         parser.error("counts and durations must be positive")
     if args.load_procs > args.clients or args.bolt_procs > args.clients:
         parser.error("more load processes than clients")
@@ -603,6 +607,14 @@ def main(argv: list[str] | None = None) -> None:
               f"{graph['events_per_s']:,} events/s)"
         print(f"graph: {graph['nodes']:,} nodes, {how}")
 
+        bolt_spec = LoadSpec("bolt", args.clients, shape, args.seed, target=target)
+        if args.db_warmup > 0:
+            # A cold JVM spends several times the CPU per query until its JIT has compiled
+            # the hot paths (thousands of queries); warm it before the first measurement.
+            print(f"warming the database up over Bolt for {args.db_warmup:g} s …", flush=True)
+            warm = run_load(bolt_spec, args.bolt_procs, 0, args.db_warmup, {})
+            print(f"  {warm['rps']:,.0f} req/s, {warm['errors']} errors")
+
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         app = start_app(target, args.workers, port, workdir)
@@ -621,8 +633,7 @@ def main(argv: list[str] | None = None) -> None:
         stop_app(app)  # idle, but off the machine while Bolt is measured
         print(f"raw Bolt: {args.clients} clients in {args.bolt_procs} process(es), "
               f"{args.warmup:g} s warm-up + {args.bolt_duration:g} s …", flush=True)
-        bolt = run_load(LoadSpec("bolt", args.clients, shape, args.seed, target=target),
-                        args.bolt_procs, args.warmup, args.bolt_duration,
+        bolt = run_load(bolt_spec, args.bolt_procs, args.warmup, args.bolt_duration,
                         {k: v for k, v in watch.items() if k != "server"})
 
     report(args, shape, graph, graphql, bolt)

@@ -39,7 +39,8 @@ def graph_settings() -> Iterator[Settings]:
         # Exported so uvicorn workers, separate processes, find the same database.
         os.environ["TF_NEO4J_URI"] = server.uri
         os.environ["TF_NEO4J_PASSWORD"] = server.password
-        yield Settings()
+        get_settings.cache_clear()
+        yield get_settings()
 
 
 async def _prepare(settings: Settings, seed: bool) -> list[str]:
@@ -56,7 +57,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
                     _, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "demo")
                     lines.append(f"{tenant} (member): {secret}")
                 _, secret = await services.repos.tokens.create("acme", Role.OPERATOR, "demo")
-                lines.append(f"operator: {secret}")
+                lines.append(f"acme (operator, any tenant): {secret}")
                 demo_file.parent.mkdir(parents=True, exist_ok=True)
                 demo_file.write_text("\n".join(lines) + "\n")
                 demo_file.chmod(0o600)

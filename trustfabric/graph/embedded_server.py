@@ -50,6 +50,10 @@ def main() -> None:
         stop.wait()
     finally:
         server.stop()
+    # Stopped and flushed. Threads serving Bolt clients that are still connected keep the
+    # JVM (and so this process) alive after stop(); nothing is left for them to do.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
