@@ -1,5 +1,6 @@
 """The ASGI application, declared: routes, middleware and the resources' lifespan."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from trustfabric.settings import Settings, get_settings
 class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.state.services
-        return Context(request, response, services.settings, services.repos)
+        return services.context(request, response)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -29,9 +30,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
         services = Services.open(settings)
+        tasks = await services.run_background()
         try:
             yield {"services": services}
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await services.close()
 
     graphql = GraphQLApp(

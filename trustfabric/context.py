@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
@@ -15,6 +15,11 @@ from trustfabric.graph.model import Entity
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.settings import Settings
+
+if TYPE_CHECKING:
+    from trustfabric.bundles import SigningKey
+    from trustfabric.events import EventBus
+    from trustfabric.psi_jobs import PsiService
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,19 @@ class Context:
     response: Any
     settings: Settings
     repos: Repositories
+    psi: "PsiService"
+    signing: "SigningKey"
+    events: "EventBus"
+    # graphql-ws clients send their token in the connection_init payload
+    connection_params: dict[str, Any] | None = None
     _caller: Caller | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     async def authenticate(self) -> Caller:
         if self._caller is None:
-            header = self.request.headers.get("authorization", "")
+            params = self.connection_params or {}
+            header = self.request.headers.get("authorization") or str(
+                params.get("Authorization") or params.get("authorization") or "")
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret:
                 raise Unauthenticated("send Authorization: Bearer <token>")

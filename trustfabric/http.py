@@ -7,7 +7,6 @@ from strawberry import relay
 
 from trustfabric import lineage as domain
 from trustfabric.auth import Caller
-from trustfabric.context import Context
 from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
 from trustfabric.services import Services
 
@@ -48,8 +47,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def _caller(request: Request) -> Caller:
-    context = Context(request, None, _services(request).settings, _services(request).repos)
-    return await context.authenticate()
+    return await _services(request).context(request, None).authenticate()
 
 
 def _csv(body: str, filename: str) -> Response:

@@ -1,15 +1,31 @@
-"""Long-lived resources of one process: the graph connection and the repositories."""
+"""Long-lived resources of one process: the graph connection, repositories, keys, caches."""
 
+import asyncio
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from trustfabric.context import Repositories
+from starlette.requests import HTTPConnection
+
+from trustfabric.bundles import SigningKey
+from trustfabric.context import Context, Repositories
+from trustfabric.controls import PilotControls, QuotaGate
 from trustfabric.errors import AppError
+from trustfabric.events import EventBus
+from trustfabric.graph.audit import AuditRepository
+from trustfabric.graph.controls import ControlsRepository
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.provenance import ProvenanceRepository
+from trustfabric.graph.psi import DatasetRepository, PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
+from trustfabric.psi import ServerKey
+from trustfabric.psi_jobs import PsiService, SetupCache
 from trustfabric.settings import Settings
+from trustfabric.worker import ProofWorker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,6 +33,9 @@ class Services:
     settings: Settings
     executor: GraphExecutor
     repos: Repositories
+    psi: PsiService
+    signing: SigningKey
+    events: EventBus
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
@@ -36,7 +55,63 @@ class Services:
             lineage=LineageRepository(executor),
             ingest=IngestRepository(executor),
         )
-        return cls(settings, executor, repos)
+        keys = settings.data_dir / "keys"
+        server_key = ServerKey.load_or_create(
+            keys / "psi-server.key",
+            settings.psi_server_key.get_secret_value() if settings.psi_server_key else None,
+        )
+        signing = SigningKey.load_or_create(
+            keys / "bundle-signing.pem",
+            settings.bundle_signing_key.get_secret_value() if settings.bundle_signing_key
+            else None,
+        )
+        datasets, jobs = DatasetRepository(executor), PsiJobRepository(executor)
+        events = EventBus(jobs, settings.psi_poll_interval_s * 2)
+        service = PsiService(
+            datasets=datasets, jobs=jobs, controls=ControlsRepository(executor),
+            audit=AuditRepository(executor),
+            setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
+            key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
+            wake=events.wake,
+        )
+        return cls(settings, executor, repos, service, signing, events)
+
+    def context(self, request: HTTPConnection, response: Any) -> Context:
+        return Context(request, response, self.settings, self.repos, self.psi, self.signing,
+                       self.events)
+
+    async def seed_controls(self) -> None:
+        """First start: the pilot-controls file becomes the controls document."""
+        await self.psi.controls.init(PilotControls.from_yaml(self.settings.pilot_controls_file))
+
+    def worker(self) -> ProofWorker:
+        s = self.settings
+        return ProofWorker(self.psi, self.signing, processes=s.psi_worker_processes,
+                           batch_size=s.psi_batch_size, lease_s=s.psi_lease_s,
+                           poll_s=s.psi_poll_interval_s, fpr=s.psi_false_positive_rate)
+
+    async def run_background(self) -> list[asyncio.Task[None]]:
+        """Tasks this process runs beside requests: the event poller, and the proof worker
+        when it runs in-process."""
+        tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed())]
+        if self.settings.psi_worker_in_process:
+            worker = self.worker()
+            tasks.append(asyncio.create_task(_run_worker(worker, self.events.wake)))
+        return tasks
+
+    async def _preseed(self) -> None:
+        try:
+            controls, _ = await self.psi.controls.current()
+            await self.psi.setups.preseed(controls.max_request_size)
+        except AppError:
+            log.warning("could not pre-seed dataset setups; they are built on first use")
 
     async def close(self) -> None:
         await self.executor.close()
+
+
+async def _run_worker(worker: ProofWorker, wake: asyncio.Event) -> None:
+    try:
+        await worker.run(wake)
+    finally:
+        await asyncio.to_thread(worker.close)

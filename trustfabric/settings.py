@@ -45,6 +45,21 @@ class Settings(BaseSettings):
 
     # Ingest
     max_ingest_events: int = 1000
+    # Largest HTTP request body accepted (dataset uploads are the large ones).
+    max_body_bytes: int = 16 * 1024 * 1024
+
+    # PSI. Keys live under data_dir/keys unless given as secrets (base64 / PEM).
+    psi_server_key: SecretStr | None = None
+    bundle_signing_key: SecretStr | None = None
+    pilot_controls_file: Path = Path("pilot-controls.yaml")
+    psi_false_positive_rate: float = 1e-9
+    psi_max_dataset_items: int = 1_000_000
+    # Run the proof worker inside the API process (False: run `trustfabric worker`).
+    psi_worker_in_process: bool = True
+    psi_worker_processes: int = 2
+    psi_lease_s: float = 30.0
+    psi_poll_interval_s: float = 0.05
+    psi_batch_size: int = 64
 
     @property
     def embedded(self) -> bool:

@@ -16,11 +16,15 @@ from strawberry.extensions import (
 from trustfabric.resolvers import ingest as ingest_resolvers
 from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
+from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
 from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
+from trustfabric.schema.psi import (
+    AuditEventPage, Dataset, DatasetSetup, PilotControls, ProofBundle, PsiJob, PsiJobEvent,
+)
 from trustfabric.settings import Settings
 
 READ = [Authenticated]
@@ -53,6 +57,34 @@ class Query:
         resolver=lineage_resolvers.impact, permission_classes=READ,
         description="Blast radius of a commit: images, jobs, tenants and open anomalies after it.",
     )
+    psi_job: PsiJob = strawberry.field(
+        resolver=psi_resolvers.psi_job, permission_classes=READ,
+        description="A PSI job of the caller's tenant (operators: any, without the result).",
+    )
+    proof_bundle: ProofBundle | None = strawberry.field(
+        resolver=psi_resolvers.proof_bundle, permission_classes=READ,
+        description="The signed proof bundle of a finished job, with its explainer.",
+    )
+    datasets: list[Dataset] = strawberry.field(
+        resolver=psi_resolvers.datasets, permission_classes=READ,
+        description="Partner datasets (their metadata; never their items).",
+    )
+    dataset_setup: DatasetSetup = strawberry.field(
+        resolver=psi_resolvers.dataset_setup, permission_classes=READ,
+        description="The OpenMined setup message of a dataset's current version.",
+    )
+    proof_public_key: str = strawberry.field(
+        resolver=psi_resolvers.proof_public_key,
+        description="PEM Ed25519 public key that verifies proof bundles.",
+    )
+    audit_events: AuditEventPage = strawberry.field(
+        resolver=psi_resolvers.audit_events, permission_classes=READ,
+        description="Audit events, for auditors (own tenant) and operators (any).",
+    )
+    pilot_controls: PilotControls = strawberry.field(
+        resolver=psi_resolvers.pilot_controls, permission_classes=READ,
+        description="Flags, scopes, quotas, opt-outs and request-size bounds in force.",
+    )
 
 
 @strawberry.type
@@ -60,6 +92,36 @@ class Mutation:
     ingest: IngestResult = strawberry.field(
         resolver=ingest_resolvers.ingest, permission_classes=WRITE,
         description="Record builds, policy versions, job runs and anomalies in one transaction.",
+    )
+    request_psi: PsiJob = strawberry.field(
+        resolver=psi_resolvers.request_psi, permission_classes=WRITE,
+        description="Queue a PSI or PSI-CA run; returns at once with the durable job.",
+    )
+    cancel_psi_job: PsiJob = strawberry.field(
+        resolver=psi_resolvers.cancel_psi_job, permission_classes=WRITE)
+    register_dataset: Dataset = strawberry.field(
+        resolver=psi_resolvers.register_dataset, permission_classes=WRITE,
+        description="Register a partner dataset with its first version.",
+    )
+    upload_dataset_version: Dataset = strawberry.field(
+        resolver=psi_resolvers.upload_dataset_version, permission_classes=WRITE)
+    update_tenant_controls: PilotControls = strawberry.field(
+        resolver=psi_resolvers.update_tenant_controls, permission_classes=WRITE,
+        description="Operators: a tenant's PSI flags, scopes and quota (audited).",
+    )
+    set_opt_out: PilotControls = strawberry.field(
+        resolver=psi_resolvers.set_opt_out, permission_classes=WRITE,
+        description="Operators: opt a tenant or partner out (its pending jobs are cancelled).",
+    )
+    set_request_size_limits: PilotControls = strawberry.field(
+        resolver=psi_resolvers.set_request_size_limits, permission_classes=WRITE)
+
+
+@strawberry.type
+class Subscription:
+    psi_job_events: PsiJobEvent = strawberry.subscription(
+        resolver=psi_resolvers.psi_job_events, permission_classes=READ,
+        description="State changes of the caller's PSI jobs (or of one job).",
     )
 
 
@@ -85,5 +147,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     return Schema(
-        query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
+        query=Query, mutation=Mutation, subscription=Subscription, types=list(NODE_TYPES.values()), extensions=extensions
     )

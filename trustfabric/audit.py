@@ -1,0 +1,37 @@
+"""Audit events: who did what to which subject, with what outcome.
+
+Details hold ids, hashes, sizes, modes and decisions: never a selector (raw or blinded)
+and never a request or response payload. `redacted` enforces that by key.
+"""
+
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+# The only detail keys an audit event may carry; anything else is dropped.
+ALLOWED_DETAILS = frozenset({
+    "mode", "datasetId", "datasetVersion", "datasetHash", "partner", "requestCommitment",
+    "requestSize", "responseCommitment", "bundleId", "reason", "changed", "size",
+    "idempotencyKeyHash", "retryAfterSeconds", "url", "attempts", "serverKeyId",
+})
+
+
+def redacted(details: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in details.items() if k in ALLOWED_DETAILS and v is not None}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def audit_event(
+    *, tenant: str, actor: str, action: str, subject: str, outcome: str, **details: Any
+) -> dict[str, Any]:
+    at = now_iso()
+    event_id = secrets.token_hex(10)
+    return {
+        "id": event_id, "key": f"{at}|{event_id}", "at": at, "tenant": tenant, "actor": actor,
+        "action": action, "subject": subject, "outcome": outcome,
+        "details": json.dumps(redacted(details), sort_keys=True),
+    }

@@ -1,0 +1,99 @@
+"""Proof bundles: canonical JSON, content-addressed, signed with Ed25519, verifiable offline."""
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+BUNDLE_TYPE = "trustfabric.proof-bundle/v1"
+
+
+class BundleInvalid(Exception):
+    """A bundle whose id, signature or shape does not hold."""
+
+
+def canonical(value: Any) -> bytes:
+    """One byte sequence per value: sorted keys, no spaces, UTF-8. Bundles hold no floats,
+    whose text forms differ between languages."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_id(body: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+class SigningKey:
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public = private.public_key()
+        self.public_pem = self.public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.key_id = "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+    @classmethod
+    def load_or_create(cls, path: Path, configured: str | None = None) -> "SigningKey":
+        if configured:
+            pem = configured.encode()
+        elif path.exists():
+            pem = path.read_bytes()
+        else:
+            private = Ed25519PrivateKey.generate()
+            pem = private.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+        private = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError("the bundle signing key must be an Ed25519 key")
+        return cls(private)
+
+    def sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The signed envelope: the body, its content id, and a signature over both."""
+        bundle_id = content_id(body)
+        signature = self._private.sign(canonical({"id": bundle_id, "bundle": body}))
+        return {
+            "id": bundle_id,
+            "bundle": body,
+            "signature": {"alg": "Ed25519", "keyId": self.key_id,
+                          "value": base64.b64encode(signature).decode()},
+        }
+
+    def __repr__(self) -> str:
+        return f"SigningKey(key_id={self.key_id})"
+
+
+def load_public_key(pem: str) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise BundleInvalid("the public key is not an Ed25519 key")
+    return key
+
+
+def verify(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, Any]:
+    """Returns the bundle body when its id and signature hold; raises BundleInvalid."""
+    try:
+        body, bundle_id = envelope["bundle"], envelope["id"]
+        signature = base64.b64decode(envelope["signature"]["value"], validate=True)
+        algorithm = envelope["signature"]["alg"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleInvalid(f"not a proof bundle: {error}") from None
+    if algorithm != "Ed25519" or body.get("type") != BUNDLE_TYPE:
+        raise BundleInvalid("unknown bundle type or signature algorithm")
+    if content_id(body) != bundle_id:
+        raise BundleInvalid("the bundle's content does not match its id")
+    try:
+        public_key.verify(signature, canonical({"id": bundle_id, "bundle": body}))
+    except InvalidSignature:
+        raise BundleInvalid("the signature does not verify with this public key") from None
+    return body

@@ -1,0 +1,155 @@
+"""Pilot controls: per-tenant flags, scopes and quotas, opt-outs, request-size bounds.
+
+The document starts from `pilot-controls.yaml` and lives in the graph afterwards, where
+operator mutations change it (each change audited). Decisions here are pure functions.
+"""
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from trustfabric.errors import BadUserInput, Forbidden, QuotaExceeded
+from trustfabric.psi import Mode
+
+
+@dataclass(frozen=True)
+class Quota:
+    requests: int = 600
+    per_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class TenantControls:
+    psi: bool = False
+    psi_ca: bool = False
+    scopes: tuple[str, ...] = ()
+    quota: Quota = field(default_factory=Quota)
+
+    def allows(self, mode: Mode) -> bool:
+        return self.psi if mode is Mode.PSI else self.psi_ca
+
+
+@dataclass(frozen=True)
+class PilotControls:
+    defaults: TenantControls = field(default_factory=TenantControls)
+    tenants: dict[str, TenantControls] = field(default_factory=dict)
+    opted_out: frozenset[str] = frozenset()
+    min_request_size: int = 8
+    max_request_size: int = 1000
+
+    def for_tenant(self, tenant: str) -> TenantControls:
+        return self.tenants.get(tenant, self.defaults)
+
+    def check_scope(self, tenant: str, dataset_id: str, partner: str) -> None:
+        """Refuses a tenant access to a dataset: opted out on either side, or out of scope."""
+        if tenant in self.opted_out:
+            raise Forbidden(f"tenant {tenant} has opted out of PSI")
+        if partner in self.opted_out:
+            raise Forbidden(f"partner {partner} has opted out of PSI")
+        if dataset_id not in self.for_tenant(tenant).scopes:
+            raise Forbidden(f"dataset {dataset_id} is outside tenant {tenant}'s scopes")
+
+    def check(self, tenant: str, mode: Mode, dataset_id: str, partner: str) -> None:
+        """Refuses a run the controls do not allow, saying which control refused it."""
+        self.check_scope(tenant, dataset_id, partner)
+        if not self.for_tenant(tenant).allows(mode):
+            raise Forbidden(f"{mode.value} is not enabled for tenant {tenant}")
+
+    def in_force(self, tenant: str) -> dict[str, Any]:
+        """What the explainer states: the controls that applied to this tenant."""
+        own = self.for_tenant(tenant)
+        return {
+            "flags": {"psi": own.psi, "psiCa": own.psi_ca},
+            "scopes": list(own.scopes),
+            "quota": {"requests": own.quota.requests, "perSeconds": own.quota.per_seconds},
+            "minRequestSize": self.min_request_size,
+            "maxRequestSize": self.max_request_size,
+        }
+
+    # -- the stored document ---------------------------------------------------------------
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "defaults": _tenant_doc(self.defaults),
+            "tenants": {name: _tenant_doc(t) for name, t in sorted(self.tenants.items())},
+            "optedOut": sorted(self.opted_out),
+            "minRequestSize": self.min_request_size,
+            "maxRequestSize": self.max_request_size,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "PilotControls":
+        try:
+            defaults = _tenant(doc.get("defaults") or {}, TenantControls())
+            controls = cls(
+                defaults=defaults,
+                tenants={name: _tenant(t or {}, defaults)
+                         for name, t in (doc.get("tenants") or {}).items()},
+                opted_out=frozenset(doc.get("optedOut") or ()),
+                min_request_size=int(doc.get("minRequestSize", 8)),
+                max_request_size=int(doc.get("maxRequestSize", 1000)),
+            )
+        except (TypeError, ValueError, AttributeError) as error:
+            raise BadUserInput(f"malformed pilot controls: {error}") from None
+        if not 1 <= controls.min_request_size <= controls.max_request_size:
+            raise BadUserInput("minRequestSize must be at least 1 and at most maxRequestSize")
+        return controls
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "PilotControls":
+        return cls.from_document(yaml.safe_load(path.read_text()) or {}) if path.exists() else cls()
+
+    def with_tenant(self, tenant: str, **changes: Any) -> "PilotControls":
+        return replace(self, tenants={**self.tenants,
+                                      tenant: replace(self.for_tenant(tenant), **changes)})
+
+
+def _tenant_doc(t: TenantControls) -> dict[str, Any]:
+    return {"flags": {"psi": t.psi, "psiCa": t.psi_ca}, "scopes": list(t.scopes),
+            "quota": {"requests": t.quota.requests, "perSeconds": t.quota.per_seconds}}
+
+
+def _tenant(doc: dict[str, Any], base: TenantControls) -> TenantControls:
+    flags = doc.get("flags") or {}
+    quota = doc.get("quota") or {}
+    return TenantControls(
+        psi=bool(flags.get("psi", base.psi)),
+        psi_ca=bool(flags.get("psiCa", base.psi_ca)),
+        scopes=tuple(doc.get("scopes", base.scopes)),
+        quota=Quota(int(quota.get("requests", base.quota.requests)),
+                    int(quota.get("perSeconds", base.quota.per_seconds))),
+    )
+
+
+def diff(before: PilotControls, after: PilotControls) -> list[str]:
+    """Which top-level settings a change touched, for the audit event."""
+    old, new = before.to_document(), after.to_document()
+    changed = [k for k in ("defaults", "optedOut", "minRequestSize", "maxRequestSize")
+               if old[k] != new[k]]
+    tenants = set(old["tenants"]) | set(new["tenants"])
+    changed += [f"tenants.{t}" for t in sorted(tenants)
+                if old["tenants"].get(t) != new["tenants"].get(t)]
+    return changed
+
+
+class QuotaGate:
+    """Per-tenant request quotas over a moving window (the `limits` library's maths).
+    Counts are per process: with N API processes a tenant's effective quota is N times."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def take(self, tenant: str, quota: Quota) -> None:
+        item = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
+        if not self._limiter.hit(item, tenant):
+            reset = self._limiter.get_window_stats(item, tenant).reset_time
+            retry_after = max(1, round(reset - time.time()))
+            raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
+                                retryAfterSeconds=retry_after)
+
+

@@ -1,0 +1,68 @@
+"""Job events fanned out to subscribers in this process.
+
+Every state change is written as a JobEvent in the transaction that makes it, so workers in
+other processes are covered too: one poller per process reads new events and hands each
+to the subscribers of its tenant. Waiting clients never poll the database themselves.
+"""
+
+import asyncio
+import logging
+from collections import OrderedDict, defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from trustfabric.errors import Unavailable
+from trustfabric.graph.psi import PsiJobRepository
+
+log = logging.getLogger(__name__)
+
+# Events commit out of timestamp order across processes; re-reading a short overlap and
+# dropping ids already seen catches the late ones.
+OVERLAP = timedelta(seconds=2)
+SEEN_LIMIT = 50_000
+
+
+class EventBus:
+    def __init__(self, jobs: PsiJobRepository, interval_s: float) -> None:
+        self._jobs = jobs
+        self._interval_s = interval_s
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._since = datetime.now(UTC) - OVERLAP
+        self.wake = asyncio.Event()
+
+    async def subscribe(self, tenant: str) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers[tenant].add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[tenant].discard(queue)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        if event["id"] in self._seen:
+            return
+        self._seen[event["id"]] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        for queue in list(self._subscribers.get(event["tenant"], ())):
+            if queue.full():  # a subscriber that stopped reading loses events, not memory
+                continue
+            queue.put_nowait(event)
+
+    async def poll_once(self) -> None:
+        since = (self._since - OVERLAP).isoformat(timespec="microseconds")
+        for event in await self._jobs.events_since(since):
+            self.publish(event)
+            self._since = max(self._since, datetime.fromisoformat(event["at"]))
+
+    async def run(self) -> None:
+        while True:
+            if any(self._subscribers.values()):
+                try:
+                    await self.poll_once()
+                except Unavailable:
+                    log.warning("job events unavailable; retrying")
+            await asyncio.sleep(self._interval_s)

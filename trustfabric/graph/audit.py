@@ -1,0 +1,46 @@
+"""Audit events in the graph, written in batches and read by auditors."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.queries import audit as q
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    key: str
+    at: str
+    tenant: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    details: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "AuditRecord":
+        return cls(**{**row, "details": json.loads(row["details"])})
+
+
+class AuditRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def record(self, *events: dict[str, Any]) -> None:
+        if events:
+            await self._executor.write(q.RECORD, events=list(events))
+
+    @staticmethod
+    async def record_in(tx: Tx, *events: dict[str, Any]) -> None:
+        """Within a caller's transaction: the event commits with the change it describes."""
+        if events:
+            await tx.run(q.RECORD, events=list(events))
+
+    async def page(self, tenant: str | None, after: str, limit: int,
+                   action: str | None) -> list[AuditRecord]:
+        rows = await self._executor.read(q.PAGE, tenant=tenant, after=after, limit=limit,
+                                         action=action)
+        return [AuditRecord.from_row(row["event"]) for row in rows]

@@ -1,0 +1,233 @@
+"""Partner datasets and PSI jobs: durable records, leases, exactly-once completion."""
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustfabric.audit import now_iso
+from trustfabric.errors import BadUserInput, NotFound
+from trustfabric.graph.audit import AuditRepository
+from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.queries import psi as q
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    partner: str
+    name: str
+    version: int
+    hash: str | None
+    size: int
+    uploaded_at: str | None
+
+    @property
+    def version_key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "DatasetRecord":
+        d, v = row["dataset"], row["version"] or {}
+        return cls(id=d["id"], partner=d["partner"], name=d["name"],
+                   version=d["currentVersion"], hash=v.get("hash"), size=v.get("size", 0),
+                   uploaded_at=v.get("uploadedAt"))
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    key: str
+    dataset_id: str
+    partner: str
+    version: int
+    hash: str
+    size: int
+    uploaded_at: str
+
+    @classmethod
+    def from_row(cls, v: dict[str, Any]) -> "VersionRecord":
+        return cls(key=v["key"], dataset_id=v["datasetId"], partner=v["partner"],
+                   version=v["version"], hash=v["hash"], size=v["size"],
+                   uploaded_at=v["uploadedAt"])
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    tenant: str
+    partner: str
+    dataset_id: str
+    dataset_version: int
+    dataset_hash: str
+    mode: str
+    status: str
+    request_size: int
+    request_commitment: str
+    server_key_id: str
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    response: str | None = None
+    response_commitment: str | None = None
+    bundle_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    request: str | None = field(default=None, repr=False)  # base64; only while pending
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "JobRecord":
+        names = {
+            "id": "id", "tenant": "tenant", "partner": "partner", "datasetId": "dataset_id",
+            "datasetVersion": "dataset_version", "datasetHash": "dataset_hash", "mode": "mode",
+            "status": "status", "requestSize": "request_size",
+            "requestCommitment": "request_commitment", "serverKeyId": "server_key_id",
+            "createdAt": "created_at", "startedAt": "started_at", "completedAt": "completed_at",
+            "response": "response", "responseCommitment": "response_commitment",
+            "bundleId": "bundle_id", "errorCode": "error_code", "errorMessage": "error_message",
+            "attempts": "attempts", "request": "request",
+        }
+        return cls(**{attr: row[key] for key, attr in names.items() if row.get(key) is not None})
+
+
+def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
+    return {"id": secrets.token_hex(10), "at": at, "tenant": tenant, "jobId": job_id,
+            "status": status}
+
+
+class DatasetRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def create(self, dataset_id: str, partner: str, name: str,
+                     audit: dict[str, Any]) -> DatasetRecord:
+        async def work(tx: Tx) -> DatasetRecord:
+            rows = await tx.run(q.CREATE_DATASET, id=dataset_id, partner=partner, name=name,
+                                now=now_iso())
+            await AuditRepository.record_in(tx, audit)
+            return DatasetRecord.from_row({"dataset": rows[0]["dataset"], "version": None})
+
+        return await self._executor.write_tx(work)
+
+    async def get(self, dataset_id: str) -> DatasetRecord:
+        rows = await self._executor.read(q.DATASET, id=dataset_id)
+        if not rows:
+            raise NotFound(f"dataset {dataset_id}")
+        return DatasetRecord.from_row(rows[0])
+
+    async def of_partner(self, partner: str | None, limit: int = 500) -> list[DatasetRecord]:
+        rows = await self._executor.read(q.DATASETS, partner=partner, limit=limit)
+        return [DatasetRecord.from_row(row) for row in rows]
+
+    async def add_version(self, dataset_id: str, items: list[str], content_hash: str,
+                          audit: dict[str, Any]) -> tuple[DatasetRecord, bool]:
+        """A new version unless the content equals the current one: (dataset, created)."""
+
+        async def work(tx: Tx) -> tuple[DatasetRecord, bool]:
+            rows = await tx.run(q.DATASET, id=dataset_id)
+            if not rows:
+                raise NotFound(f"dataset {dataset_id}")
+            current = DatasetRecord.from_row(rows[0])
+            if current.hash == content_hash:
+                return current, False
+            version = current.version + 1
+            await tx.run(q.ADD_VERSION, id=dataset_id, key=f"{dataset_id}@{version}",
+                         version=version, hash=content_hash, size=len(items), items=items,
+                         now=now_iso())
+            await AuditRepository.record_in(tx, audit)
+            rows = await tx.run(q.DATASET, id=dataset_id)
+            return DatasetRecord.from_row(rows[0]), True
+
+        return await self._executor.write_tx(work)
+
+    async def items(self, version_key: str) -> list[str]:
+        rows = await self._executor.read(q.DATASET_ITEMS, key=version_key)
+        if not rows:
+            raise NotFound(f"dataset version {version_key}")
+        return list(rows[0]["items"])
+
+    async def current_versions(self) -> list[VersionRecord]:
+        rows = await self._executor.read(q.CURRENT_VERSIONS)
+        return [VersionRecord.from_row(row["version"]) for row in rows]
+
+    async def version(self, key: str) -> VersionRecord:
+        rows = await self._executor.read(q.VERSION, key=key)
+        if not rows:
+            raise NotFound(f"dataset version {key}")
+        return VersionRecord.from_row(rows[0]["version"])
+
+
+class PsiJobRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def create(self, props: dict[str, Any], idem_key: str,
+                     audit: dict[str, Any]) -> tuple[JobRecord, bool]:
+        """Records a queued job with its QUEUED event and audit event, or finds the job
+        already recorded under the same idempotency key: (job, created)."""
+
+        async def work(tx: Tx) -> tuple[JobRecord, bool]:
+            rows = await tx.run(q.CREATE_JOB, idemKey=idem_key, props=props)
+            job, created = JobRecord.from_row(rows[0]["job"]), rows[0]["created"]
+            if created:
+                await tx.run(q.RECORD_EVENT, **_event(job.id, job.tenant, "QUEUED",
+                                                      job.created_at))
+                await AuditRepository.record_in(tx, audit)
+            return job, created
+
+        return await self._executor.write_tx(work)
+
+    async def get(self, job_id: str, tenant: str | None) -> JobRecord:
+        rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)
+        if not rows:
+            raise NotFound(f"PSI job {job_id}")
+        return JobRecord.from_row(rows[0]["job"])
+
+    async def get_many(self, job_ids: Sequence[str], tenant: str | None) -> list[JobRecord | None]:
+        rows = await self._executor.read(q.JOBS_BY_IDS, ids=list(job_ids), tenant=tenant)
+        found = {row["job"]["id"]: JobRecord.from_row(row["job"]) for row in rows}
+        return [found.get(job_id) for job_id in job_ids]
+
+    async def claim(self, owner: str, limit: int, lease_until: str) -> list[JobRecord]:
+        rows = await self._executor.write(q.CLAIM, owner=owner, limit=limit, now=now_iso(),
+                                          until=lease_until)
+        return [JobRecord.from_row(row["job"]) for row in rows]
+
+    async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]],
+                     audit: list[dict[str, Any]]) -> list[str]:
+        """Writes results, bundles, events and audit events of a batch in one transaction.
+        Returns the ids this worker finished; a job whose lease it lost is not among them."""
+
+        async def work(tx: Tx) -> list[str]:
+            finished = []
+            if done:
+                finished += [r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner)]
+            if failed:
+                finished += [r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner)]
+            ours = set(finished)
+            await AuditRepository.record_in(tx, *(a for a in audit if a["subject"] in ours))
+            return finished
+
+        return await self._executor.write_tx(work)
+
+    async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
+        async def work(tx: Tx) -> None:
+            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now_iso(),
+                                eventId=secrets.token_hex(10))
+            if not rows:
+                raise BadUserInput(f"PSI job {job_id} is not pending (or not yours)")
+            await AuditRepository.record_in(tx, audit)
+
+        await self._executor.write_tx(work)
+
+    async def cancel_for_party(self, party: str) -> list[str]:
+        rows = await self._executor.write(q.CANCEL_FOR_PARTY, party=party, now=now_iso())
+        return [row["id"] for row in rows]
+
+    async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
+        rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
+        return rows[0]["bundle"] if rows else None
+
+    async def events_since(self, since: str, limit: int = 1000) -> list[dict[str, Any]]:
+        return [row["event"] for row in await self._executor.read(q.EVENTS_SINCE, since=since,
+                                                                  limit=limit)]

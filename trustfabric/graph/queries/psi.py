@@ -1,0 +1,215 @@
+"""Partner datasets, PSI jobs and their lifecycle, proof bundles, job events."""
+
+from trustfabric.graph.cypher import Cypher
+
+CREATE_JOB = Cypher(
+    "psi.create_job",
+    """
+    MERGE (j:PsiJob {idemKey: $idemKey})
+      ON CREATE SET j += $props
+    RETURN j {.*, request: null} AS job, j.id = $props.id AS created
+    """,
+)
+
+RECORD_EVENT = Cypher(
+    "psi.record_event",
+    """
+    CREATE (e:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: $status})
+    RETURN e.id AS id
+    """,
+)
+
+DATASET = Cypher(
+    "psi.create_dataset",
+    """
+    CREATE (d:Dataset {id: $id, partner: $partner, name: $name, currentVersion: 0,
+                       createdAt: $now})
+    RETURN d {.*} AS dataset
+    """,
+)
+
+DATASET = Cypher(
+    "psi.dataset",
+    """
+    MATCH (d:Dataset {id: $id})
+    OPTIONAL MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
+    RETURN d {.*} AS dataset, v {.*} AS version
+    """,
+)
+
+DATASETS = Cypher(
+    "psi.datasets",
+    """
+    MATCH (d:Dataset)
+    WHERE $partner IS NULL OR d.partner = $partner
+    OPTIONAL MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
+    RETURN d {.*} AS dataset, v {.*} AS version
+    ORDER BY d.id
+    LIMIT $limit
+    """,
+)
+
+ADD_VERSION = Cypher(
+    "psi.add_version",
+    """
+    MATCH (d:Dataset {id: $id})
+    SET d.currentVersion = $version
+    CREATE (v:DatasetVersion {key: $key, datasetId: $id, partner: d.partner,
+                              version: $version, hash: $hash, size: $size, uploadedAt: $now})
+    CREATE (:DatasetItems {key: $key, items: $items})
+    RETURN v {.*} AS version
+    """,
+)
+
+DATASET_ITEMS = Cypher(
+    "psi.dataset_items", "MATCH (i:DatasetItems {key: $key}) RETURN i.items AS items"
+)
+
+CURRENT_VERSIONS = Cypher(
+    "psi.current_versions",
+    """
+    MATCH (d:Dataset) WHERE d.currentVersion > 0
+    MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
+    RETURN v {.*} AS version
+    """,
+)
+
+# The idempotency key is unique per tenant: a second request with it finds the first job.
+CREATE_JOB = Cypher(
+    "psi.create_job",
+    """
+    MERGE (j:PsiJob {idemKey: $idemKey})
+      ON CREATE SET j += $props
+    RETURN j {.*, request: null} AS job, j.id = $props.id AS created
+    """,
+)
+
+RECORD_EVENT = Cypher(
+    "psi.record_event",
+    """
+    CREATE (e:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: $status})
+    RETURN e.id AS id
+    """,
+)
+
+JOB = Cypher(
+    "psi.create_job",
+    """
+    MERGE (j:PsiJob {idemKey: $idemKey})
+      ON CREATE SET j += $props
+    WITH j, j.id = $props.id AS created
+    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
+      CREATE (:JobEvent {id: $eventId, at: $props.createdAt, tenant: j.tenant, jobId: j.id,
+                         status: j.status}))
+    RETURN j {.*} AS job, created
+    """,
+)
+
+JOB = Cypher(
+    "psi.job",
+    """
+    MATCH (j:PsiJob {id: $id})
+    WHERE $tenant IS NULL OR j.tenant = $tenant
+    RETURN j {.*, request: null} AS job
+    """,
+)
+
+JOBS_BY_IDS = Cypher(
+    "psi.jobs_by_ids",
+    """
+    UNWIND $ids AS id
+    MATCH (j:PsiJob {id: id})
+    WHERE $tenant IS NULL OR j.tenant = $tenant
+    RETURN j {.*, request: null} AS job
+    """,
+)
+
+# Queued jobs, and running jobs whose worker stopped renewing its lease (it crashed).
+CLAIM = Cypher(
+    "psi.claim",
+    """
+    MATCH (j:PsiJob)
+    WHERE j.status = 'QUEUED' OR (j.status = 'RUNNING' AND j.leaseUntil < $now)
+    WITH j ORDER BY j.createdAt LIMIT $limit
+    SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
+        j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
+    RETURN j {.*} AS job
+    """,
+)
+
+# Completion counts only for the worker holding the lease: a job finishes exactly once.
+COMPLETE = Cypher(
+    "psi.complete",
+    """
+    UNWIND $rows AS row
+    MATCH (j:PsiJob {id: row.id})
+    WHERE j.status = 'RUNNING' AND j.leaseOwner = $owner
+    SET j.status = 'DONE', j.response = row.response, j.responseCommitment = row.commitment,
+        j.completedAt = row.completedAt, j.bundleId = row.bundleId, j.request = null
+    CREATE (:ProofBundle {jobId: j.id, id: row.bundleId, tenant: j.tenant,
+                          envelope: row.envelope, markdown: row.markdown})
+    CREATE (:JobEvent {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
+                       status: 'DONE'})
+    RETURN j.id AS id, j.tenant AS tenant
+    """,
+)
+
+FAIL = Cypher(
+    "psi.fail",
+    """
+    UNWIND $rows AS row
+    MATCH (j:PsiJob {id: row.id})
+    WHERE j.status = 'RUNNING' AND j.leaseOwner = $owner
+    SET j.status = 'FAILED', j.errorCode = row.code, j.errorMessage = row.message,
+        j.completedAt = row.at, j.request = null
+    CREATE (:JobEvent {id: row.eventId, at: row.at, tenant: j.tenant, jobId: j.id,
+                       status: 'FAILED'})
+    RETURN j.id AS id, j.tenant AS tenant
+    """,
+)
+
+CANCEL = Cypher(
+    "psi.cancel",
+    """
+    MATCH (j:PsiJob)
+    WHERE (j.id = $id AND ($tenant IS NULL OR j.tenant = $tenant))
+      AND j.status IN ['QUEUED', 'RUNNING']
+    SET j.status = 'CANCELLED', j.completedAt = $now, j.request = null
+    CREATE (:JobEvent {id: $eventId, at: $now, tenant: j.tenant, jobId: j.id,
+                       status: 'CANCELLED'})
+    RETURN j.id AS id, j.tenant AS tenant
+    """,
+)
+
+# An opted-out party takes its pending jobs with it, on either side of the intersection.
+CANCEL_FOR_PARTY = Cypher(
+    "psi.cancel_for_party",
+    """
+    MATCH (j:PsiJob)
+    WHERE j.status IN ['QUEUED', 'RUNNING'] AND (j.tenant = $party OR j.partner = $party)
+    SET j.status = 'CANCELLED', j.completedAt = $now, j.request = null,
+        j.errorCode = 'FORBIDDEN', j.errorMessage = 'a party opted out'
+    CREATE (:JobEvent {id: $now + ':' + j.id, at: $now, tenant: j.tenant, jobId: j.id,
+                       status: 'CANCELLED'})
+    RETURN j.id AS id, j.tenant AS tenant
+    """,
+)
+
+BUNDLE = Cypher(
+    "psi.bundle",
+    """
+    MATCH (b:ProofBundle {jobId: $jobId})
+    WHERE $tenant IS NULL OR b.tenant = $tenant
+    RETURN b {.*} AS bundle
+    """,
+)
+
+EVENTS_SINCE = Cypher(
+    "psi.events_since",
+    """
+    MATCH (e:JobEvent) WHERE e.at >= $since
+    RETURN e {.*} AS event ORDER BY e.at LIMIT $limit
+    """,
+)
+
+VERSION = Cypher("psi.version", "MATCH (v:DatasetVersion {key: $key}) RETURN v {.*} AS version")

@@ -1,0 +1,146 @@
+import base64
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from trustfabric.auth import Caller, Role
+from trustfabric.controls import PilotControls as Controls
+from trustfabric.controls import Quota
+from trustfabric.errors import BadUserInput, Forbidden
+from trustfabric.graph.psi import JobRecord
+from trustfabric.resolvers.provenance import MAX_PAGE, decode_cursor, encode_cursor
+from trustfabric.schema.provenance import Info
+from trustfabric.schema.psi import (
+    AuditEvent, AuditEventPage, Dataset, DatasetSetup, PilotControls, ProofBundle, PsiJob,
+    PsiJobEvent, PsiJobStatus, RequestPsiInput, TenantControlsInput,
+)
+
+
+def _job(caller: Caller, job: JobRecord) -> PsiJob:
+    # The result is the requesting tenant's alone: auditors and operators see the rest.
+    owner = caller.tenant == job.tenant and caller.role is not Role.AUDITOR
+    return PsiJob.from_record(job, show_response=owner)
+
+
+async def request_psi(info: Info, input: RequestPsiInput) -> PsiJob:
+    caller = info.context.caller
+    caller.require_write()
+    job = await info.context.psi.request(caller, input.dataset_id, input.mode, input.request,
+                                         input.idempotency_key, input.setup_id)
+    return _job(caller, job)
+
+
+async def cancel_psi_job(info: Info, id: strawberry.ID) -> PsiJob:
+    caller = info.context.caller
+    await info.context.psi.cancel(caller, str(id))
+    return _job(caller, await info.context.psi.jobs.get(str(id), caller.read_scope))
+
+
+async def psi_job(info: Info, id: strawberry.ID) -> PsiJob:
+    caller = info.context.caller
+    return _job(caller, await info.context.psi.jobs.get(str(id), caller.read_scope))
+
+
+async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
+    bundle = await info.context.psi.jobs.bundle(str(job_id), info.context.caller.read_scope)
+    if bundle is None:
+        return None
+    return ProofBundle(id=bundle["id"], envelope=bundle["envelope"],
+                       explainer_markdown=bundle["markdown"])
+
+
+async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
+    return [Dataset.from_record(d) for d in await info.context.psi.datasets.of_partner(partner)]
+
+
+async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
+    service, caller = info.context.psi, info.context.caller
+    controls, _ = await service.controls.current()
+    dataset = await service.datasets.get(dataset_id)
+    if not caller.crosses_tenants and caller.tenant != dataset.partner:
+        controls.check_scope(caller.tenant, dataset.id, dataset.partner)
+    setup = await service.setups.get(dataset, controls.max_request_size)
+    return DatasetSetup(dataset=Dataset.from_record(setup.dataset), setup_id=setup.setup_id,
+                        setup=base64.b64encode(setup.message).decode(),
+                        max_client_items=setup.max_client_items)
+
+
+async def register_dataset(info: Info, name: str, items: list[str],
+                           partner: str | None = None) -> Dataset:
+    dataset = await info.context.psi.register_dataset(info.context.caller, partner, name, items)
+    return Dataset.from_record(dataset)
+
+
+async def upload_dataset_version(info: Info, dataset_id: str, items: list[str]) -> Dataset:
+    dataset = await info.context.psi.upload_version(info.context.caller, dataset_id, items)
+    return Dataset.from_record(dataset)
+
+
+def proof_public_key(info: Info) -> str:
+    return info.context.signing.public_pem
+
+
+async def audit_events(info: Info, first: int = 50, after: str | None = None,
+                       action: str | None = None, tenant: str | None = None) -> AuditEventPage:
+    caller = info.context.caller
+    if caller.role is Role.MEMBER:
+        raise Forbidden("audit events are for auditors and operators")
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
+    scope = caller.tenant_for(tenant) if tenant or not caller.crosses_tenants else None
+    after_key = decode_cursor(after, "") if after else ""
+    page = await info.context.psi.audit.page(scope, after_key, first + 1, action)
+    return AuditEventPage(
+        events=[AuditEvent.from_record(r) for r in page[:first]],
+        end_cursor=encode_cursor(page[:first][-1].key) if page else None,
+        has_next_page=len(page) > first,
+    )
+
+
+async def pilot_controls(info: Info) -> PilotControls:
+    controls, _ = await info.context.psi.controls.current(fresh=True)
+    return PilotControls.from_controls(controls)
+
+
+async def update_tenant_controls(info: Info, tenant: str,
+                                 input: TenantControlsInput) -> PilotControls:
+    changes: dict = {}
+    if input.psi is not None:
+        changes["psi"] = input.psi
+    if input.psi_ca is not None:
+        changes["psi_ca"] = input.psi_ca
+    if input.scopes is not None:
+        changes["scopes"] = tuple(input.scopes)
+    if input.quota is not None:
+        if input.quota.requests < 1 or input.quota.per_seconds < 1:
+            raise BadUserInput("quota numbers must be positive")
+        changes["quota"] = Quota(input.quota.requests, input.quota.per_seconds)
+    after = await info.context.psi.change_controls(
+        info.context.caller, lambda c: c.with_tenant(tenant, **changes), f"tenant:{tenant}")
+    return PilotControls.from_controls(after)
+
+
+async def set_opt_out(info: Info, party: str, opted_out: bool) -> PilotControls:
+    after = await info.context.psi.set_opt_out(info.context.caller, party, opted_out)
+    return PilotControls.from_controls(after)
+
+
+async def set_request_size_limits(info: Info, minimum: int, maximum: int) -> PilotControls:
+    def edit(c: Controls) -> Controls:
+        # through the document, so the bounds are validated like the file's
+        return Controls.from_document(
+            {**c.to_document(), "minRequestSize": minimum, "maxRequestSize": maximum})
+
+    after = await info.context.psi.change_controls(info.context.caller, edit, "requestSize")
+    return PilotControls.from_controls(after)
+
+
+async def psi_job_events(info: Info, job_id: strawberry.ID | None = None
+                         ) -> AsyncGenerator[PsiJobEvent, None]:
+    caller = await info.context.authenticate()
+    async for event in info.context.events.subscribe(caller.tenant):
+        if job_id is None or event["jobId"] == str(job_id):
+            yield PsiJobEvent(job_id=strawberry.ID(event["jobId"]),
+                              status=PsiJobStatus(event["status"]),
+                              at=datetime.fromisoformat(event["at"]))

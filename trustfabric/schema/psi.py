@@ -1,0 +1,169 @@
+"""PSI and PSI-CA: datasets, jobs, proof bundles, pilot controls, audit events."""
+
+import enum
+import json
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from trustfabric.audit import ALLOWED_DETAILS
+from trustfabric.controls import PilotControls as Controls
+from trustfabric.graph.audit import AuditRecord
+from trustfabric.graph.psi import DatasetRecord, JobRecord
+from trustfabric.psi import Mode
+
+PsiMode = strawberry.enum(
+    Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many."
+)
+
+
+@strawberry.enum
+class PsiJobStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class Dataset:
+    id: str
+    partner: str
+    name: str
+    version: int
+    hash: str | None
+    size: int
+    uploaded_at: datetime | None
+
+    @classmethod
+    def from_record(cls, d: DatasetRecord) -> "Dataset":
+        return cls(id=d.id, partner=d.partner, name=d.name, version=d.version, hash=d.hash,
+                   size=d.size,
+                   uploaded_at=datetime.fromisoformat(d.uploaded_at) if d.uploaded_at else None)
+
+
+@strawberry.type(description="What a client needs to finish an intersection; cache it by "
+                             "setupId, which changes with the dataset version or server key.")
+class DatasetSetup:
+    dataset: Dataset
+    setup_id: str
+    setup: str = strawberry.field(description="base64 OpenMined ServerSetup message (GCS).")
+    max_client_items: int
+
+
+@strawberry.type
+class JobError:
+    code: str
+    message: str
+
+
+@strawberry.type
+class ProofBundle:
+    id: str
+    envelope: str = strawberry.field(
+        description="The signed bundle as canonical JSON; verify with proofPublicKey.")
+    explainer_markdown: str
+
+
+@strawberry.type
+class PsiJob:
+    id: strawberry.ID
+    tenant: str
+    dataset_id: str
+    dataset_version: int
+    mode: Mode
+    status: PsiJobStatus
+    request_size: int
+    request_commitment: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error: JobError | None
+    response: str | None = strawberry.field(
+        description="base64 OpenMined Response; only for the requesting tenant's members.")
+    bundle_id: strawberry.Private[str | None]
+
+    @classmethod
+    def from_record(cls, job: JobRecord, show_response: bool) -> "PsiJob":
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            id=strawberry.ID(job.id), tenant=job.tenant, dataset_id=job.dataset_id,
+            dataset_version=job.dataset_version, mode=Mode(job.mode),
+            status=PsiJobStatus(job.status), request_size=job.request_size,
+            request_commitment=job.request_commitment,
+            created_at=datetime.fromisoformat(job.created_at), started_at=when(job.started_at),
+            completed_at=when(job.completed_at),
+            error=JobError(code=job.error_code, message=job.error_message or "")
+            if job.error_code else None,
+            response=job.response if show_response else None,
+            bundle_id=job.bundle_id,
+        )
+
+
+@strawberry.type
+class PsiJobEvent:
+    job_id: strawberry.ID
+    status: PsiJobStatus
+    at: datetime
+
+
+@strawberry.type
+class AuditEvent:
+    id: str
+    at: datetime
+    tenant: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    details: JSON = strawberry.field(
+        description=f"Only these keys ever appear: {', '.join(sorted(ALLOWED_DETAILS))}.")
+
+    @classmethod
+    def from_record(cls, r: AuditRecord) -> "AuditEvent":
+        return cls(id=r.id, at=datetime.fromisoformat(r.at), tenant=r.tenant, actor=r.actor,
+                   action=r.action, subject=r.subject, outcome=r.outcome, details=r.details)
+
+
+@strawberry.type
+class AuditEventPage:
+    events: list[AuditEvent]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@strawberry.type
+class PilotControls:
+    document: JSON = strawberry.field(description="The controls, as pilot-controls.yaml reads.")
+
+    @classmethod
+    def from_controls(cls, controls: Controls) -> "PilotControls":
+        return cls(document=json.loads(json.dumps(controls.to_document())))
+
+
+@strawberry.input
+class RequestPsiInput:
+    dataset_id: str
+    mode: Mode
+    request: str = strawberry.field(description="base64 OpenMined Request message.")
+    idempotency_key: str
+    setup_id: str | None = strawberry.field(
+        default=None, description="The setupId the client used; refused when stale.")
+
+
+@strawberry.input
+class QuotaInput:
+    requests: int
+    per_seconds: int
+
+
+@strawberry.input
+class TenantControlsInput:
+    psi: bool | None = None
+    psi_ca: bool | None = None
+    scopes: list[str] | None = None
+    quota: QuotaInput | None = None

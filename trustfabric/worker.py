@@ -1,0 +1,191 @@
+"""The proof worker: claims queued PSI jobs under a lease, answers them on all cores,
+and writes results, signed bundles, events and audit events in one transaction a batch.
+
+Jobs survive crashes: a job is durable from the moment the mutation answers, a worker that
+dies stops renewing its lease and another claims the job, and completion is conditional on
+holding the lease, so a job completes once and has one bundle.
+"""
+
+import asyncio
+import base64
+import hashlib
+import logging
+import multiprocessing
+import os
+import secrets
+import socket
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from trustfabric import psi
+from trustfabric.audit import audit_event, now_iso
+from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
+from trustfabric.controls import PilotControls
+from trustfabric.errors import AppError, Unavailable
+from trustfabric.explainer import explain
+from trustfabric.graph.psi import JobRecord, VersionRecord
+from trustfabric.psi_jobs import PsiService, lease_until
+
+log = logging.getLogger(__name__)
+
+_responder: psi.Responder | None = None
+
+
+def _init_process(secret: bytes) -> None:
+    global _responder
+    _responder = psi.Responder(psi.ServerKey(secret))
+
+
+def _respond_many(work: list[tuple[str, bytes]]) -> list[bytes | None]:
+    """In a pool process: one response per request, None where the request is unusable."""
+    assert _responder is not None
+    answers: list[bytes | None] = []
+    for mode, raw in work:
+        try:
+            answers.append(_responder.respond(psi.Mode(mode), raw))
+        except (RuntimeError, ValueError):
+            answers.append(None)
+    return answers
+
+
+class ProofWorker:
+    def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
+                 batch_size: int, lease_s: float, poll_s: float, fpr: float) -> None:
+        self.service = service
+        self.signing = signing
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.batch_size = batch_size
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.fpr = fpr
+        self.processes = processes
+        # spawn, not fork: a forked child would inherit the API's listening socket.
+        self._pool = ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process, initargs=(service.key.secret,),
+        )
+        self._versions: dict[str, VersionRecord] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, wake: asyncio.Event) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except Unavailable:
+                log.warning("proof worker: database unavailable; retrying")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled == 0:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), self.poll_s)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        jobs = await self.service.jobs.claim(self.owner, self.batch_size,
+                                             lease_until(self.lease_s))
+        if jobs:
+            await self._process(jobs)
+        return len(jobs)
+
+    async def _process(self, jobs: list[JobRecord]) -> None:
+        controls, _ = await self.service.controls.current(fresh=True)
+        runnable, failed = [], []
+        for job in jobs:
+            reason = self._refusal(job, controls)
+            if reason:
+                failed.append(self._failure(job, *reason))
+            else:
+                runnable.append(job)
+        answers = await self._respond(runnable)
+        done, audit = [], []
+        for job, answer in zip(runnable, answers, strict=True):
+            if answer is None:
+                failed.append(self._failure(job, "BAD_USER_INPUT",
+                                            "the request could not be processed"))
+                continue
+            row, events = await self._complete(job, answer, controls)
+            done.append(row)
+            audit += events
+        audit += [audit_event(tenant=f["tenant"], actor="proof-worker", action="psi.run",
+                              subject=f["id"], outcome="failed", reason=f["code"])
+                  for f in failed]
+        await self.service.jobs.finish(self.owner, done, failed, audit)
+
+    def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
+        if job.server_key_id != self.service.key.key_id:
+            return "UNAVAILABLE", "the server key was rotated after the request; send it again"
+        try:
+            controls.check(job.tenant, psi.Mode(job.mode), job.dataset_id, job.partner)
+        except AppError as refusal:  # controls changed while the job waited
+            return refusal.code, refusal.message
+        return None
+
+    @staticmethod
+    def _failure(job: JobRecord, code: str, message: str) -> dict[str, Any]:
+        return {"id": job.id, "tenant": job.tenant, "code": code, "message": message,
+                "at": now_iso(), "eventId": secrets.token_hex(10)}
+
+    async def _respond(self, jobs: list[JobRecord]) -> list[bytes | None]:
+        if not jobs:
+            return []
+        work = [(job.mode, base64.b64decode(job.request or "")) for job in jobs]
+        size = -(-len(work) // self.processes)
+        chunks = [work[i:i + size] for i in range(0, len(work), size)]
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _respond_many, chunk) for chunk in chunks)
+        )
+        return [answer for chunk in results for answer in chunk]
+
+    async def _version(self, job: JobRecord) -> VersionRecord:
+        key = f"{job.dataset_id}@{job.dataset_version}"
+        if key not in self._versions:  # versions never change once written
+            self._versions[key] = await self.service.datasets.version(key)
+        return self._versions[key]
+
+    async def _complete(self, job: JobRecord, response: bytes,
+                        controls: PilotControls) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        completed_at = now_iso()
+        version = await self._version(job)
+        response_commitment = "sha256:" + hashlib.sha256(response).hexdigest()
+        dataset = {"id": job.dataset_id, "partner": job.partner, "version": job.dataset_version,
+                   "hash": job.dataset_hash, "size": version.size,
+                   "uploadedAt": version.uploaded_at}
+        mode = psi.Mode(job.mode)
+        explainer = explain(
+            job_id=job.id, tenant=job.tenant, mode=mode, dataset=dataset,
+            request_size=job.request_size, request_commitment=job.request_commitment,
+            response_commitment=response_commitment, controls=controls.in_force(job.tenant),
+        )
+        body = {
+            "type": BUNDLE_TYPE,
+            "jobId": job.id,
+            "tenant": job.tenant,
+            "dataset": {k: dataset[k] for k in ("id", "partner", "version", "hash")},
+            "mode": job.mode,
+            "commitments": {"request": job.request_commitment, "response": response_commitment},
+            "parameters": {"requestSize": job.request_size, "dataStructure": "GCS",
+                           "falsePositiveRate": repr(self.fpr),
+                           "maxClientItems": controls.max_request_size,
+                           "serverKeyId": job.server_key_id},
+            "timings": {"requestedAt": job.created_at, "startedAt": job.started_at,
+                        "completedAt": completed_at},
+            "outcome": "DONE",
+            "explainer": explainer,
+        }
+        envelope = self.signing.sign(body)
+        row = {"id": job.id, "response": base64.b64encode(response).decode(),
+               "commitment": response_commitment, "completedAt": completed_at,
+               "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
+               "markdown": explainer["markdown"], "eventId": secrets.token_hex(10)}
+        audit = [audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
+                             subject=job.id, outcome="done", mode=job.mode,
+                             datasetId=job.dataset_id, datasetVersion=job.dataset_version,
+                             requestCommitment=job.request_commitment,
+                             responseCommitment=response_commitment,
+                             requestSize=job.request_size, bundleId=envelope["id"])]
+        return row, audit
