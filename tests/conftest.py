@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from trustfabric.app import create_app
-from trustfabric.auth import Role
+from trustfabric.auth import Caller, Role
 from trustfabric.demo import demo_batch
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.ingest import plan_batch
@@ -47,6 +47,7 @@ def settings(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory)
         neo4j_password=embedded.password,
         data_dir=Path(tmp_path_factory.mktemp("data")),
         token_cache_ttl_s=0.5,
+        controls_cache_s=0.0,
         _env_file=None,
     )
 
@@ -55,6 +56,7 @@ def settings(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory)
 async def services(settings: Settings) -> AsyncIterator[Services]:
     services = Services.open(settings)
     await migrate(services.executor)
+    await services.seed_controls()
     yield services
     await services.close()
 
@@ -121,3 +123,20 @@ async def demo_tenant(services: Services, tenant: str) -> str:
     """A tenant holding the demo data set (2 repos x 6 commits, jobs, anomalies)."""
     await services.repos.ingest.apply(plan_batch(demo_batch(tenant), tenant, 10_000))
     return tenant
+
+
+OPERATOR = Caller(token_id="test-operator", tenant="ops", role=Role.OPERATOR)
+
+
+@pytest.fixture
+async def psi_pair(services: Services, tenant: str) -> dict[str, Any]:
+    """A partner with a 1,000-item dataset, and a tenant allowed PSI and PSI-CA against it."""
+    partner = f"{tenant}-partner"
+    items = [f"customer-{n}@example.com" for n in range(0, 2000, 2)]
+    dataset = await services.psi.register_dataset(OPERATOR, partner, "customers", items)
+    await services.psi.change_controls(
+        OPERATOR,
+        lambda c: c.with_tenant(tenant, psi=True, psi_ca=True, scopes=(dataset.id,)),
+        f"tenant:{tenant}",
+    )
+    return {"tenant": tenant, "partner": partner, "dataset": dataset.id, "items": items}

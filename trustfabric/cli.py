@@ -1,6 +1,7 @@
 """`trustfabric` console command: serve, migrate, seed-demo, token management."""
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,8 @@ import typer
 import uvicorn
 
 from trustfabric.auth import Role
-from trustfabric.demo import DEMO_TENANTS, seed_demo
+from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, verify
+from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.services import Services
@@ -47,11 +49,13 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
     services = Services.open(settings)
     try:
         applied = await run_migrations(services.executor)
+        await services.seed_controls()
         lines = []
         if seed:
             demo_file = settings.data_dir / "demo-tokens.txt"
             if not await services.repos.tokens.tenants():
                 await seed_demo(services.repos.ingest)
+                await seed_demo_datasets(services.psi)
                 lines = []
                 for tenant in DEMO_TENANTS:
                     _, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "demo")
@@ -139,3 +143,51 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to r
         typer.echo(f"revoked {token_id}")
 
 
+
+
+async def _work(settings: Settings) -> None:
+    services = Services.open(settings)
+    worker = services.worker()
+    try:
+        await worker.run(services.events.wake)
+    finally:
+        await asyncio.to_thread(worker.close)
+        await services.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run a proof worker process (beside API processes started with
+    TF_PSI_WORKER_IN_PROCESS=false, or to add capacity). Several may run at once."""
+    with graph_settings() as settings:
+        typer.echo(f"proof worker on {settings.neo4j_uri}")
+        try:
+            asyncio.run(_work(settings))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("verify-bundle")
+def verify_bundle(
+    path: Annotated[Path, typer.Argument(help="A proof bundle (its JSON envelope).")],
+    public_key: Annotated[Path | None, typer.Option(
+        help="PEM public key (the API's proofPublicKey); default: this installation's.")] = None,
+) -> None:
+    """Verify a proof bundle offline: its content id and its Ed25519 signature."""
+    if public_key is not None:
+        pem = public_key.read_text()
+    else:
+        pem = SigningKey.load_or_create(get_settings().data_dir / "keys" / "bundle-signing.pem",
+                                        None).public_pem
+    try:
+        envelope = json.loads(path.read_bytes())
+        body = verify(envelope, load_public_key(pem))
+    except (BundleInvalid, ValueError) as error:
+        typer.echo(f"INVALID: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"valid: {envelope['id']} (job {body['jobId']}, tenant {body['tenant']}, "
+               f"{body['mode']}, outcome {body['outcome']})")
+
+
+if __name__ == "__main__":
+    app()

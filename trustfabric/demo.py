@@ -2,6 +2,9 @@
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from trustfabric.auth import Caller, Role
 
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.ingest import plan_batch
@@ -9,6 +12,9 @@ from trustfabric.schema.ingest import (
     AnomalyEventInput, BuildEventInput, IngestInput, JobRunEventInput, PolicyVersionEventInput,
 )
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
+
+if TYPE_CHECKING:
+    from trustfabric.psi_jobs import PsiService
 
 DEMO_TENANTS = ("acme", "globex")
 START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -70,3 +76,15 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
 async def seed_demo(ingest: IngestRepository, tenants: tuple[str, ...] = DEMO_TENANTS) -> None:
     for tenant in tenants:
         await ingest.apply(plan_batch(demo_batch(tenant), tenant, max_events=10_000))
+
+
+def demo_customers(count: int = 10_000) -> list[str]:
+    """Partner globex's demo customer list: every even-numbered address."""
+    return [f"customer-{n}@example.com" for n in range(0, 2 * count, 2)]
+
+
+async def seed_demo_datasets(service: "PsiService") -> None:
+    seeder = Caller(token_id="demo-seed", tenant="acme", role=Role.OPERATOR)
+    await service.register_dataset(seeder, "globex", "customers", demo_customers())
+    await service.register_dataset(seeder, "acme", "accounts",
+                                   [f"customer-{n}@example.com" for n in range(0, 3000, 3)])

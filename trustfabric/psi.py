@@ -97,7 +97,7 @@ def check_request(encoded: str, mode: Mode, min_size: int, max_size: int) -> Che
     """Decodes and checks a client's request before any job exists; the errors name what is
     wrong and never quote the request."""
     if len(encoded) > (max_size * (POINT_BYTES + 4) + 64) * 4 // 3 + 8:
-        raise BadUserInput(f"the request is larger than {max_size} selectors allow")
+        raise BadUserInput(f"a request may hold at most {max_size} selectors")
     try:
         raw = base64.b64decode(encoded, validate=True)
         request = psi.Request()

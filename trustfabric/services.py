@@ -68,7 +68,7 @@ class Services:
         datasets, jobs = DatasetRepository(executor), PsiJobRepository(executor)
         events = EventBus(jobs, settings.psi_poll_interval_s * 2)
         service = PsiService(
-            datasets=datasets, jobs=jobs, controls=ControlsRepository(executor),
+            datasets=datasets, jobs=jobs, controls=ControlsRepository(executor, settings.controls_cache_s),
             audit=AuditRepository(executor),
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,

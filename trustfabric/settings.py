@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
     psi_batch_size: int = 64
+    # How long a process trusts its copy of the pilot controls before reading them again.
+    controls_cache_s: float = 1.0
 
     @property
     def embedded(self) -> bool:

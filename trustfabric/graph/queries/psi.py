@@ -2,24 +2,7 @@
 
 from trustfabric.graph.cypher import Cypher
 
-CREATE_JOB = Cypher(
-    "psi.create_job",
-    """
-    MERGE (j:PsiJob {idemKey: $idemKey})
-      ON CREATE SET j += $props
-    RETURN j {.*, request: null} AS job, j.id = $props.id AS created
-    """,
-)
-
-RECORD_EVENT = Cypher(
-    "psi.record_event",
-    """
-    CREATE (e:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: $status})
-    RETURN e.id AS id
-    """,
-)
-
-DATASET = Cypher(
+CREATE_DATASET = Cypher(
     "psi.create_dataset",
     """
     CREATE (d:Dataset {id: $id, partner: $partner, name: $name, currentVersion: 0,
@@ -89,19 +72,6 @@ RECORD_EVENT = Cypher(
     """
     CREATE (e:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: $status})
     RETURN e.id AS id
-    """,
-)
-
-JOB = Cypher(
-    "psi.create_job",
-    """
-    MERGE (j:PsiJob {idemKey: $idemKey})
-      ON CREATE SET j += $props
-    WITH j, j.id = $props.id AS created
-    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
-      CREATE (:JobEvent {id: $eventId, at: $props.createdAt, tenant: j.tenant, jobId: j.id,
-                         status: j.status}))
-    RETURN j {.*} AS job, created
     """,
 )
 

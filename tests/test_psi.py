@@ -1,0 +1,198 @@
+"""PSI and PSI-CA end to end, with real OpenMined clients, a real worker pool and real
+signatures; refusals that leave no partial records; idempotency."""
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import codes
+from trustfabric.audit import now_iso
+from trustfabric.bundles import BundleInvalid, load_public_key, verify
+from trustfabric.client import PsiClient, PsiError
+
+BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
+KEY = "query { proofPublicKey }"
+
+
+@pytest.fixture
+async def client(base_url, make_token, psi_pair):
+    async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
+        yield client
+
+
+def selectors(shared: int, own: int) -> list[str]:
+    """`shared` selectors the partner holds (even numbers) and `own` it does not (odd)."""
+    return ([f"customer-{n}@example.com" for n in range(0, 2 * shared, 2)]
+            + [f"customer-{n}@example.com" for n in range(1, 2 * own, 2)])
+
+
+@pytest.mark.parametrize(("shared", "own"), [(0, 16), (5, 11), (16, 0), (60, 40)])
+async def test_intersection_and_cardinality_equal_the_true_ones(client, psi_pair, shared, own):
+    mine = selectors(shared, own)
+    truth = sorted(set(mine) & set(psi_pair["items"]))
+    assert sorted(await client.intersect(psi_pair["dataset"], mine)) == truth
+    assert await client.cardinality(psi_pair["dataset"], mine) == len(truth)
+
+
+async def test_bundle_is_signed_content_addressed_explained_and_tamper_evident(
+    client, gql, make_token, psi_pair, tmp_path
+):
+    setup_id, _ = await client.setup(psi_pair["dataset"])
+    prepared = client.prepare(selectors(4, 12), "PSI_CA")
+    job = await client.submit(psi_pair["dataset"], prepared, setup_id)
+    await client.wait(job["id"])
+    token = await make_token(psi_pair["tenant"])
+    bundle = (await gql(BUNDLE, token, id=job["id"]))["data"]["proofBundle"]
+    envelope = json.loads(bundle["envelope"])
+    public_pem = (await gql(KEY))["data"]["proofPublicKey"]
+
+    body = verify(envelope, load_public_key(public_pem))
+    assert envelope["id"] == bundle["id"]
+    assert body["jobId"] == job["id"] and body["tenant"] == psi_pair["tenant"]
+    assert body["mode"] == "PSI_CA" and body["outcome"] == "DONE"
+    assert body["dataset"]["id"] == psi_pair["dataset"] and body["dataset"]["version"] == 1
+    assert body["commitments"]["request"].startswith("sha256:")
+    explainer = body["explainer"]
+    assert set(explainer) == {"rationale", "provenance", "constraints", "markdown"}
+    assert explainer["constraints"]["cardinalityOnly"] is True
+    assert explainer["constraints"]["flags"] == {"psi": True, "psiCa": True}
+    assert "## Why it was allowed" in bundle["explainerMarkdown"]
+    assert prepared.request not in bundle["envelope"]  # no blinded selector in the bundle
+
+    good, bad, key = tmp_path / "bundle.json", tmp_path / "tampered.json", tmp_path / "key.pem"
+    good.write_text(bundle["envelope"])
+    key.write_text(public_pem)
+    tampered = bundle["envelope"].replace('"requestSize":16', '"requestSize":17')
+    assert tampered != bundle["envelope"]
+    bad.write_text(tampered)
+    with pytest.raises(BundleInvalid):
+        verify(json.loads(tampered), load_public_key(public_pem))
+    cli = [sys.executable, "-m", "trustfabric.cli", "verify-bundle", "--public-key", str(key)]
+    result = subprocess.run([*cli, str(good)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("valid: " + envelope["id"])
+    result = subprocess.run([*cli, str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1 and "INVALID" in result.stderr
+    # every single byte matters
+    for position in (10, len(bundle["envelope"]) // 2, len(bundle["envelope"]) - 5):
+        flipped = bytearray(bundle["envelope"].encode())
+        flipped[position] ^= 0x01
+        with pytest.raises((BundleInvalid, ValueError)):
+            verify(json.loads(bytes(flipped)), load_public_key(public_pem))
+
+
+async def test_same_idempotency_key_same_job_different_payload_refused(client, psi_pair):
+    setup_id, _ = await client.setup(psi_pair["dataset"])
+    prepared = client.prepare(selectors(3, 13))
+    first = await client.submit(psi_pair["dataset"], prepared, setup_id, "order-42")
+    again = await client.submit(psi_pair["dataset"], prepared, setup_id, "order-42")
+    assert again["id"] == first["id"]
+    other = client.prepare(selectors(4, 12))
+    with pytest.raises(PsiError) as refused:
+        await client.submit(psi_pair["dataset"], other, setup_id, "order-42")
+    assert refused.value.code == "BAD_USER_INPUT"
+    await client.wait(first["id"])
+
+
+def corrupt(request: str, how: str) -> str:
+    raw = base64.b64decode(request)
+    if how == "truncated":
+        return base64.b64encode(raw[: len(raw) // 2]).decode()
+    if how == "garbage":
+        return base64.b64encode(b"\x0a\x05hello" + raw[7:]).decode()
+    return "not base64 !!"
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "not-base64"])
+async def test_malformed_requests_are_refused(client, psi_pair, how):
+    prepared = client.prepare(selectors(2, 14))
+    bad = type(prepared)(prepared.mode, prepared.client, corrupt(prepared.request, how))
+    with pytest.raises(PsiError) as refused:
+        await client.submit(psi_pair["dataset"], bad)
+    assert refused.value.code == "BAD_USER_INPUT"
+
+
+async def test_size_and_mode_bounds(client, psi_pair):
+    with pytest.raises(PsiError) as refused:  # probing with a tiny request
+        await client.submit(psi_pair["dataset"], client.prepare(selectors(1, 2)))
+    assert refused.value.code == "BAD_USER_INPUT" and "at least" in str(refused.value)
+    with pytest.raises(PsiError) as refused:
+        await client.submit(psi_pair["dataset"], client.prepare(selectors(600, 500)))
+    assert refused.value.code == "BAD_USER_INPUT" and "at most" in str(refused.value)
+    prepared = client.prepare(selectors(4, 12), "PSI")
+    with pytest.raises(PsiError) as refused:  # a PSI client's request sent as PSI-CA
+        await client.submit(psi_pair["dataset"], type(prepared)("PSI_CA", prepared.client,
+                                                                prepared.request))
+    assert refused.value.code == "BAD_USER_INPUT"
+
+
+async def test_stale_setup_is_refused_after_a_new_version(client, services, psi_pair):
+    from tests.conftest import OPERATOR
+
+    setup_id, _ = await client.setup(psi_pair["dataset"])
+    await services.psi.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][:-1])
+    with pytest.raises(PsiError) as refused:
+        await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)), setup_id)
+    assert "stale" in str(refused.value)
+    fresh_id, _ = await client.setup(psi_pair["dataset"])
+    assert fresh_id != setup_id
+
+
+async def test_controls_refuse_with_their_reason(client, gql, make_token, services, psi_pair):
+    from tests.conftest import OPERATOR
+
+    tenant, dataset = psi_pair["tenant"], psi_pair["dataset"]
+    request = client.prepare(selectors(4, 12))
+    other = await services.psi.register_dataset(OPERATOR, psi_pair["partner"], "other",
+                                                ["a", "b", "c"])
+    with pytest.raises(PsiError, match="outside") as refused:
+        await client.submit(other.id, request)
+    assert refused.value.code == "FORBIDDEN"
+
+    await services.psi.change_controls(OPERATOR, lambda c: c.with_tenant(tenant, psi=False),
+                                       "test")
+    with pytest.raises(PsiError, match="not enabled") as refused:
+        await client.submit(dataset, request)
+    assert refused.value.code == "FORBIDDEN"
+    await client.cardinality(dataset, selectors(4, 12))  # PSI-CA is still on
+
+    await services.psi.set_opt_out(OPERATOR, psi_pair["partner"], True)
+    with pytest.raises(PsiError, match="opted out") as refused:
+        await client.submit(dataset, client.prepare(selectors(4, 12), "PSI_CA"))
+    assert refused.value.code == "FORBIDDEN"
+    await services.psi.set_opt_out(OPERATOR, psi_pair["partner"], False)
+
+    auditor = await make_token(tenant, role=__import__("trustfabric.auth").auth.Role.AUDITOR)
+    page = await gql("query { auditEvents(first: 100) { events { action outcome details } } }",
+                     auditor)
+    events = page["data"]["auditEvents"]["events"]
+    refusals = [e for e in events if e["outcome"] == "refused"]
+    assert {e["details"]["reason"] for e in refusals} == {"FORBIDDEN"}
+    assert len(refusals) == 3
+    assert not any("request" in k and k != "requestSize" and k != "requestCommitment"
+                   for e in events for k in e["details"])
+
+
+async def test_opting_out_cancels_queued_jobs(services, psi_pair, make_token, gql):
+    from tests.conftest import OPERATOR
+
+    tenant = psi_pair["tenant"]
+    prepared = PsiClient.prepare(selectors(4, 12))
+    job, _ = await services.psi.jobs.create(
+        {"id": "psi_optout_" + tenant, "tenant": tenant, "partner": psi_pair["partner"],
+         "datasetId": psi_pair["dataset"], "datasetVersion": 1, "datasetHash": "sha256:x",
+         "mode": "PSI", "requestSize": 16, "requestCommitment": "sha256:y",
+         "serverKeyId": "k", "request": prepared.request, "createdAt": now_iso(),
+         # held by a worker elsewhere, so this process's worker leaves it alone
+         "status": "RUNNING", "leaseOwner": "elsewhere", "leaseUntil": "9999-01-01"},
+        f"{tenant}:optout", {"id": "a", "key": "a", "at": "a", "tenant": tenant, "actor": "t",
+                             "action": "t", "subject": "t", "outcome": "t", "details": "{}"},
+    )
+    await services.psi.set_opt_out(OPERATOR, tenant, True)
+    await services.psi.set_opt_out(OPERATOR, tenant, False)
+    token = await make_token(tenant)
+    result = await gql("query($id: ID!) { psiJob(id: $id) { status error { code } } }", token,
+                       id=job.id)
+    assert result["data"]["psiJob"] == {"status": "CANCELLED", "error": {"code": "FORBIDDEN"}}
