@@ -48,6 +48,9 @@ def settings(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory)
         data_dir=Path(tmp_path_factory.mktemp("data")),
         token_cache_ttl_s=0.5,
         controls_cache_s=0.0,
+        # the proof worker runs as the `worker` fixture, which crash tests stop and restart
+        psi_worker_in_process=False,
+        psi_lease_s=2.0,
         _env_file=None,
     )
 
@@ -61,8 +64,34 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     await services.close()
 
 
+class WorkerControl:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.worker = services.worker()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.worker.run(self.services.events.wake))
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+            self.task = None
+
+
 @pytest.fixture(scope="session")
-async def base_url(settings: Settings, services: Services) -> AsyncIterator[str]:
+async def worker(services: Services) -> AsyncIterator[WorkerControl]:
+    control = WorkerControl(services)
+    control.start()
+    yield control
+    await control.stop()
+    control.worker.close()
+
+
+@pytest.fixture(scope="session")
+async def base_url(settings: Settings, services: Services, worker: WorkerControl
+                   ) -> AsyncIterator[str]:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -19,6 +19,10 @@ from trustfabric.errors import AppError, BadUserInput, Unavailable
 from trustfabric.graph.cypher import Cypher
 
 log = logging.getLogger(__name__)
+# The driver logs every statement's parameters at DEBUG, and parameters carry blinded
+# selectors: its loggers never go below WARNING, whatever the root level.
+for _name in ("neo4j", "neo4j.io", "neo4j.pool"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 Row = dict[str, Any]
 T = TypeVar("T")

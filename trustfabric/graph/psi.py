@@ -170,8 +170,8 @@ class PsiJobRepository:
             rows = await tx.run(q.CREATE_JOB, idemKey=idem_key, props=props)
             job, created = JobRecord.from_row(rows[0]["job"]), rows[0]["created"]
             if created:
-                await tx.run(q.RECORD_EVENT, **_event(job.id, job.tenant, "QUEUED",
-                                                      job.created_at))
+                await tx.run(q.RECORD_EVENTS,
+                             events=[_event(job.id, job.tenant, "QUEUED", job.created_at)])
                 await AuditRepository.record_in(tx, audit)
             return job, created
 
@@ -189,9 +189,18 @@ class PsiJobRepository:
         return [found.get(job_id) for job_id in job_ids]
 
     async def claim(self, owner: str, limit: int, lease_until: str) -> list[JobRecord]:
-        rows = await self._executor.write(q.CLAIM, owner=owner, limit=limit, now=now_iso(),
-                                          until=lease_until)
-        return [JobRecord.from_row(row["job"]) for row in rows]
+        """Leases up to `limit` jobs to `owner`, with a RUNNING event for each."""
+
+        async def work(tx: Tx) -> list[JobRecord]:
+            now = now_iso()
+            rows = await tx.run(q.CLAIM, owner=owner, limit=limit, now=now, until=lease_until)
+            jobs = [JobRecord.from_row(row["job"]) for row in rows]
+            if jobs:
+                await tx.run(q.RECORD_EVENTS,
+                             events=[_event(j.id, j.tenant, "RUNNING", now) for j in jobs])
+            return jobs
+
+        return await self._executor.write_tx(work)
 
     async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]],
                      audit: list[dict[str, Any]]) -> list[str]:

@@ -67,11 +67,13 @@ CREATE_JOB = Cypher(
     """,
 )
 
-RECORD_EVENT = Cypher(
-    "psi.record_event",
+RECORD_EVENTS = Cypher(
+    "psi.record_events",
     """
-    CREATE (e:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: $status})
-    RETURN e.id AS id
+    UNWIND $events AS event
+    CREATE (e:JobEvent)
+    SET e = event
+    RETURN count(e) AS n
     """,
 )
 

@@ -1,0 +1,153 @@
+"""Jobs survive crashes and finish exactly once; state changes reach subscribers."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import httpx
+
+from tests.conftest import free_port
+from trustfabric.client import EVENTS, PsiClient
+from trustfabric.psi_jobs import lease_until
+from tests.test_psi import selectors
+
+
+def child_env(settings, **extra: str) -> dict[str, str]:
+    return {**os.environ, "TF_NEO4J_URI": settings.neo4j_uri,
+            "TF_NEO4J_PASSWORD": settings.neo4j_password.get_secret_value(),
+            "TF_DATA_DIR": str(settings.data_dir), "TF_CONTROLS_CACHE_S": "0", **extra}
+
+
+async def wait_http(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(url + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the service did not start")
+
+
+async def done_events(services, job_id: str) -> int:
+    events = await services.psi.jobs.events_since("0")
+    return sum(1 for e in events if e["jobId"] == job_id and e["status"] == "DONE")
+
+
+async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
+    settings, services, worker, make_token, psi_pair
+):
+    await worker.stop()  # no worker anywhere: the job waits, durable, while things die
+    try:
+        port = free_port()
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
+             "--port", str(port), "--log-level", "warning"],
+            env=child_env(settings, TF_PSI_WORKER_IN_PROCESS="false"),
+        )
+        url = f"http://127.0.0.1:{port}"
+        await wait_http(url)
+        async with PsiClient(url, await make_token(psi_pair["tenant"])) as client:
+            setup_id, _ = await client.setup(psi_pair["dataset"])
+            jobs = [await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)),
+                                        setup_id) for _ in range(5)]
+        api.send_signal(signal.SIGKILL)  # the API dies right after answering
+        api.wait()
+
+        # A worker process takes the jobs and is killed -9 mid-flight, holding their leases
+        # (its crypto pool starts on first use, which leaves a window to kill it in).
+        ids = [job["id"] for job in jobs]
+        crashing = subprocess.Popen([sys.executable, "-m", "trustfabric.cli", "worker"],
+                                    env=child_env(settings, TF_PSI_LEASE_S="2"),
+                                    stdout=subprocess.DEVNULL)
+        held: list[str] = []
+        for _ in range(1000):
+            held = [i for i in ids if (await services.psi.jobs.get(i, None)).status == "RUNNING"]
+            if held:
+                break
+            await asyncio.sleep(0.01)
+        crashing.send_signal(signal.SIGKILL)
+        crashing.wait()
+        assert held, "the worker was killed before it held a job"
+    finally:
+        worker.start()  # the restart: a fresh worker finishes whatever is left
+
+    for _ in range(200):
+        states = [(await services.psi.jobs.get(i, None)).status for i in ids]
+        if all(s == "DONE" for s in states):
+            break
+        await asyncio.sleep(0.1)
+    assert states == ["DONE"] * 5
+    for job_id in ids:
+        assert await services.psi.jobs.bundle(job_id, None) is not None
+        assert await done_events(services, job_id) == 1
+
+
+async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, worker, psi_pair,
+                                                                  make_token, base_url):
+    await worker.stop()
+    try:
+        async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
+            job = await client.submit(psi_pair["dataset"], client.prepare(selectors(4, 12)))
+        stale = services.worker()
+        claimed = await services.psi.jobs.claim("stale-worker", 10, lease_until(0.5))
+        assert [j.id for j in claimed] == [job["id"]]
+        await asyncio.sleep(0.6)  # the lease runs out while the stale worker is "paused"
+        fresh = await services.psi.jobs.claim("fresh-worker", 10, lease_until(30))
+        assert [j.id for j in fresh] == [job["id"]]
+        stale.owner = "stale-worker"
+        await stale._process(claimed)  # it wakes up and tries to write its result
+        stale.close()
+        record = await services.psi.jobs.get(job["id"], None)
+        assert record.status == "RUNNING"  # nothing of the stale worker's was written
+        assert await services.psi.jobs.bundle(job["id"], None) is None
+        fresh_worker = services.worker()
+        fresh_worker.owner = "fresh-worker"
+        await fresh_worker._process(fresh)
+        fresh_worker.close()
+    finally:
+        worker.start()
+    assert (await services.psi.jobs.get(job["id"], None)).status == "DONE"
+    assert await done_events(services, job["id"]) == 1
+
+
+async def collect(url: str, token: str, into: list[str], job_id: str | None = None) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"]
+    ) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe",
+                            "payload": {"query": EVENTS, "variables": {"id": job_id}}})
+        async for message in ws:
+            data = message.json()
+            if data["type"] == "next":
+                into.append(data["payload"]["data"]["psiJobEvents"]["status"])
+            elif data["type"] == "error":
+                into.append("ERROR")
+                return
+
+
+async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
+    base_url, make_token, psi_pair
+):
+    token = await make_token(psi_pair["tenant"])
+    intruder = await make_token(psi_pair["tenant"] + "-other")
+    mine, theirs = [], []
+    listeners = [asyncio.create_task(collect(base_url, token, mine)),
+                 asyncio.create_task(collect(base_url, intruder, theirs))]
+    await asyncio.sleep(0.5)
+    async with PsiClient(base_url, token) as client:
+        await client.cardinality(psi_pair["dataset"], selectors(2, 14))
+    for _ in range(50):
+        if "DONE" in mine:
+            break
+        await asyncio.sleep(0.1)
+    for listener in listeners:
+        listener.cancel()
+    assert mine == ["QUEUED", "RUNNING", "DONE"]
+    assert theirs == []
