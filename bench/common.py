@@ -94,13 +94,11 @@ def machine_usage(before: list[int], after: list[int], window_s: float) -> dict[
     """Cores busy on average, and the part no process is charged with: softirq (loopback
     networking) and steal (a noisy VM neighbour) make figures drift without showing in ps."""
     d = [b - a for a, b in zip(before, after, strict=True)]
-    cores = sum(d) / _TICKS / window_s  # wall-clock cores the jiffies cover
-    per_core = sum(d) / cores if cores else 1
 
-    def share(*fields: int) -> float:
-        return round(sum(d[f] for f in fields) / per_core, 2)
+    def cores(*fields: int) -> float:
+        return round(sum(d[f] for f in fields) / _TICKS / window_s, 2)
 
-    return {"busy": share(0, 1, 2, 5, 6, 7), "softirq": share(5, 6), "steal": share(7)}
+    return {"busy": cores(0, 1, 2, 5, 6, 7), "softirq": cores(5, 6), "steal": cores(7)}
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -116,9 +114,11 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    return "-" if value is None else str(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):  # two decimals where they matter, none where they are noise
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

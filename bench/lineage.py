@@ -214,7 +214,8 @@ async def seed(services: Services, shape: Shape, max_events: int) -> dict[str, A
     tally, events, batches = Tally(), 0, 0
     expected_batches = len(shape.tenants) * math.ceil(
         shape.repos_per_tenant / (max_events // shape.repo_events))
-    started = time.monotonic()
+    started = mark = time.monotonic()
+    marked_events = 0
     for tenant, batch in _batches(shape, max_events):
         plan = plan_batch(batch, tenant, max_events)
         await services.repos.ingest.apply(plan)
@@ -222,9 +223,12 @@ async def seed(services: Services, shape: Shape, max_events: int) -> dict[str, A
         events += _events(batch)
         batches += 1
         if batches % 20 == 0:
-            elapsed = time.monotonic() - started
-            print(f"  seeded {batches}/~{expected_batches} batches, {events:,} events, "
-                  f"{events / elapsed:,.0f} events/s", flush=True)
+            # The recent rate, not the average: ingest slows down as the graph grows.
+            now = time.monotonic()
+            print(f"  {now - started:,.0f} s: {batches}/~{expected_batches} batches, "
+                  f"{events:,} events, lately {(events - marked_events) / (now - mark):,.0f} "
+                  "events/s", flush=True)
+            mark, marked_events = now, events
     seconds = time.monotonic() - started
     by_kind = tally.by_kind()
     nodes = sum(by_kind.values())
@@ -296,8 +300,9 @@ async def _reusable(services: Services, shape: Shape, args: argparse.Namespace,
     return None
 
 
-def start_app(target: Target, workers: int, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
+def start_app(target: Target, factory: str, workers: int, port: int,
+              workdir: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                "--no-access-log", "--log-level", "warning"]
     if find_spec("uvloop"):
@@ -308,13 +313,11 @@ def start_app(target: Target, workers: int, port: int, workdir: Path) -> subproc
            "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database}
     with open(workdir / "uvicorn.log", "ab") as log:
         # Own session: a ^C reaches us, and we stop the server in order rather than mid-request.
-        # cwd is the work dir so a developer's .env cannot change what is measured.
-        process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        # Our cwd, as `trustfabric serve` would have: its .env and relative paths apply.
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited; see {workdir / 'uvicorn.log'}")
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
@@ -322,7 +325,9 @@ def start_app(target: Target, workers: int, port: int, workdir: Path) -> subproc
             pass
         time.sleep(0.2)
     stop_app(process)
-    raise RuntimeError("uvicorn did not answer /healthz in time")
+    # The work dir goes away with the run, so the log's end goes into the message.
+    tail = (workdir / "uvicorn.log").read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"uvicorn did not answer /healthz:\n{tail}")
 
 
 def stop_app(process: subprocess.Popen[bytes]) -> None:
@@ -482,7 +487,7 @@ def run_load(spec: LoadSpec, procs: int, warmup_s: float, duration_s: float,
             )
             process.start()
             workers.append((process, parent))
-        for process, conn in workers:
+        for _, conn in workers:
             if not conn.poll(READY_TIMEOUT_S) or conn.recv() != "ready":
                 raise RuntimeError("a load generator did not start")
         begin = time.monotonic() + 0.2
@@ -538,6 +543,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     graph.add_argument("--neo4j-password")
     graph.add_argument("--neo4j-database", default="trustfabric", help="(%(default)s)")
     load = parser.add_argument_group("load")
+    load.add_argument("--app", default="trustfabric.app:create_app",
+                      help="ASGI app factory uvicorn serves, for A/B runs (%(default)s)")
     load.add_argument("--workers", type=int, default=2,
                       help="uvicorn worker processes (%(default)s)")
     load.add_argument("--clients", type=int, default=32,
@@ -617,7 +624,7 @@ def main(argv: list[str] | None = None) -> None:
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        app = start_app(target, args.workers, port, workdir)
+        app = start_app(target, args.app, args.workers, port, workdir)
         stack.callback(stop_app, app)
         tenant = shape.tenants[0]
         check_lineage(base_url, tenant, tokens[tenant], _anomaly_id(tenant, 0, 0))

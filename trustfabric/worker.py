@@ -77,6 +77,12 @@ class ProofWorker:
                 log.warning("proof worker: database unavailable; retrying")
                 handled = 0
                 await asyncio.sleep(1.0)
+            except Exception:
+                # A worker that dies leaves jobs to wait for a restart; log the fault (names
+                # and codes only, never payloads) and keep serving. Leases cover the batch.
+                log.exception("proof worker: batch failed; retrying")
+                handled = 0
+                await asyncio.sleep(1.0)
             if handled == 0:
                 wake.clear()
                 try:

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import (
+    AuthError,
+    ClientError,
     ConstraintError,
     DriverError,
     Neo4jError,
@@ -103,17 +105,35 @@ class GraphExecutor:
         async def unit(tx: AsyncManagedTransaction) -> T:
             return await work(Tx(tx))
 
-        try:
-            async with self.driver.session(database=self.database) as session:
-                if write:
-                    return await session.execute_write(unit)
-                return await session.execute_read(unit)
-        except AppError:
-            raise
-        except ConstraintError as error:
-            raise BadUserInput("the change conflicts with existing data") from error
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as error:
-            raise Unavailable("the graph database is unavailable; retry shortly") from error
+        # Right after the database restarts, ArcadeDB refuses a pooled connection's first
+        # transaction (AuthError, or "BEGIN not expected in state: AUTHENTICATION"); the
+        # driver drops that connection, so another try on a fresh one goes through.
+        for attempt in range(1, RECONNECT_TRIES + 1):
+            try:
+                async with self.driver.session(database=self.database) as session:
+                    if write:
+                        return await session.execute_write(unit)
+                    return await session.execute_read(unit)
+            except AppError:
+                raise
+            except (AuthError, ClientError) as error:
+                if not _stale_connection(error):
+                    raise
+                if attempt == RECONNECT_TRIES:
+                    raise Unavailable("the graph database refused the service's credentials"
+                                      ) from error
+            except ConstraintError as error:
+                raise BadUserInput("the change conflicts with existing data") from error
+            except (ServiceUnavailable, SessionExpired, DriverError, OSError) as error:
+                raise Unavailable("the graph database is unavailable; retry shortly") from error
+        raise AssertionError("unreachable")
+
+
+RECONNECT_TRIES = 3
+
+
+def _stale_connection(error: Neo4jError) -> bool:
+    return isinstance(error, AuthError) or error.code == "Neo.ClientError.Request.Invalid"
 
 
 _PING = Cypher("health.ping", "RETURN 1 AS ok")
