@@ -51,6 +51,10 @@ def settings(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory)
         # the proof worker runs as the `worker` fixture, which crash tests stop and restart
         psi_worker_in_process=False,
         psi_lease_s=2.0,
+        webhook_allow_private=True,  # the receivers are on loopback
+        webhook_backoff_base_s=0.05,
+        webhook_interval_s=0.1,
+        webhook_max_attempts=3,
         _env_file=None,
     )
 

@@ -21,8 +21,13 @@ def redacted(details: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in details.items() if k in ALLOWED_DETAILS and v is not None}
 
 
+def iso(moment: datetime) -> str:
+    """Timestamps are compared as text in queries: one fixed width keeps that correct."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return iso(datetime.now(UTC))
 
 
 def audit_event(

@@ -19,6 +19,7 @@ from trustfabric.settings import Settings
 if TYPE_CHECKING:
     from trustfabric.bundles import SigningKey
     from trustfabric.events import EventBus
+    from trustfabric.graph.webhooks import WebhookRepository
     from trustfabric.psi_jobs import PsiService
 
 
@@ -64,6 +65,7 @@ class Context:
     psi: "PsiService"
     signing: "SigningKey"
     events: "EventBus"
+    webhooks: "WebhookRepository"
     # graphql-ws clients send their token in the connection_init payload
     connection_params: dict[str, Any] | None = None
     _caller: Caller | None = None

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from trustfabric.audit import iso
 from trustfabric.errors import Unavailable
 from trustfabric.graph.psi import PsiJobRepository
 
@@ -53,7 +54,7 @@ class EventBus:
             queue.put_nowait(event)
 
     async def poll_once(self) -> None:
-        since = (self._since - OVERLAP).isoformat(timespec="microseconds")
+        since = iso(self._since - OVERLAP)
         for event in await self._jobs.events_since(since):
             self.publish(event)
             self._since = max(self._since, datetime.fromisoformat(event["at"]))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trustfabric import psi
-from trustfabric.audit import audit_event, now_iso
+from trustfabric.audit import audit_event, iso, now_iso
 from trustfabric.auth import Caller
 from trustfabric.controls import PilotControls, QuotaGate, diff
 from trustfabric.errors import AppError, BadUserInput, Forbidden
@@ -195,4 +195,4 @@ def _hash(value: str) -> str:
 
 
 def lease_until(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+    return iso(datetime.now(UTC) + timedelta(seconds=seconds))

@@ -20,9 +20,11 @@ from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import DatasetRepository, PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
+from trustfabric.graph.webhooks import WebhookRepository
 from trustfabric.psi import ServerKey
 from trustfabric.psi_jobs import PsiService, SetupCache
 from trustfabric.settings import Settings
+from trustfabric.webhooks import WebhookDispatcher
 from trustfabric.worker import ProofWorker
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Services:
     psi: PsiService
     signing: SigningKey
     events: EventBus
+    webhooks: WebhookRepository
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
@@ -74,11 +77,12 @@ class Services:
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
             wake=events.wake,
         )
-        return cls(settings, executor, repos, service, signing, events)
+        return cls(settings, executor, repos, service, signing, events,
+                   WebhookRepository(executor))
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.signing,
-                       self.events)
+                       self.events, self.webhooks)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""
@@ -91,9 +95,16 @@ class Services:
                            poll_s=s.psi_poll_interval_s, fpr=s.psi_false_positive_rate)
 
     async def run_background(self) -> list[asyncio.Task[None]]:
-        """Tasks this process runs beside requests: the event poller, and the proof worker
-        when it runs in-process."""
-        tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed())]
+        """Tasks this process runs beside requests: the event poller, setup pre-seeding,
+        webhook dispatch, and the proof worker when it runs in-process."""
+        s = self.settings
+        dispatcher = WebhookDispatcher(
+            self.webhooks, max_attempts=s.webhook_max_attempts,
+            backoff_base_s=s.webhook_backoff_base_s, timeout_s=s.webhook_timeout_s,
+            interval_s=s.webhook_interval_s,
+        )
+        tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed()),
+                 asyncio.create_task(dispatcher.run())]
         if self.settings.psi_worker_in_process:
             worker = self.worker()
             tasks.append(asyncio.create_task(_run_worker(worker, self.events.wake)))

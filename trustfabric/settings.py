@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
     psi_batch_size: int = 64
+    # Webhooks
+    webhook_max_attempts: int = 6
+    webhook_backoff_base_s: float = 2.0
+    webhook_timeout_s: float = 5.0
+    webhook_interval_s: float = 0.5
+    # Off in production: a tenant's URL must not reach the service's own network.
+    webhook_allow_private: bool = False
+
     # How long a process trusts its copy of the pilot controls before reading them again.
     controls_cache_s: float = 1.0
 

@@ -1,6 +1,6 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
-from datetime import UTC, datetime
+from trustfabric.audit import now_iso
 
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
@@ -20,7 +20,7 @@ class IngestRepository:
                 missing_references(plan, (row["key"] for row in rows))
             if plan.links:
                 conflicting_links(await tx.run(q.CONFLICTING_LINKS, links=plan.links))
-            await tx.run(q.ENSURE_TENANT, tenant=plan.tenant, now=datetime.now(UTC).isoformat())
+            await tx.run(q.ENSURE_TENANT, tenant=plan.tenant, now=now_iso())
             for query, rows in (
                 (q.UPSERT_COMMITS, plan.commits),
                 (q.UPSERT_PARENTS, plan.parents),

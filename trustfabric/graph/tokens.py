@@ -1,6 +1,6 @@
 """API tokens: issue, verify (with a short cache), revoke."""
 
-from datetime import UTC, datetime
+from trustfabric.audit import now_iso
 
 from cachetools import TTLCache
 
@@ -22,7 +22,7 @@ class TokenRepository:
         token_id, secret, digest = new_token()
         await self._executor.write(
             q.CREATE, id=token_id, hash=digest, tenant=tenant, role=role.value, name=name,
-            now=datetime.now(UTC).isoformat(),
+            now=now_iso(),
         )
         return token_id, secret
 

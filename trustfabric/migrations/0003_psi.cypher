@@ -19,3 +19,4 @@ CREATE INDEX job_event_at IF NOT EXISTS FOR (e:JobEvent) ON (e.at);
 CREATE INDEX audit_event_tenant IF NOT EXISTS FOR (a:AuditEvent) ON (a.tenant);
 CREATE INDEX webhook_tenant IF NOT EXISTS FOR (w:WebhookEndpoint) ON (w.tenant);
 CREATE INDEX webhook_delivery_status IF NOT EXISTS FOR (d:WebhookDelivery) ON (d.status);
+CREATE CONSTRAINT webhook_cursor_id IF NOT EXISTS FOR (c:WebhookCursor) REQUIRE c.id IS UNIQUE;

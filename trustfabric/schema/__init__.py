@@ -17,6 +17,7 @@ from trustfabric.resolvers import ingest as ingest_resolvers
 from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
+from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
@@ -25,6 +26,7 @@ from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
 from trustfabric.schema.psi import (
     AuditEventPage, Dataset, DatasetSetup, PilotControls, ProofBundle, PsiJob, PsiJobEvent,
 )
+from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
 
 READ = [Authenticated]
@@ -81,6 +83,12 @@ class Query:
         resolver=psi_resolvers.audit_events, permission_classes=READ,
         description="Audit events, for auditors (own tenant) and operators (any).",
     )
+    webhooks: list[Webhook] = strawberry.field(
+        resolver=webhook_resolvers.webhooks, permission_classes=READ)
+    dead_letters: list[DeadLetter] = strawberry.field(
+        resolver=webhook_resolvers.dead_letters, permission_classes=READ,
+        description="Webhook deliveries that failed every attempt.",
+    )
     pilot_controls: PilotControls = strawberry.field(
         resolver=psi_resolvers.pilot_controls, permission_classes=READ,
         description="Flags, scopes, quotas, opt-outs and request-size bounds in force.",
@@ -115,6 +123,16 @@ class Mutation:
     )
     set_request_size_limits: PilotControls = strawberry.field(
         resolver=psi_resolvers.set_request_size_limits, permission_classes=WRITE)
+    register_webhook: WebhookRegistration = strawberry.field(
+        resolver=webhook_resolvers.register_webhook, permission_classes=WRITE,
+        description="Deliver this tenant's job events to a URL, signed with HMAC-SHA256.",
+    )
+    delete_webhook: bool = strawberry.field(
+        resolver=webhook_resolvers.delete_webhook, permission_classes=WRITE)
+    replay_dead_letters: list[strawberry.ID] = strawberry.field(
+        resolver=webhook_resolvers.replay_dead_letters, permission_classes=WRITE,
+        description="Operators: send dead deliveries again.",
+    )
 
 
 @strawberry.type

@@ -1,0 +1,62 @@
+"""Webhook endpoints and their deliveries."""
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from trustfabric.audit import iso, now_iso
+from trustfabric.errors import NotFound
+from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.queries import psi as psi_q
+from trustfabric.graph.queries import webhooks as q
+
+
+class WebhookRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def register(self, tenant: str, url: str) -> tuple[dict[str, Any], str]:
+        """(the endpoint, its signing secret: shown once to the caller)."""
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        rows = await self._executor.write(q.REGISTER, id="wh_" + secrets.token_hex(8),
+                                          tenant=tenant, url=url, secret=secret, now=now_iso())
+        return rows[0]["endpoint"], secret
+
+    async def endpoints(self, tenant: str | None) -> list[dict[str, Any]]:
+        return [row["endpoint"] for row in await self._executor.read(q.ENDPOINTS, tenant=tenant)]
+
+    async def deactivate(self, endpoint_id: str, tenant: str | None) -> None:
+        if not await self._executor.write(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
+            raise NotFound(f"webhook {endpoint_id}")
+
+    async def fan_out(self, overlap_s: float, limit: int = 1000) -> int:
+        """Turns job events after the stored cursor into deliveries; returns how many events."""
+        rows = await self._executor.read(q.CURSOR)
+        start = rows[0]["at"] if rows else now_iso()
+        since = iso(datetime.fromisoformat(start) - timedelta(seconds=overlap_s))
+        events = [row["event"] for row in
+                  await self._executor.read(psi_q.EVENTS_SINCE, since=since, limit=limit)]
+        if events:
+            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
+        await self._executor.write(q.SET_CURSOR, at=max([start] + [e["at"] for e in events]))
+        return len(events)
+
+    async def claim_due(self, lease_until: str, limit: int
+                        ) -> list[tuple[dict[str, Any], str, str]]:
+        rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
+                                          limit=limit)
+        return [(row["delivery"], row["url"], row["secret"]) for row in rows if row["active"]]
+
+    async def record(self, delivery_id: str, status: str, attempts: int,
+                     next_attempt_at: str | None, error: str | None) -> None:
+        await self._executor.write(
+            q.RECORD_ATTEMPT, id=delivery_id, status=status, attempts=attempts,
+            nextAttemptAt=next_attempt_at or now_iso(), error=error,
+            now=now_iso())
+
+    async def dead(self, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        return [row["delivery"] for row in
+                await self._executor.read(q.DEAD, tenant=tenant, limit=limit)]
+
+    async def replay(self, ids: list[str]) -> list[str]:
+        return [row["id"] for row in await self._executor.write(q.REPLAY, ids=ids, now=now_iso())]

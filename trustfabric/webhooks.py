@@ -1,0 +1,137 @@
+"""Signed webhook deliveries of job events: fan-out, retries with backoff, dead letters.
+
+Each event becomes one delivery per endpoint of its tenant (idempotent, so any number of
+processes may fan out). A delivery is POSTed as canonical JSON with
+`X-TrustFabric-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`;
+receivers recompute it and reject old timestamps. Failures are retried with exponential
+backoff; after the last attempt a delivery is DEAD until an operator replays it. An endpoint
+gets its events in order unless a retry intervenes; each carries its time (`at`).
+"""
+
+import asyncio
+from collections import defaultdict
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp
+
+from trustfabric.audit import iso
+from trustfabric.bundles import canonical
+from trustfabric.errors import AppError, BadUserInput, Unavailable
+from trustfabric.graph.webhooks import WebhookRepository
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-TrustFabric-Signature"
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> bool:
+    """What a receiver does (and the tests): recompute, compare in constant time."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, body, timestamp), header)
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname or len(url) > 2048:
+        raise BadUserInput("url must be an http(s) URL")
+    if not allow_private:
+        host = parsed.hostname
+        try:
+            address = ipaddress.ip_address(host)
+            private = address.is_private or address.is_loopback or address.is_link_local
+        except ValueError:
+            private = host == "localhost" or host.endswith(".localhost")
+        if private:
+            raise BadUserInput("url must not point at a private or loopback address")
+    return url
+
+
+def backoff(attempts: int, base_s: float, cap_s: float = 3600.0) -> float:
+    """Exponential with full jitter: base × 2^(attempts-1), at most an hour."""
+    return secrets.SystemRandom().uniform(0.5, 1.0) * min(cap_s, base_s * 2 ** (attempts - 1))
+
+
+def payload(delivery: dict[str, Any]) -> dict[str, Any]:
+    return {"id": delivery["eventId"], "type": f"psi.job.{delivery['jobStatus'].lower()}",
+            "tenant": delivery["tenant"], "jobId": delivery["jobId"],
+            "status": delivery["jobStatus"], "at": delivery["eventAt"]}
+
+
+class WebhookDispatcher:
+    def __init__(self, repo: WebhookRepository, *, max_attempts: int, backoff_base_s: float,
+                 timeout_s: float, interval_s: float) -> None:
+        self.repo = repo
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.timeout_s = timeout_s
+        self.interval_s = interval_s
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+                                         ) as session:
+            while True:
+                try:
+                    await self.repo.fan_out(overlap_s=2.0)
+                    await self.deliver_due(session)
+                except Unavailable:
+                    log.warning("webhooks: database unavailable; retrying")
+                except AppError:
+                    log.exception("webhooks: dispatch failed; retrying")
+                await asyncio.sleep(self.interval_s)
+
+    async def deliver_due(self, session: aiohttp.ClientSession) -> int:
+        lease = iso(datetime.now(UTC) + timedelta(seconds=self.timeout_s * 2))
+        due = await self.repo.claim_due(lease, limit=50)
+        by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
+        for delivery in due:  # claimed oldest event first
+            by_endpoint[delivery[0]["endpointId"]].append(delivery)
+
+        async def send_in_order(queue: list[tuple[dict[str, Any], str, str]]) -> None:
+            for delivery, url, secret in queue:
+                await self._send(session, delivery, url, secret)
+
+        await asyncio.gather(*(send_in_order(queue) for queue in by_endpoint.values()))
+        return len(due)
+
+    async def _send(self, session: aiohttp.ClientSession, delivery: dict[str, Any], url: str,
+                    secret: str) -> None:
+        body = canonical(payload(delivery))
+        headers = {"content-type": "application/json", "X-TrustFabric-Event-Id":
+                   delivery["eventId"], SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
+        error = None
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                if not 200 <= response.status < 300:
+                    error = f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as failure:
+            error = type(failure).__name__
+        attempts = delivery["attempts"] + 1
+        if error is None:
+            await self.repo.record(delivery["id"], "DELIVERED", attempts, None, None)
+        elif attempts >= self.max_attempts:
+            log.warning("webhook delivery %s is dead after %d attempts", delivery["id"], attempts)
+            await self.repo.record(delivery["id"], "DEAD", attempts, None, error)
+        else:
+            retry_at = datetime.now(UTC) + timedelta(
+                seconds=backoff(attempts, self.backoff_base_s))
+            await self.repo.record(delivery["id"], "PENDING", attempts, iso(retry_at), error)
+
+
