@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trustfabric.audit import iso
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import Unavailable
 from trustfabric.graph.psi import PsiJobRepository
 
@@ -60,6 +61,7 @@ class EventBus:
             self._since = max(self._since, datetime.fromisoformat(event["at"]))
 
     async def run(self) -> None:
+        ORIGIN.set("background")
         while True:
             if any(self._subscribers.values()):
                 try:

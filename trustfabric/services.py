@@ -14,7 +14,7 @@ from trustfabric.errors import AppError
 from trustfabric.events import EventBus
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
-from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.executor import ORIGIN, GraphExecutor
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.provenance import ProvenanceRepository
@@ -111,6 +111,7 @@ class Services:
         return tasks
 
     async def _preseed(self) -> None:
+        ORIGIN.set("background")
         try:
             controls, _ = await self.psi.controls.current()
             await self.psi.setups.preseed(controls.max_request_size)

@@ -24,6 +24,7 @@ import aiohttp
 
 from trustfabric.audit import iso
 from trustfabric.bundles import canonical
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import AppError, BadUserInput, Unavailable
 from trustfabric.graph.webhooks import WebhookRepository
 
@@ -85,6 +86,7 @@ class WebhookDispatcher:
         self.interval_s = interval_s
 
     async def run(self) -> None:
+        ORIGIN.set("background")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)
                                          ) as session:
             while True:

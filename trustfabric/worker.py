@@ -21,6 +21,7 @@ from trustfabric import psi
 from trustfabric.audit import audit_event, now_iso
 from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
 from trustfabric.controls import PilotControls
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import AppError, Unavailable
 from trustfabric.explainer import explain
 from trustfabric.graph.psi import JobRecord, VersionRecord
@@ -70,6 +71,7 @@ class ProofWorker:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     async def run(self, wake: asyncio.Event) -> None:
+        ORIGIN.set("background")
         while True:
             try:
                 handled = await self.run_once()

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,7 +36,10 @@ QUERY_SECONDS = Histogram(
 )
 QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed", ["query"])
 # Every statement sent is a round trip; tests read it to prove DataLoaders bound them.
-STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database")
+STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database",
+                     ["origin"])
+# "request" unless a background loop (worker, pollers) says otherwise for its own task.
+ORIGIN: ContextVar[str] = ContextVar("graph_origin", default="request")
 
 
 class Tx:
@@ -45,7 +49,7 @@ class Tx:
         self._tx = tx
 
     async def run(self, query: Cypher, **params: Any) -> list[Row]:
-        STATEMENTS.inc()
+        STATEMENTS.labels(ORIGIN.get()).inc()
         started = time.perf_counter()
         try:
             result = await self._tx.run(query.text, params)
