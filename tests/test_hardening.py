@@ -123,3 +123,19 @@ async def test_rejected_variable_values_are_not_echoed(gql, make_token, tenant):
     assert codes(result) == ["BAD_USER_INPUT"]
     assert "secret-value-43" not in str(result)
     assert "anomalies[0].severity" in result["errors"][0]["message"]
+
+
+async def test_oversized_bodies_are_refused_before_they_are_read(http, settings):
+    body = b'{"query": "' + b"x" * (settings.max_body_bytes + 1) + b'"}'
+    response = await http.post("/graphql", content=body,
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "BAD_USER_INPUT"
+
+    async def chunks():  # no content-length: counted as it arrives
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+
+    response = await http.post("/graphql", content=chunks(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 413

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -13,6 +14,7 @@ from strawberry.asgi import GraphQL
 
 from trustfabric import http
 from trustfabric.context import Context
+from trustfabric.middleware import BodyLimit
 from trustfabric.schema import build_schema
 from trustfabric.services import Services
 from trustfabric.settings import Settings, get_settings
@@ -54,5 +56,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/export/lineage.csv", http.export_lineage),
             Route("/export/anomalies.csv", http.export_anomalies),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
