@@ -71,11 +71,13 @@ async def test_introspection_can_be_switched_off():
     assert off.errors and off.data is None
 
 
-async def test_probes(http):
+async def test_probes(http, gql, make_token, tenant):
+    await gql("query { anomalies { pageInfo { hasNextPage } } }", await make_token(tenant))
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     assert (await http.get("/readyz")).json() == {"status": "ready"}
     metrics = (await http.get("/metrics")).text
     assert "tf_graph_statements_total" in metrics
+    assert 'tf_graphql_requests_total{field="anomalies",outcome="ok"}' in metrics
 
 
 @pytest.mark.timeout(180)

@@ -21,6 +21,7 @@ from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
+from trustfabric.schema.metrics import RequestMetrics
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
 from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
 from trustfabric.schema.psi import (
@@ -154,6 +155,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # and validation caches still share one bounded LRU across requests.
     cost_rule = cost_limit_rule(settings.max_query_cost)
     extensions: list[Callable[[], SchemaExtension]] = [
+        RequestMetrics,
         ErrorCodes,
         partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),

@@ -1,0 +1,38 @@
+"""Request counts and latencies by operation, labelled by root field: a client's operation
+name is free text and would make the label set unbounded."""
+
+import time
+from collections.abc import Iterator
+
+from graphql import FieldNode, OperationDefinitionNode
+from prometheus_client import Counter, Histogram
+from strawberry.extensions import SchemaExtension
+
+REQUESTS = Counter("tf_graphql_requests_total", "GraphQL operations", ["field", "outcome"])
+LATENCY = Histogram(
+    "tf_graphql_request_seconds", "GraphQL operation latency", ["field"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class RequestMetrics(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        field = "invalid"
+        document = context.graphql_document
+        if document is not None:
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    first = definition.selection_set.selections[0]
+                    field = first.name.value if isinstance(first, FieldNode) else "fragment"
+                    break
+        errors = context.result.errors if context.result else None
+        outcome = "ok"
+        if errors:
+            codes = {(e.extensions or {}).get("code") for e in errors}
+            outcome = "error" if "INTERNAL_SERVER_ERROR" in codes or "UNAVAILABLE" in codes \
+                else "refused"
+        REQUESTS.labels(field, outcome).inc()
+        LATENCY.labels(field).observe(time.perf_counter() - started)
