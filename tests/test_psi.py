@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from tests.conftest import codes
 from trustfabric.audit import now_iso
 from trustfabric.bundles import BundleInvalid, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError

@@ -10,9 +10,9 @@ import aiohttp
 import httpx
 
 from tests.conftest import free_port
+from tests.test_psi import selectors
 from trustfabric.client import EVENTS, PsiClient
 from trustfabric.psi_jobs import lease_until
-from tests.test_psi import selectors
 
 
 def child_env(settings, **extra: str) -> dict[str, str]:

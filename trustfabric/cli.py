@@ -1,6 +1,7 @@
 """`trustfabric` console command: serve, migrate, seed-demo, token management."""
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -161,10 +162,8 @@ def worker() -> None:
     TF_PSI_WORKER_IN_PROCESS=false, or to add capacity). Several may run at once."""
     with graph_settings() as settings:
         typer.echo(f"proof worker on {settings.neo4j_uri}")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_work(settings))
-        except KeyboardInterrupt:
-            pass
 
 
 @app.command("verify-bundle")

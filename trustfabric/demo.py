@@ -5,11 +5,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from trustfabric.auth import Caller, Role
-
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.ingest import plan_batch
 from trustfabric.schema.ingest import (
-    AnomalyEventInput, BuildEventInput, IngestInput, JobRunEventInput, PolicyVersionEventInput,
+    AnomalyEventInput,
+    BuildEventInput,
+    IngestInput,
+    JobRunEventInput,
+    PolicyVersionEventInput,
 )
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
 

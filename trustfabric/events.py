@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trustfabric.audit import iso
-from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import Unavailable
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.psi import PsiJobRepository
 
 log = logging.getLogger(__name__)

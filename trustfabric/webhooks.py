@@ -9,13 +9,13 @@ gets its events in order unless a retry intervenes; each carries its time (`at`)
 """
 
 import asyncio
-from collections import defaultdict
 import hashlib
 import hmac
 import ipaddress
 import logging
 import secrets
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -24,8 +24,8 @@ import aiohttp
 
 from trustfabric.audit import iso
 from trustfabric.bundles import canonical
-from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import AppError, BadUserInput, Unavailable
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.webhooks import WebhookRepository
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ holding the lease, so a job completes once and has one bundle.
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -21,9 +22,9 @@ from trustfabric import psi
 from trustfabric.audit import audit_event, now_iso
 from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
 from trustfabric.controls import PilotControls
-from trustfabric.graph.executor import ORIGIN
 from trustfabric.errors import AppError, Unavailable
 from trustfabric.explainer import explain
+from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.psi import JobRecord, VersionRecord
 from trustfabric.psi_jobs import PsiService, lease_until
 
@@ -87,10 +88,8 @@ class ProofWorker:
                 await asyncio.sleep(1.0)
             if handled == 0:
                 wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_s)
-                except TimeoutError:
-                    pass
 
     async def run_once(self) -> int:
         jobs = await self.service.jobs.claim(self.owner, self.batch_size,

@@ -3,6 +3,7 @@
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from trustfabric.audit import now_iso
@@ -33,6 +34,15 @@ class ControlsRepository:
         self._cached = (time.monotonic(), controls, revision)
         return controls, revision
 
+    @staticmethod
+    async def _write(tx: Tx, *, revision: int, after: PilotControls,
+                     events: list[dict[str, Any]]) -> bool:
+        rows = await tx.run(q.UPDATE, revision=revision,
+                            document=json.dumps(after.to_document()), now=now_iso())
+        if rows:
+            await AuditRepository.record_in(tx, *events)
+        return bool(rows)
+
     async def change(
         self,
         edit: Callable[[PilotControls], PilotControls],
@@ -43,14 +53,8 @@ class ControlsRepository:
         for _ in range(5):
             before, revision = await self.current(fresh=True)
             after = edit(before)
-
-            async def work(tx: Tx) -> bool:
-                rows = await tx.run(q.UPDATE, revision=revision,
-                                    document=json.dumps(after.to_document()), now=now_iso())
-                if rows:
-                    await AuditRepository.record_in(tx, *audit(before, after))
-                return bool(rows)
-
+            work = partial(self._write, revision=revision, after=after,
+                           events=audit(before, after))
             if await self._executor.write_tx(work):
                 self._cached = None
                 return before, after

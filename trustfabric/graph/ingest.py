@@ -1,7 +1,6 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
 from trustfabric.audit import now_iso
-
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
 from trustfabric.ingest import Plan, conflicting_links, missing_references

@@ -1,9 +1,8 @@
 """API tokens: issue, verify (with a short cache), revoke."""
 
-from trustfabric.audit import now_iso
-
 from cachetools import TTLCache
 
+from trustfabric.audit import now_iso
 from trustfabric.auth import Caller, Role, hash_token, new_token
 from trustfabric.errors import NotFound, Unauthenticated
 from trustfabric.graph.executor import GraphExecutor

@@ -5,7 +5,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import cast, LiteralString
+from typing import LiteralString, cast
 
 from trustfabric.errors import AppError
 from trustfabric.graph.cypher import Cypher

@@ -6,7 +6,12 @@ from strawberry import relay
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.model import KINDS, Entity
 from trustfabric.schema.provenance import (
-    Anomaly, AnomalyConnection, AnomalyStatus, Info, Severity, to_node,
+    Anomaly,
+    AnomalyConnection,
+    AnomalyStatus,
+    Info,
+    Severity,
+    to_node,
 )
 
 MAX_PAGE = 100

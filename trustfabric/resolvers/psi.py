@@ -12,8 +12,17 @@ from trustfabric.graph.psi import JobRecord
 from trustfabric.resolvers.provenance import MAX_PAGE, decode_cursor, encode_cursor
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.psi import (
-    AuditEvent, AuditEventPage, Dataset, DatasetSetup, PilotControls, ProofBundle, PsiJob,
-    PsiJobEvent, PsiJobStatus, RequestPsiInput, TenantControlsInput,
+    AuditEvent,
+    AuditEventPage,
+    Dataset,
+    DatasetSetup,
+    PilotControls,
+    ProofBundle,
+    PsiJob,
+    PsiJobEvent,
+    PsiJobStatus,
+    RequestPsiInput,
+    TenantControlsInput,
 )
 
 

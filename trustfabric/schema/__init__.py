@@ -4,13 +4,17 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from graphql import GraphQLError
-
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
-    AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter,
-    QueryDepthLimiter, SchemaExtension, ValidationCache,
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
 )
 
 from trustfabric.resolvers import ingest as ingest_resolvers
@@ -21,11 +25,17 @@ from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
-from trustfabric.schema.metrics import RequestMetrics
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
+from trustfabric.schema.metrics import RequestMetrics
 from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
 from trustfabric.schema.psi import (
-    AuditEventPage, Dataset, DatasetSetup, PilotControls, ProofBundle, PsiJob, PsiJobEvent,
+    AuditEventPage,
+    Dataset,
+    DatasetSetup,
+    PilotControls,
+    ProofBundle,
+    PsiJob,
+    PsiJobEvent,
 )
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings

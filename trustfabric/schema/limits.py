@@ -8,9 +8,18 @@ Strawberry's own extensions; graphql-core has no cost analysis, hence this rule.
 from typing import Any
 
 from graphql import (
-    FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, IntValueNode,
-    OperationDefinitionNode, SelectionSetNode, ValidationContext, ValidationRule,
-    get_named_type, is_list_type, get_nullable_type,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
 )
 
 DEFAULT_FAN_OUT = 10
@@ -43,9 +52,7 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
                         continue
                     child = get_named_type(field.type)
                     fan_out = 1
-                    if child.name.endswith("Connection"):
-                        fan_out = DEFAULT_FAN_OUT
-                    elif is_list_type(get_nullable_type(field.type)) and not parent.name.endswith(
+                    if child.name.endswith("Connection") or is_list_type(get_nullable_type(field.type)) and not parent.name.endswith(
                         "Connection"  # a connection's edges are the page its `first` sized
                     ):
                         fan_out = DEFAULT_FAN_OUT
