@@ -55,6 +55,14 @@ class _Problems:
             self.items.append({"path": path, "message": message})
         return ok
 
+    def ident(self, value: str, path: str) -> bool:
+        return self.check(bool(IDENT.match(value)), path,
+                          "letters, digits, '.', '_' or '-', at most 128")
+
+    def digest(self, value: str, path: str) -> bool:
+        return self.check(bool(DIGEST.match(value)), path,
+                          "must be sha256: followed by 64 lowercase hex digits")
+
     def raise_if_any(self) -> None:
         if self.items:
             first = self.items[0]
@@ -98,8 +106,7 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
 
     for n, b in enumerate(batch.builds):
         p = f"builds[{n}]"
-        ok = problems.check(bool(DIGEST.match(b.image_digest)), f"{p}.imageDigest",
-                            "must be sha256: followed by 64 lowercase hex digits")
+        ok = problems.digest(b.image_digest, f"{p}.imageDigest")
         commit_key = None
         if b.commit_sha is not None or b.repo_url is not None:
             ok &= problems.check(b.commit_sha is not None and bool(SHA.match(b.commit_sha)),
@@ -144,12 +151,9 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
 
     for n, v in enumerate(batch.policy_versions):
         p = f"policyVersions[{n}]"
-        ok = problems.check(bool(IDENT.match(v.policy_id)), f"{p}.policyId",
-                            "letters, digits, '.', '_' or '-', at most 128")
-        ok &= problems.check(bool(IDENT.match(v.version)), f"{p}.version",
-                             "letters, digits, '.', '_' or '-', at most 128")
-        ok &= problems.check(bool(DIGEST.match(v.hash)), f"{p}.hash",
-                             "must be sha256: followed by 64 lowercase hex digits")
+        ok = problems.ident(v.policy_id, f"{p}.policyId")
+        ok &= problems.ident(v.version, f"{p}.version")
+        ok &= problems.digest(v.hash, f"{p}.hash")
         version_key = key("PolicyVersion", f"{v.policy_id}@{v.version}")
         if not ok or not once(version_key, p):
             continue
@@ -162,10 +166,8 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
 
     for n, j in enumerate(batch.job_runs):
         p = f"jobRuns[{n}]"
-        ok = problems.check(bool(IDENT.match(j.job_id)), f"{p}.jobId",
-                            "letters, digits, '.', '_' or '-', at most 128")
-        ok &= problems.check(bool(DIGEST.match(j.image_digest)), f"{p}.imageDigest",
-                             "must be sha256: followed by 64 lowercase hex digits")
+        ok = problems.ident(j.job_id, f"{p}.jobId")
+        ok &= problems.digest(j.image_digest, f"{p}.imageDigest")
         has_policy = j.policy_id is not None or j.policy_version is not None
         if has_policy:
             ok &= problems.check(bool(IDENT.match(j.policy_id or ""))
@@ -192,12 +194,9 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
 
     for n, a in enumerate(batch.anomalies):
         p = f"anomalies[{n}]"
-        ok = problems.check(bool(IDENT.match(a.anomaly_id)), f"{p}.anomalyId",
-                            "letters, digits, '.', '_' or '-', at most 128")
-        ok &= problems.check(bool(IDENT.match(a.job_id)), f"{p}.jobId",
-                             "letters, digits, '.', '_' or '-', at most 128")
-        ok &= problems.check(bool(IDENT.match(a.kind)), f"{p}.kind",
-                             "letters, digits, '.', '_' or '-', at most 128")
+        ok = problems.ident(a.anomaly_id, f"{p}.anomalyId")
+        ok &= problems.ident(a.job_id, f"{p}.jobId")
+        ok &= problems.ident(a.kind, f"{p}.kind")
         anomaly_key = key("Anomaly", a.anomaly_id)
         if not ok or not once(anomaly_key, f"{p}.anomalyId"):
             continue
