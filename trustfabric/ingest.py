@@ -26,24 +26,35 @@ MAX_TEXT = 2000
 
 @dataclass
 class Plan:
-    """What one batch writes, grouped by statement, plus what must already exist."""
+    """What one batch writes: nodes by kind (each key once), relationships by type, status
+    updates, and what must already exist or must not conflict."""
 
     tenant: str
-    commits: list[dict[str, Any]] = field(default_factory=list)
-    parents: list[dict[str, Any]] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
-    base_links: list[dict[str, Any]] = field(default_factory=list)
-    policy_versions: list[dict[str, Any]] = field(default_factory=list)
-    jobs: list[dict[str, Any]] = field(default_factory=list)
-    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    nodes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # kind→key→props
+    links: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # type→(source, target)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # {key, changes}
     # key → where it was referenced, for keys the batch does not itself create
     references: dict[str, str] = field(default_factory=dict)
-    # (source key, relationship type, target key) that must not point elsewhere already
-    links: list[dict[str, str]] = field(default_factory=list)
+    # links that must not already point elsewhere: {source, type, target}
+    exclusive: list[dict[str, str]] = field(default_factory=list)
+    stubs: set[str] = field(default_factory=set)
 
-    @property
-    def size(self) -> int:
-        return len(self.images) + len(self.policy_versions) + len(self.jobs) + len(self.anomalies)
+    def node(self, kind: str, key: str, stub: bool = False, **props: Any) -> None:
+        """First write of a key wins within the batch, as across batches; a stub (a parent
+        commit known only by its sha) gives way to the full record."""
+        nodes = self.nodes.setdefault(kind, {})
+        if key in nodes and (stub or key not in self.stubs):
+            return
+        nodes[key] = {"key": key, "kind": kind, "tenant": self.tenant, **props}
+        (self.stubs.add if stub else self.stubs.discard)(key)
+
+    def link(self, source: str, type: str, target: str, exclusive: bool = False) -> None:
+        self.links.setdefault(type, set()).add((source, target))
+        if exclusive:
+            self.exclusive.append({"source": source, "type": type, "target": target})
+
+    def count(self, kind: str) -> int:
+        return len(self.nodes.get(kind, {}))
 
 
 class _Problems:
@@ -107,7 +118,6 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
     for n, b in enumerate(batch.builds):
         p = f"builds[{n}]"
         ok = problems.digest(b.image_digest, f"{p}.imageDigest")
-        commit_key = None
         if b.commit_sha is not None or b.repo_url is not None:
             ok &= problems.check(b.commit_sha is not None and bool(SHA.match(b.commit_sha)),
                                  f"{p}.commitSha", "must be a 40 or 64 hex-digit commit SHA")
@@ -125,28 +135,21 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         if not ok or not once(key("Image", b.image_digest), f"{p}.imageDigest"):
             continue
         image_key = key("Image", b.image_digest)
+        plan.node("Image", image_key, digest=b.image_digest, ref=_text(b.image_ref),
+                  builtAt=_utc(b.built_at))
         if b.commit_sha is not None and b.repo_url is not None:
-            commit_key = key("Commit", b.commit_sha)
-            plan.commits.append({
-                "key": commit_key, "repoKey": key("Repo", b.repo_url), "repoUrl": b.repo_url,
-                "props": {"key": commit_key, "kind": "Commit", "tenant": tenant,
-                          "sha": b.commit_sha, "message": _text(b.commit_message),
-                          "author": _text(b.author), "committedAt": _utc(b.committed_at)},
-            })
-            plan.parents.extend(
-                {"key": commit_key, "parentKey": key("Commit", s), "parentSha": s}
-                for s in b.parent_shas
-            )
-            plan.links.append({"source": image_key, "type": "BUILT_FROM", "target": commit_key})
-        plan.images.append({
-            "key": image_key, "commitKey": commit_key,
-            "props": {"key": image_key, "kind": "Image", "tenant": tenant,
-                      "digest": b.image_digest, "ref": _text(b.image_ref),
-                      "builtAt": _utc(b.built_at)},
-        })
+            commit_key, repo_key = key("Commit", b.commit_sha), key("Repo", b.repo_url)
+            plan.node("Repo", repo_key, url=b.repo_url)
+            plan.node("Commit", commit_key, sha=b.commit_sha, message=_text(b.commit_message),
+                      author=_text(b.author), committedAt=_utc(b.committed_at))
+            plan.link(repo_key, "HAS_COMMIT", commit_key)
+            plan.link(image_key, "BUILT_FROM", commit_key, exclusive=True)
+            for parent in b.parent_shas:  # history: a parent not yet recorded gets a stub
+                plan.node("Commit", key("Commit", parent), stub=True, sha=parent)
+                plan.link(commit_key, "PARENT", key("Commit", parent))
         for m, base in enumerate(b.base_image_digests):
             base_key = key("Image", base)
-            plan.base_links.append({"key": image_key, "baseKey": base_key})
+            plan.link(image_key, "BASED_ON", base_key)
             plan.references.setdefault(base_key, f"{p}.baseImageDigests[{m}]")
 
     for n, v in enumerate(batch.policy_versions):
@@ -157,12 +160,11 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         version_key = key("PolicyVersion", f"{v.policy_id}@{v.version}")
         if not ok or not once(version_key, p):
             continue
-        plan.policy_versions.append({
-            "key": version_key, "policyKey": key("Policy", v.policy_id), "policyId": v.policy_id,
-            "props": {"key": version_key, "kind": "PolicyVersion", "tenant": tenant,
-                      "policyId": v.policy_id, "version": v.version, "hash": v.hash,
-                      "createdAt": _utc(v.created_at)},
-        })
+        policy_key = key("Policy", v.policy_id)
+        plan.node("Policy", policy_key, policyId=v.policy_id)
+        plan.node("PolicyVersion", version_key, policyId=v.policy_id, version=v.version,
+                  hash=v.hash, createdAt=_utc(v.created_at))
+        plan.link(policy_key, "HAS_VERSION", version_key)
 
     for n, j in enumerate(batch.job_runs):
         p = f"jobRuns[{n}]"
@@ -177,20 +179,18 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         if not ok or not once(job_key, f"{p}.jobId"):
             continue
         image_key = key("Image", j.image_digest)
-        version_key = (key("PolicyVersion", f"{j.policy_id}@{j.policy_version}")
-                       if has_policy else None)
+        changes = {"status": j.status.value}
+        if j.finished_at is not None:
+            changes["finishedAt"] = _utc(j.finished_at)
+        plan.node("Job", job_key, jobId=j.job_id, jobKind=j.kind.value,
+                  pipeline=_text(j.pipeline), startedAt=_utc(j.started_at), **changes)
+        plan.updates.append({"key": job_key, "changes": changes})
         plan.references.setdefault(image_key, f"{p}.imageDigest")
-        plan.links.append({"source": job_key, "type": "RAN", "target": image_key})
-        if version_key:
+        plan.link(job_key, "RAN", image_key, exclusive=True)
+        if has_policy:
+            version_key = key("PolicyVersion", f"{j.policy_id}@{j.policy_version}")
             plan.references.setdefault(version_key, f"{p}.policyVersion")
-            plan.links.append({"source": job_key, "type": "UNDER", "target": version_key})
-        plan.jobs.append({
-            "key": job_key, "imageKey": image_key, "policyVersionKey": version_key,
-            "status": j.status.value, "finishedAt": _utc(j.finished_at),
-            "props": {"key": job_key, "kind": "Job", "tenant": tenant, "jobId": j.job_id,
-                      "jobKind": j.kind.value, "pipeline": _text(j.pipeline),
-                      "startedAt": _utc(j.started_at)},
-        })
+            plan.link(job_key, "UNDER", version_key, exclusive=True)
 
     for n, a in enumerate(batch.anomalies):
         p = f"anomalies[{n}]"
@@ -201,15 +201,12 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         if not ok or not once(anomaly_key, f"{p}.anomalyId"):
             continue
         job_key = key("Job", a.job_id)
+        plan.node("Anomaly", anomaly_key, anomalyId=a.anomaly_id, anomalyKind=a.kind,
+                  severity=a.severity.value, summary=_text(a.summary),
+                  observedAt=_utc(a.observed_at), status=a.status.value)
+        plan.updates.append({"key": anomaly_key, "changes": {"status": a.status.value}})
         plan.references.setdefault(job_key, f"{p}.jobId")
-        plan.links.append({"source": anomaly_key, "type": "OBSERVED_IN", "target": job_key})
-        plan.anomalies.append({
-            "key": anomaly_key, "jobKey": job_key, "status": a.status.value,
-            "props": {"key": anomaly_key, "kind": "Anomaly", "tenant": tenant,
-                      "anomalyId": a.anomaly_id, "anomalyKind": a.kind,
-                      "severity": a.severity.value, "summary": _text(a.summary),
-                      "observedAt": _utc(a.observed_at)},
-        })
+        plan.link(anomaly_key, "OBSERVED_IN", job_key, exclusive=True)
 
     problems.raise_if_any()
     for k in created:

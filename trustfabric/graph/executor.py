@@ -127,13 +127,14 @@ class GraphExecutor:
                     raise Unavailable("the graph database refused the service's credentials"
                                       ) from error
             except ConstraintError as error:
-                raise BadUserInput("the change conflicts with existing data") from error
+                raise BadUserInput(CONFLICT) from error
             except (ServiceUnavailable, SessionExpired, DriverError, OSError) as error:
                 raise Unavailable("the graph database is unavailable; retry shortly") from error
         raise AssertionError("unreachable")
 
 
 RECONNECT_TRIES = 3
+CONFLICT = "the change conflicts with existing data"
 
 
 def _stale_connection(error: Neo4jError) -> bool:

@@ -1,7 +1,8 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
 from trustfabric.audit import now_iso
-from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.errors import BadUserInput
+from trustfabric.graph.executor import CONFLICT, GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
 from trustfabric.ingest import Plan, conflicting_links, missing_references
 
@@ -17,19 +18,25 @@ class IngestRepository:
             if plan.references:
                 rows = await tx.run(q.EXISTING_KEYS, keys=list(plan.references))
                 missing_references(plan, (row["key"] for row in rows))
-            if plan.links:
-                conflicting_links(await tx.run(q.CONFLICTING_LINKS, links=plan.links))
+            if plan.exclusive:
+                conflicting_links(await tx.run(q.CONFLICTING_LINKS, links=plan.exclusive))
             await tx.run(q.ENSURE_TENANT, tenant=plan.tenant, now=now_iso())
-            for query, rows in (
-                (q.UPSERT_COMMITS, plan.commits),
-                (q.UPSERT_PARENTS, plan.parents),
-                (q.UPSERT_IMAGES, plan.images),
-                (q.LINK_BASE_IMAGES, plan.base_links),
-                (q.UPSERT_POLICY_VERSIONS, plan.policy_versions),
-                (q.UPSERT_JOBS, plan.jobs),
-                (q.UPSERT_ANOMALIES, plan.anomalies),
-            ):
-                if rows:
-                    await tx.run(query, rows=rows, tenant=plan.tenant)
+            for kind, nodes in plan.nodes.items():
+                rows = [{"key": key, "props": props} for key, props in nodes.items()]
+                await tx.run(q.CREATE_MISSING[kind], rows=rows)
+                if kind == "Commit":
+                    full = [row for row in rows if row["key"] not in plan.stubs]
+                    await tx.run(q.FILL_COMMITS, rows=full)
+            for type, pairs in plan.links.items():
+                await tx.run(q.LINKS[type], rows=[{"source": a, "target": b} for a, b in pairs])
+            if plan.updates:
+                await tx.run(q.UPDATE, rows=plan.updates)
 
-        await self._executor.write_tx(work)
+        try:
+            await self._executor.write_tx(work)
+        except BadUserInput as error:
+            if error.message != CONFLICT:
+                raise
+            # Another batch created some of the same nodes between our check and our
+            # write; on a second pass they exist, and the batch applies idempotently.
+            await self._executor.write_tx(work)

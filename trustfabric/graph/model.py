@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly")
+RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",
+                        "UNDER", "OBSERVED_IN")
 
 
 def entity_key(kind: str, tenant: str, natural_id: str) -> str:

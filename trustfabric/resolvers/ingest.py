@@ -10,8 +10,8 @@ async def ingest(info: Info, input: IngestInput, tenant: str | None = None) -> I
     await info.context.repos.ingest.apply(plan)
     return IngestResult(
         tenant=target,
-        builds=len(plan.images),
-        policy_versions=len(plan.policy_versions),
-        job_runs=len(plan.jobs),
-        anomalies=len(plan.anomalies),
+        builds=plan.count("Image"),
+        policy_versions=plan.count("PolicyVersion"),
+        job_runs=plan.count("Job"),
+        anomalies=plan.count("Anomaly"),
     )
