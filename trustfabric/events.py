@@ -54,6 +54,10 @@ class EventBus:
                 continue
             queue.put_nowait(event)
 
+    def publish_many(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.publish(event)
+
     async def poll_once(self) -> None:
         since = iso(self._since - OVERLAP)
         for event in await self._jobs.events_since(since):

@@ -70,6 +70,7 @@ class Services:
         )
         datasets, jobs = DatasetRepository(executor), PsiJobRepository(executor)
         events = EventBus(jobs, settings.psi_poll_interval_s * 2)
+        jobs.on_events = events.publish_many
         service = PsiService(
             datasets=datasets, jobs=jobs, controls=ControlsRepository(executor, settings.controls_cache_s),
             audit=AuditRepository(executor),

@@ -185,7 +185,7 @@ class ProofWorker:
             "explainer": explainer,
         }
         envelope = self.signing.sign(body)
-        row = {"id": job.id, "response": base64.b64encode(response).decode(),
+        row = {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
                "commitment": response_commitment, "completedAt": completed_at,
                "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
                "markdown": explainer["markdown"], "eventId": secrets.token_hex(10)}

@@ -1,7 +1,7 @@
 """Partner datasets and PSI jobs: durable records, leases, exactly-once completion."""
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,22 +160,30 @@ class DatasetRepository:
 class PsiJobRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
+        # Told of the job events this process commits, so its subscribers hear of them at
+        # once instead of at the next poll (the poller still covers other processes).
+        self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
 
     async def create(self, props: dict[str, Any], idem_key: str,
                      audit: dict[str, Any]) -> tuple[JobRecord, bool]:
         """Records a queued job with its QUEUED event and audit event, or finds the job
         already recorded under the same idempotency key: (job, created)."""
 
+        events: list[dict[str, Any]] = []
+
         async def work(tx: Tx) -> tuple[JobRecord, bool]:
+            events.clear()  # a retried transaction starts over
             rows = await tx.run(q.CREATE_JOB, idemKey=idem_key, props=props)
             job, created = JobRecord.from_row(rows[0]["job"]), rows[0]["created"]
             if created:
-                await tx.run(q.RECORD_EVENTS,
-                             events=[_event(job.id, job.tenant, "QUEUED", job.created_at)])
+                events.append(_event(job.id, job.tenant, "QUEUED", job.created_at))
+                await tx.run(q.RECORD_EVENTS, events=events)
                 await AuditRepository.record_in(tx, audit)
             return job, created
 
-        return await self._executor.write_tx(work)
+        result = await self._executor.write_tx(work)
+        self.on_events(events)
+        return result
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)
@@ -191,16 +199,20 @@ class PsiJobRepository:
     async def claim(self, owner: str, limit: int, lease_until: str) -> list[JobRecord]:
         """Leases up to `limit` jobs to `owner`, with a RUNNING event for each."""
 
+        events: list[dict[str, Any]] = []
+
         async def work(tx: Tx) -> list[JobRecord]:
             now = now_iso()
             rows = await tx.run(q.CLAIM, owner=owner, limit=limit, now=now, until=lease_until)
             jobs = [JobRecord.from_row(row["job"]) for row in rows]
-            if jobs:
-                await tx.run(q.RECORD_EVENTS,
-                             events=[_event(j.id, j.tenant, "RUNNING", now) for j in jobs])
+            events[:] = [_event(j.id, j.tenant, "RUNNING", now) for j in jobs]
+            if events:
+                await tx.run(q.RECORD_EVENTS, events=events)
             return jobs
 
-        return await self._executor.write_tx(work)
+        jobs = await self._executor.write_tx(work)
+        self.on_events(events)
+        return jobs
 
     async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]],
                      audit: list[dict[str, Any]]) -> list[str]:
@@ -217,7 +229,13 @@ class PsiJobRepository:
             await AuditRepository.record_in(tx, *(a for a in audit if a["subject"] in ours))
             return finished
 
-        return await self._executor.write_tx(work)
+        finished = set(await self._executor.write_tx(work))
+        self.on_events(
+            [{"id": r["eventId"], "at": r["completedAt"], "tenant": r["tenant"],
+              "jobId": r["id"], "status": "DONE"} for r in done if r["id"] in finished]
+            + [{"id": r["eventId"], "at": r["at"], "tenant": r["tenant"], "jobId": r["id"],
+                "status": "FAILED"} for r in failed if r["id"] in finished])
+        return list(finished)
 
     async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
         async def work(tx: Tx) -> None:
