@@ -3,6 +3,8 @@ signatures; refusals that leave no partial records; idempotency."""
 
 import base64
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +16,11 @@ from trustfabric.client import PsiClient, PsiError
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
 KEY = "query { proofPublicKey }"
+JOBS = "query { psiJobs(first: 100) { jobs { id status } } }"
+
+
+async def jobs_of(gql, token) -> list[dict]:
+    return (await gql(JOBS, token))["data"]["psiJobs"]["jobs"]
 
 
 @pytest.fixture
@@ -82,7 +89,8 @@ async def test_bundle_is_signed_content_addressed_explained_and_tamper_evident(
             verify(json.loads(bytes(flipped)), load_public_key(public_pem))
 
 
-async def test_same_idempotency_key_same_job_different_payload_refused(client, psi_pair):
+async def test_same_idempotency_key_same_job_different_payload_refused(client, gql, make_token,
+                                                                       psi_pair):
     setup_id, _ = await client.setup(psi_pair["dataset"])
     prepared = client.prepare(selectors(3, 13))
     first = await client.submit(psi_pair["dataset"], prepared, setup_id, "order-42")
@@ -93,6 +101,8 @@ async def test_same_idempotency_key_same_job_different_payload_refused(client, p
         await client.submit(psi_pair["dataset"], other, setup_id, "order-42")
     assert refused.value.code == "BAD_USER_INPUT"
     await client.wait(first["id"])
+    token = await make_token(psi_pair["tenant"])
+    assert [j["id"] for j in await jobs_of(gql, token)] == [first["id"]]
 
 
 def corrupt(request: str, how: str) -> str:
@@ -105,15 +115,16 @@ def corrupt(request: str, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage", "not-base64"])
-async def test_malformed_requests_are_refused(client, psi_pair, how):
+async def test_malformed_requests_are_refused(client, gql, make_token, psi_pair, how):
     prepared = client.prepare(selectors(2, 14))
     bad = type(prepared)(prepared.mode, prepared.client, corrupt(prepared.request, how))
     with pytest.raises(PsiError) as refused:
         await client.submit(psi_pair["dataset"], bad)
     assert refused.value.code == "BAD_USER_INPUT"
+    assert await jobs_of(gql, await make_token(psi_pair["tenant"])) == []  # no partial record
 
 
-async def test_size_and_mode_bounds(client, psi_pair):
+async def test_size_and_mode_bounds(client, gql, make_token, psi_pair):
     with pytest.raises(PsiError) as refused:  # probing with a tiny request
         await client.submit(psi_pair["dataset"], client.prepare(selectors(1, 2)))
     assert refused.value.code == "BAD_USER_INPUT" and "at least" in str(refused.value)
@@ -125,6 +136,7 @@ async def test_size_and_mode_bounds(client, psi_pair):
         await client.submit(psi_pair["dataset"], type(prepared)("PSI_CA", prepared.client,
                                                                 prepared.request))
     assert refused.value.code == "BAD_USER_INPUT"
+    assert await jobs_of(gql, await make_token(psi_pair["tenant"])) == []
 
 
 async def test_stale_setup_is_refused_after_a_new_version(client, services, psi_pair):
@@ -162,6 +174,8 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
         await client.submit(dataset, client.prepare(selectors(4, 12), "PSI_CA"))
     assert refused.value.code == "FORBIDDEN"
     await services.psi.set_opt_out(OPERATOR, psi_pair["partner"], False)
+    # only the PSI-CA run left a job: the three refusals wrote none
+    assert [j["status"] for j in await jobs_of(gql, await make_token(tenant))] == ["DONE"]
 
     auditor = await make_token(tenant, role=__import__("trustfabric.auth").auth.Role.AUDITOR)
     page = await gql("query { auditEvents(first: 100) { events { action outcome details } } }",
@@ -195,3 +209,19 @@ async def test_opting_out_cancels_queued_jobs(services, psi_pair, make_token, gq
     result = await gql("query($id: ID!) { psiJob(id: $id) { status error { code } } }", token,
                        id=job.id)
     assert result["data"]["psiJob"] == {"status": "CANCELLED", "error": {"code": "FORBIDDEN"}}
+
+
+def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
+    env = {**os.environ, "TF_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "trustfabric.cli", "rotate-psi-key"]
+    rotations = []
+    for _ in range(2):
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        rotations.append(re.search(r"rotated: (\w+) → (\w+)", result.stdout).groups())
+    (first_old, first_new), (second_old, second_new) = rotations
+    assert first_new == second_old and len({first_old, first_new, second_new}) == 3
+    keys = tmp_path / "keys"
+    assert sorted(p.name for p in keys.iterdir()) == sorted(
+        ["psi-server.key", f"psi-server.{first_old}.retired", f"psi-server.{second_old}.retired"])
+    assert oct((keys / "psi-server.key").stat().st_mode)[-3:] == "600"

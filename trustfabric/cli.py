@@ -17,6 +17,7 @@ from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, veri
 from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate as run_migrations
+from trustfabric.psi import ServerKey
 from trustfabric.services import Services
 from trustfabric.settings import Settings, get_settings
 
@@ -164,6 +165,23 @@ def worker() -> None:
         typer.echo(f"proof worker on {settings.neo4j_uri}")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_work(settings))
+
+
+@app.command("rotate-psi-key")
+def rotate_psi_key() -> None:
+    """Replace the PSI server key. Stop the API and workers first, start them after: every
+    dataset setup is rebuilt, clients fetch new setups (their setupId changes), and jobs
+    still queued under the old key fail with a message saying so."""
+    settings = get_settings()
+    if settings.psi_server_key is not None:
+        typer.echo("TF_PSI_SERVER_KEY is set: rotate that secret instead", err=True)
+        raise typer.Exit(1)
+    path = settings.data_dir / "keys" / "psi-server.key"
+    old = ServerKey.load_or_create(path)
+    path.rename(path.with_name(f"psi-server.{old.key_id}.retired"))
+    new = ServerKey.generate()
+    new.save(path)
+    typer.echo(f"rotated: {old.key_id} → {new.key_id} (the old key is kept, retired)")
 
 
 @app.command("verify-bundle")

@@ -1,7 +1,7 @@
 """Partner datasets and PSI jobs: durable records, leases, exactly-once completion."""
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,10 +191,12 @@ class PsiJobRepository:
             raise NotFound(f"PSI job {job_id}")
         return JobRecord.from_row(rows[0]["job"])
 
-    async def get_many(self, job_ids: Sequence[str], tenant: str | None) -> list[JobRecord | None]:
-        rows = await self._executor.read(q.JOBS_BY_IDS, ids=list(job_ids), tenant=tenant)
-        found = {row["job"]["id"]: JobRecord.from_row(row["job"]) for row in rows}
-        return [found.get(job_id) for job_id in job_ids]
+    async def page(self, tenant: str, before: str, limit: int,
+                   status: str | None) -> list[JobRecord]:
+        """A tenant's jobs, newest first, created before `before`."""
+        rows = await self._executor.read(q.JOBS_PAGE, tenant=tenant, before=before,
+                                         limit=limit, status=status)
+        return [JobRecord.from_row(row["job"]) for row in rows]
 
     async def claim(self, owner: str, limit: int, lease_until: str) -> list[JobRecord]:
         """Leases up to `limit` jobs to `owner`, with a RUNNING event for each."""

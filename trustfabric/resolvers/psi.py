@@ -20,6 +20,7 @@ from trustfabric.schema.psi import (
     ProofBundle,
     PsiJob,
     PsiJobEvent,
+    PsiJobPage,
     PsiJobStatus,
     RequestPsiInput,
     TenantControlsInput,
@@ -49,6 +50,21 @@ async def cancel_psi_job(info: Info, id: strawberry.ID) -> PsiJob:
 async def psi_job(info: Info, id: strawberry.ID) -> PsiJob:
     caller = info.context.caller
     return _job(caller, await info.context.psi.jobs.get(str(id), caller.read_scope))
+
+
+async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
+                   status: PsiJobStatus | None = None, tenant: str | None = None) -> PsiJobPage:
+    caller = info.context.caller
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
+    scope = caller.tenant_for(tenant)
+    before = decode_cursor(after, "") if after else "~"  # "~" sorts after every timestamp
+    page = await info.context.psi.jobs.page(scope, before, first + 1,
+                                            status.value if status else None)
+    shown = page[:first]
+    return PsiJobPage(jobs=[_job(caller, job) for job in shown],
+                      end_cursor=encode_cursor(shown[-1].created_at) if shown else None,
+                      has_next_page=len(page) > first)
 
 
 async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:

@@ -36,6 +36,7 @@ from trustfabric.schema.psi import (
     ProofBundle,
     PsiJob,
     PsiJobEvent,
+    PsiJobPage,
 )
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
@@ -73,6 +74,10 @@ class Query:
     psi_job: PsiJob = strawberry.field(
         resolver=psi_resolvers.psi_job, permission_classes=READ,
         description="A PSI job of the caller's tenant (operators: any, without the result).",
+    )
+    psi_jobs: PsiJobPage = strawberry.field(
+        resolver=psi_resolvers.psi_jobs, permission_classes=READ,
+        description="The caller's PSI jobs, newest first (operators may name a tenant).",
     )
     proof_bundle: ProofBundle | None = strawberry.field(
         resolver=psi_resolvers.proof_bundle, permission_classes=READ,

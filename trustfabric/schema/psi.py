@@ -105,6 +105,13 @@ class PsiJob:
 
 
 @strawberry.type
+class PsiJobPage:
+    jobs: list[PsiJob]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@strawberry.type
 class PsiJobEvent:
     job_id: strawberry.ID
     status: PsiJobStatus

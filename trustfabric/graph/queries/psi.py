@@ -86,13 +86,15 @@ JOB = Cypher(
     """,
 )
 
-JOBS_BY_IDS = Cypher(
-    "psi.jobs_by_ids",
+JOBS_PAGE = Cypher(
+    "psi.jobs_page",
     """
-    UNWIND $ids AS id
-    MATCH (j:PsiJob {id: id})
-    WHERE $tenant IS NULL OR j.tenant = $tenant
+    MATCH (j:PsiJob)
+    WHERE j.tenant = $tenant AND j.createdAt < $before
+      AND ($status IS NULL OR j.status = $status)
     RETURN j {.*, request: null} AS job
+    ORDER BY j.createdAt DESC
+    LIMIT $limit
     """,
 )
 
