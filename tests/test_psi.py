@@ -225,3 +225,32 @@ def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
     assert sorted(p.name for p in keys.iterdir()) == sorted(
         ["psi-server.key", f"psi-server.{first_old}.retired", f"psi-server.{second_old}.retired"])
     assert oct((keys / "psi-server.key").stat().st_mode)[-3:] == "600"
+
+
+async def test_a_job_carries_the_setup_of_its_own_version(client, gql, make_token, services,
+                                                         psi_pair):
+    import private_set_intersection.python as psi
+
+    from tests.conftest import OPERATOR
+
+    mine = selectors(5, 11)
+    setup_id, _ = await client.setup(psi_pair["dataset"])
+    prepared = client.prepare(mine)
+    job = await client.submit(psi_pair["dataset"], prepared, setup_id)
+    await client.wait(job["id"])
+    # the partner moves on: a new version, without the first shared selector
+    await services.psi.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][1:])
+
+    token = await make_token(psi_pair["tenant"])
+    read = (await gql("query($id: ID!) { psiJob(id: $id) { setupId response "
+                      "setup { setupId setup } } }", token, id=job["id"]))["data"]["psiJob"]
+    assert read["setupId"] == read["setup"]["setupId"] == setup_id
+    setup, response = psi.ServerSetup(), psi.Response()
+    setup.ParseFromString(base64.b64decode(read["setup"]["setup"]))
+    response.ParseFromString(base64.b64decode(read["response"]))
+    found = sorted(mine[i] for i in prepared.client.GetIntersection(setup, response))
+    assert found == sorted(set(mine) & set(psi_pair["items"]))  # as of the job's version
+    auditor = await make_token(psi_pair["tenant"], __import__("trustfabric.auth").auth.Role.AUDITOR)
+    seen = (await gql("query($id: ID!) { psiJob(id: $id) { response setup { setupId } } }",
+                      auditor, id=job["id"]))["data"]["psiJob"]
+    assert seen == {"response": None, "setup": None}

@@ -15,7 +15,13 @@ from trustfabric.controls import PilotControls, QuotaGate, diff
 from trustfabric.errors import AppError, BadUserInput, Forbidden
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
-from trustfabric.graph.psi import DatasetRecord, DatasetRepository, JobRecord, PsiJobRepository
+from trustfabric.graph.psi import (
+    DatasetRecord,
+    DatasetRepository,
+    JobRecord,
+    PsiJobRepository,
+    VersionRecord,
+)
 from trustfabric.ingest import IDENT
 
 
@@ -57,6 +63,13 @@ class SetupCache:
     async def _build(self, dataset: DatasetRecord, max_items: int) -> bytes:
         items = await self._datasets.items(dataset.version_key)
         return await asyncio.to_thread(psi.create_setup, self._key, items, max_items, self._fpr)
+
+    async def for_version(self, version: VersionRecord, max_items: int) -> Setup:
+        """The setup of one particular version: what a job's response must be read with."""
+        dataset = await self._datasets.get(version.dataset_id)
+        return await self.get(replace(dataset, version=version.version, hash=version.hash,
+                                      size=version.size, uploaded_at=version.uploaded_at),
+                              max_items)
 
     async def preseed(self, max_items: int) -> int:
         versions = await self._datasets.current_versions()
@@ -120,6 +133,8 @@ class PsiService:
             "requestCommitment": checked.commitment, "serverKeyId": self.key.key_id,
             "request": base64.b64encode(checked.raw).decode(), "createdAt": now_iso(),
             "idempotencyKey": idempotency_key,
+            "setupId": self.setups.setup_id(dataset, controls.max_request_size),
+            "maxClientItems": controls.max_request_size,
         }
         job, created = await self.jobs.create(
             props, f"{tenant}:{idempotency_key}",

@@ -73,6 +73,8 @@ class JobRecord:
     error_code: str | None = None
     error_message: str | None = None
     attempts: int = 0
+    setup_id: str | None = None
+    max_client_items: int | None = None
     request: str | None = field(default=None, repr=False)  # base64; only while pending
 
     @classmethod
@@ -85,7 +87,8 @@ class JobRecord:
             "createdAt": "created_at", "startedAt": "started_at", "completedAt": "completed_at",
             "response": "response", "responseCommitment": "response_commitment",
             "bundleId": "bundle_id", "errorCode": "error_code", "errorMessage": "error_message",
-            "attempts": "attempts", "request": "request",
+            "attempts": "attempts", "request": "request", "setupId": "setup_id",
+            "maxClientItems": "max_client_items",
         }
         return cls(**{attr: row[key] for key, attr in names.items() if row.get(key) is not None})
 

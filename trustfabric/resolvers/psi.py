@@ -1,4 +1,3 @@
-import base64
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -85,10 +84,7 @@ async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
     dataset = await service.datasets.get(dataset_id)
     if not caller.crosses_tenants and caller.tenant != dataset.partner:
         controls.check_scope(caller.tenant, dataset.id, dataset.partner)
-    setup = await service.setups.get(dataset, controls.max_request_size)
-    return DatasetSetup(dataset=Dataset.from_record(setup.dataset), setup_id=setup.setup_id,
-                        setup=base64.b64encode(setup.message).decode(),
-                        max_client_items=setup.max_client_items)
+    return DatasetSetup.from_setup(await service.setups.get(dataset, controls.max_request_size))
 
 
 async def register_dataset(info: Info, name: str, items: list[str],

@@ -1,5 +1,6 @@
 """PSI and PSI-CA: datasets, jobs, proof bundles, pilot controls, audit events."""
 
+import base64
 import enum
 import json
 from datetime import datetime
@@ -12,6 +13,7 @@ from trustfabric.controls import PilotControls as Controls
 from trustfabric.graph.audit import AuditRecord
 from trustfabric.graph.psi import DatasetRecord, JobRecord
 from trustfabric.psi import Mode
+from trustfabric.psi_jobs import Setup
 
 PsiMode = strawberry.enum(
     Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many."
@@ -52,6 +54,12 @@ class DatasetSetup:
     setup: str = strawberry.field(description="base64 OpenMined ServerSetup message (GCS).")
     max_client_items: int
 
+    @classmethod
+    def from_setup(cls, setup: Setup) -> "DatasetSetup":
+        return cls(dataset=Dataset.from_record(setup.dataset), setup_id=setup.setup_id,
+                   setup=base64.b64encode(setup.message).decode(),
+                   max_client_items=setup.max_client_items)
+
 
 @strawberry.type
 class JobError:
@@ -83,7 +91,19 @@ class PsiJob:
     error: JobError | None
     response: str | None = strawberry.field(
         description="base64 OpenMined Response; only for the requesting tenant's members.")
-    bundle_id: strawberry.Private[str | None]
+    setup_id: str | None = strawberry.field(
+        description="The setup the response must be read with (see `setup`).")
+    record: strawberry.Private[JobRecord]
+
+    @strawberry.field(description="The dataset setup of this job's version; for the owner.")
+    async def setup(self, info: strawberry.Info) -> DatasetSetup | None:
+        if self.response is None or self.record.max_client_items is None:
+            return None
+        service = info.context.psi
+        version = await service.datasets.version(
+            f"{self.record.dataset_id}@{self.record.dataset_version}")
+        return DatasetSetup.from_setup(
+            await service.setups.for_version(version, self.record.max_client_items))
 
     @classmethod
     def from_record(cls, job: JobRecord, show_response: bool) -> "PsiJob":
@@ -100,7 +120,8 @@ class PsiJob:
             error=JobError(code=job.error_code, message=job.error_message or "")
             if job.error_code else None,
             response=job.response if show_response else None,
-            bundle_id=job.bundle_id,
+            setup_id=job.setup_id,
+            record=job,
         )
 
 
