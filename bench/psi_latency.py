@@ -23,7 +23,7 @@ import aiohttp
 from bench.common import free_port, print_table, summarize, write_json
 from bench.lineage import Target, start_app, stop_app
 from trustfabric.auth import Caller, Role
-from trustfabric.client import EVENTS, PsiClient, PreparedRequest
+from trustfabric.client import EVENTS, PreparedRequest, PsiClient
 from trustfabric.demo import demo_customers
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
