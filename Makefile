@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-lineage clean
+.PHONY: run test bench-lineage bench-psi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +19,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench-lineage: $(STAMP)
-	$(BIN)/python -m bench.lineage
+	$(BIN)/python -m bench.lineage $(ARGS)
+
+bench-psi: $(STAMP)
+	$(BIN)/python -m bench.psi_latency $(ARGS)
 
 clean:
 	rm -rf $(VENV) .data
