@@ -94,10 +94,11 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
             job = await client.submit(psi_pair["dataset"], client.prepare(selectors(4, 12)))
         stale = services.worker()
-        claimed = await services.psi.jobs.claim("stale-worker", 10, lease_until(0.5))
+        claimed = await services.psi.jobs.claim("stale-worker", {psi_pair["tenant"]: 10},
+                                                lease_until(0.5))
         assert [j.id for j in claimed] == [job["id"]]
         await asyncio.sleep(0.6)  # the lease runs out while the stale worker is "paused"
-        fresh = await services.psi.jobs.claim("fresh-worker", 10, lease_until(30))
+        fresh = await services.psi.jobs.claim("fresh-worker", {}, lease_until(30), reclaim=10)
         assert [j.id for j in fresh] == [job["id"]]
         stale.owner = "stale-worker"
         await stale._process(claimed)  # it wakes up and tries to write its result

@@ -4,6 +4,7 @@ The document starts from `pilot-controls.yaml` and lives in the graph afterwards
 operator mutations change it (each change audited). Decisions here are pure functions.
 """
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,8 +21,12 @@ from trustfabric.psi import Mode
 
 @dataclass(frozen=True)
 class Quota:
+    """A sustained rate (`requests` per `per_seconds`) and a burst: at most `burst` in any
+    one second, which smooths a tenant's spikes before they reach the queue."""
+
     requests: int = 600
     per_seconds: int = 60
+    burst: int = 100
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class TenantControls:
     psi_ca: bool = False
     scopes: tuple[str, ...] = ()
     quota: Quota = field(default_factory=Quota)
+    weight: float = 1.0  # its share when tenants compete for the workers
 
     def allows(self, mode: Mode) -> bool:
         return self.psi if mode is Mode.PSI else self.psi_ca
@@ -67,7 +73,9 @@ class PilotControls:
         return {
             "flags": {"psi": own.psi, "psiCa": own.psi_ca},
             "scopes": list(own.scopes),
-            "quota": {"requests": own.quota.requests, "perSeconds": own.quota.per_seconds},
+            "quota": {"requests": own.quota.requests, "perSeconds": own.quota.per_seconds,
+                      "burst": own.quota.burst},
+            "weight": own.weight,
             "minRequestSize": self.min_request_size,
             "maxRequestSize": self.max_request_size,
         }
@@ -111,7 +119,9 @@ class PilotControls:
 
 def _tenant_doc(t: TenantControls) -> dict[str, Any]:
     return {"flags": {"psi": t.psi, "psiCa": t.psi_ca}, "scopes": list(t.scopes),
-            "quota": {"requests": t.quota.requests, "perSeconds": t.quota.per_seconds}}
+            "quota": {"requests": t.quota.requests, "perSeconds": t.quota.per_seconds,
+                      "burst": t.quota.burst},
+            "weight": t.weight}
 
 
 def _tenant(doc: dict[str, Any], base: TenantControls) -> TenantControls:
@@ -122,7 +132,9 @@ def _tenant(doc: dict[str, Any], base: TenantControls) -> TenantControls:
         psi_ca=bool(flags.get("psiCa", base.psi_ca)),
         scopes=tuple(doc.get("scopes", base.scopes)),
         quota=Quota(int(quota.get("requests", base.quota.requests)),
-                    int(quota.get("perSeconds", base.quota.per_seconds))),
+                    int(quota.get("perSeconds", base.quota.per_seconds)),
+                    int(quota.get("burst", base.quota.burst))),
+        weight=float(doc.get("weight", base.weight)),
     )
 
 
@@ -145,11 +157,14 @@ class QuotaGate:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def take(self, tenant: str, quota: Quota) -> None:
-        item = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
-        if not self._limiter.hit(item, tenant):
-            reset = self._limiter.get_window_stats(item, tenant).reset_time
-            retry_after = max(1, round(reset - time.time()))
-            raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
-                                retryAfterSeconds=retry_after)
+        burst = RateLimitItemPerSecond(quota.burst, 1)
+        sustained = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
+        for item in (burst, sustained):
+            if not self._limiter.test(item, tenant):
+                reset = self._limiter.get_window_stats(item, tenant).reset_time
+                raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
+                                    retryAfterSeconds=max(1, math.ceil(reset - time.time())))
+        self._limiter.hit(burst, tenant)
+        self._limiter.hit(sustained, tenant)
 
 

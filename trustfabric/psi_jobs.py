@@ -23,6 +23,7 @@ from trustfabric.graph.psi import (
     VersionRecord,
 )
 from trustfabric.ingest import IDENT
+from trustfabric.load import LoadState
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class PsiService:
         self, *, datasets: DatasetRepository, jobs: PsiJobRepository,
         controls: ControlsRepository, audit: AuditRepository, setups: SetupCache,
         key: psi.ServerKey, quotas: QuotaGate, max_dataset_items: int,
-        wake: asyncio.Event,
+        wake: asyncio.Event, queue: LoadState,
     ) -> None:
         self.datasets = datasets
         self.jobs = jobs
@@ -94,6 +95,7 @@ class PsiService:
         self.quotas = quotas
         self.max_dataset_items = max_dataset_items
         self._wake = wake
+        self.queue = queue
 
     # -- PSI runs ------------------------------------------------------------------------
     async def request(
@@ -120,7 +122,9 @@ class PsiService:
                 raise BadUserInput("the setup is stale (new dataset version or server key): "
                                    "fetch datasetSetup again")
             self.quotas.take(tenant, controls.for_tenant(tenant).quota)
+            self.queue.admit()
         except AppError as refusal:
+            self.queue.refused(tenant, refusal.code)
             await self.audit.record(audit_event(
                 tenant=tenant, actor=caller.token_id, action="psi.request", subject=dataset_id,
                 outcome="refused", reason=refusal.code, **details))
@@ -144,6 +148,8 @@ class PsiService:
         )
         if not created and job.request_commitment != checked.commitment:
             raise BadUserInput("idempotencyKey was already used for a different request")
+        if created:
+            self.queue.accepted(tenant)
         self._wake.set()
         return job
 

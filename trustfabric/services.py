@@ -21,6 +21,7 @@ from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import DatasetRepository, PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
+from trustfabric.load import LoadState
 from trustfabric.psi import ServerKey
 from trustfabric.psi_jobs import PsiService, SetupCache
 from trustfabric.settings import Settings
@@ -76,7 +77,7 @@ class Services:
             audit=AuditRepository(executor),
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
-            wake=events.wake,
+            wake=events.wake, queue=LoadState(settings.psi_latency_objective_s),
         )
         return cls(settings, executor, repos, service, signing, events,
                    WebhookRepository(executor))
@@ -109,6 +110,8 @@ class Services:
         if self.settings.psi_worker_in_process:
             worker = self.worker()
             tasks.append(asyncio.create_task(_run_worker(worker, self.events.wake)))
+        else:  # no worker here to report the queue: look at it for back-pressure
+            tasks.append(asyncio.create_task(self._watch_queue()))
         return tasks
 
     async def _preseed(self) -> None:
@@ -118,6 +121,15 @@ class Services:
             await self.psi.setups.preseed(controls.max_request_size)
         except AppError:
             log.warning("could not pre-seed dataset setups; they are built on first use")
+
+    async def _watch_queue(self) -> None:
+        ORIGIN.set("background")
+        while True:
+            try:
+                self.psi.queue.observe_depth(await self.psi.jobs.queue_depth())
+            except AppError:
+                log.warning("could not read the PSI queue depth")
+            await asyncio.sleep(0.5)
 
     async def close(self) -> None:
         await self.executor.close()

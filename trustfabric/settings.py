@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
     psi_batch_size: int = 64
+    # New jobs are refused while the queue holds more than this many seconds of work.
+    psi_latency_objective_s: float = 0.9
     # Webhooks
     webhook_max_attempts: int = 6
     webhook_backoff_base_s: float = 2.0

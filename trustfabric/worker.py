@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import secrets
 import socket
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -24,6 +25,7 @@ from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
 from trustfabric.controls import PilotControls
 from trustfabric.errors import AppError, Unavailable
 from trustfabric.explainer import explain
+from trustfabric.fairness import DeficitRoundRobin
 from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.psi import JobRecord, VersionRecord
 from trustfabric.psi_jobs import PsiService, lease_until
@@ -67,6 +69,8 @@ class ProofWorker:
             initializer=_init_process, initargs=(service.key.secret,),
         )
         self._versions: dict[str, VersionRecord] = {}
+        self.drr = DeficitRoundRobin()
+        self._next_reclaim = 0.0
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -92,8 +96,20 @@ class ProofWorker:
                     await asyncio.wait_for(wake.wait(), self.poll_s)
 
     async def run_once(self) -> int:
-        jobs = await self.service.jobs.claim(self.owner, self.batch_size,
-                                             lease_until(self.lease_s))
+        """One batch: each backlogged tenant's weighted fair part of it (deficit round
+        robin), plus, now and then, jobs whose worker died holding their lease."""
+        depth = await self.service.jobs.queue_depth()
+        self.service.queue.observe_depth(depth)
+        controls, _ = await self.service.controls.current()
+        weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
+        allocation = self.drr.allocate(depth, weights, self.batch_size)
+        reclaim = 0
+        if time.monotonic() >= self._next_reclaim:
+            reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
+        if not allocation and not reclaim:
+            return 0
+        jobs = await self.service.jobs.claim(self.owner, allocation, lease_until(self.lease_s),
+                                             reclaim)
         if jobs:
             await self._process(jobs)
         return len(jobs)
@@ -120,7 +136,8 @@ class ProofWorker:
         audit += [audit_event(tenant=f["tenant"], actor="proof-worker", action="psi.run",
                               subject=f["id"], outcome="failed", reason=f["code"])
                   for f in failed]
-        await self.service.jobs.finish(self.owner, done, failed, audit)
+        finished = set(await self.service.jobs.finish(self.owner, done, failed, audit))
+        self.service.queue.served([d["tenant"] for d in done if d["id"] in finished])
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
         if job.server_key_id != self.service.key.key_id:

@@ -201,16 +201,27 @@ class PsiJobRepository:
                                          limit=limit, status=status)
         return [JobRecord.from_row(row["job"]) for row in rows]
 
-    async def claim(self, owner: str, limit: int, lease_until: str) -> list[JobRecord]:
-        """Leases up to `limit` jobs to `owner`, with a RUNNING event for each."""
+    async def queue_depth(self) -> dict[str, int]:
+        return {row["tenant"]: row["queued"] for row in await self._executor.read(q.QUEUE_DEPTH)}
 
+    async def claim(self, owner: str, allocation: dict[str, int], lease_until: str,
+                    reclaim: int = 0) -> list[JobRecord]:
+        """Leases each tenant's share of queued jobs to `owner`, plus up to `reclaim` jobs
+        whose lease ran out, with a RUNNING event for each newly started job."""
         events: list[dict[str, Any]] = []
 
         async def work(tx: Tx) -> list[JobRecord]:
             now = now_iso()
-            rows = await tx.run(q.CLAIM, owner=owner, limit=limit, now=now, until=lease_until)
+            rows = []
+            if reclaim:
+                rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
+                                     until=lease_until)
+            started = len(rows)
+            for tenant, limit in allocation.items():
+                rows += await tx.run(q.CLAIM, tenant=tenant, owner=owner, limit=limit, now=now,
+                                     until=lease_until)
             jobs = [JobRecord.from_row(row["job"]) for row in rows]
-            events[:] = [_event(j.id, j.tenant, "RUNNING", now) for j in jobs]
+            events[:] = [_event(j.id, j.tenant, "RUNNING", now) for j in jobs[started:]]
             if events:
                 await tx.run(q.RECORD_EVENTS, events=events)
             return jobs

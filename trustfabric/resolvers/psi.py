@@ -136,7 +136,14 @@ async def update_tenant_controls(info: Info, tenant: str,
     if input.quota is not None:
         if input.quota.requests < 1 or input.quota.per_seconds < 1:
             raise BadUserInput("quota numbers must be positive")
-        changes["quota"] = Quota(input.quota.requests, input.quota.per_seconds)
+        burst = input.quota.burst if input.quota.burst is not None else input.quota.requests
+        if burst < 1:
+            raise BadUserInput("quota numbers must be positive")
+        changes["quota"] = Quota(input.quota.requests, input.quota.per_seconds, burst)
+    if input.weight is not None:
+        if not 0 < input.weight <= 100:
+            raise BadUserInput("weight must be above 0 and at most 100")
+        changes["weight"] = input.weight
     after = await info.context.psi.change_controls(
         info.context.caller, lambda c: c.with_tenant(tenant, **changes), f"tenant:{tenant}")
     return PilotControls.from_controls(after)

@@ -187,6 +187,7 @@ class RequestPsiInput:
 class QuotaInput:
     requests: int
     per_seconds: int
+    burst: int | None = None
 
 
 @strawberry.input
@@ -195,3 +196,4 @@ class TenantControlsInput:
     psi_ca: bool | None = None
     scopes: list[str] | None = None
     quota: QuotaInput | None = None
+    weight: float | None = None

@@ -98,15 +98,32 @@ JOBS_PAGE = Cypher(
     """,
 )
 
-# Queued jobs, and running jobs whose worker stopped renewing its lease (it crashed).
+QUEUE_DEPTH = Cypher(
+    "psi.queue_depth",
+    "MATCH (j:PsiJob) WHERE j.status = 'QUEUED' RETURN j.tenant AS tenant, count(*) AS queued",
+)
+
+# A tenant's oldest queued jobs: the worker asks each backlogged tenant for its fair part.
 CLAIM = Cypher(
     "psi.claim",
     """
     MATCH (j:PsiJob)
-    WHERE j.status = 'QUEUED' OR (j.status = 'RUNNING' AND j.leaseUntil < $now)
+    WHERE j.status = 'QUEUED' AND j.tenant = $tenant
     WITH j ORDER BY j.createdAt LIMIT $limit
     SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
         j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
+    RETURN j {.*} AS job
+    """,
+)
+
+# Running jobs whose worker stopped renewing its lease (it crashed): taken over as they are.
+RECLAIM = Cypher(
+    "psi.reclaim",
+    """
+    MATCH (j:PsiJob)
+    WHERE j.status = 'RUNNING' AND j.leaseUntil < $now
+    WITH j ORDER BY j.createdAt LIMIT $limit
+    SET j.leaseOwner = $owner, j.leaseUntil = $until, j.attempts = coalesce(j.attempts, 0) + 1
     RETURN j {.*} AS job
     """,
 )

@@ -1,0 +1,85 @@
+"""What a process knows of the PSI load: queue depth, service rate, a fairness window.
+
+Feeds back-pressure (refuse early when the queue is deeper than the workers can serve
+within the latency objective) and the metrics the fairness SLO is measured on.
+"""
+
+import time
+from collections import defaultdict, deque
+
+from prometheus_client import Counter, Gauge
+
+from trustfabric.errors import Unavailable
+from trustfabric.fairness import fairness_gini
+
+QUEUE_DEPTH = Gauge("tf_psi_queue_depth", "Queued PSI jobs", ["tenant"])
+SERVED = Counter("tf_psi_jobs_served_total", "PSI jobs finished", ["tenant", "outcome"])
+ACCEPTED = Counter("tf_psi_requests_accepted_total", "PSI requests accepted", ["tenant"])
+REFUSED = Counter("tf_psi_requests_refused_total", "PSI requests refused on purpose",
+                  ["tenant", "code"])
+GINI = Gauge("tf_psi_fairness_gini", "Gini of served/entitled over the last window")
+SERVICE_RATE = Gauge("tf_psi_service_rate", "PSI jobs finished per second (smoothed)")
+
+
+class LoadState:
+    def __init__(self, latency_objective_s: float, window_s: float = 60.0,
+                 min_rate: float = 50.0) -> None:
+        self.latency_objective_s = latency_objective_s
+        self.window_s = window_s
+        self.min_rate = min_rate  # assumed capacity before any job has been measured
+        self.depth: dict[str, int] = {}
+        self.rate = 0.0
+        self._last_served = time.monotonic()
+        self._demand: deque[tuple[float, str]] = deque()
+        self._served: deque[tuple[float, str]] = deque()
+
+    # -- observations ----------------------------------------------------------------------
+    def observe_depth(self, depth: dict[str, int]) -> None:
+        for tenant in set(self.depth) - set(depth):
+            QUEUE_DEPTH.labels(tenant).set(0)
+        for tenant, queued in depth.items():
+            QUEUE_DEPTH.labels(tenant).set(queued)
+        self.depth = dict(depth)
+
+    def accepted(self, tenant: str) -> None:
+        ACCEPTED.labels(tenant).inc()
+        self._demand.append((time.monotonic(), tenant))
+
+    def refused(self, tenant: str, code: str) -> None:
+        REFUSED.labels(tenant, code).inc()
+        self._demand.append((time.monotonic(), tenant))  # demand, even if not served
+
+    def served(self, tenants: list[str], outcome: str = "done") -> None:
+        now = time.monotonic()
+        for tenant in tenants:
+            SERVED.labels(tenant, outcome).inc()
+            self._served.append((now, tenant))
+        # exponentially smoothed jobs/s, from batch sizes and the time between batches
+        elapsed = max(now - self._last_served, 1e-3)
+        self.rate = 0.8 * self.rate + 0.2 * (len(tenants) / elapsed)
+        self._last_served = now
+        SERVICE_RATE.set(self.rate)
+        GINI.set(self.gini())
+
+    # -- decisions -------------------------------------------------------------------------
+    def admit(self) -> None:
+        """Refuses a new job when the queue already holds more than the workers can serve
+        within the latency objective: better a clear refusal now than a timeout later."""
+        queued = sum(self.depth.values())
+        capacity = max(self.rate, self.min_rate) * self.latency_objective_s
+        if queued > capacity:
+            raise Unavailable("the PSI queue is full; retry shortly",
+                              reason="OVERLOADED", retryAfterSeconds=1)
+
+    def gini(self) -> float:
+        horizon = time.monotonic() - self.window_s
+        for window in (self._demand, self._served):
+            while window and window[0][0] < horizon:
+                window.popleft()
+        demand: dict[str, float] = defaultdict(float)
+        served: dict[str, float] = defaultdict(float)
+        for _, tenant in self._demand:
+            demand[tenant] += 1
+        for _, tenant in self._served:
+            served[tenant] += 1
+        return fairness_gini(served, demand, {})
