@@ -88,6 +88,15 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
     assert refused and refused[0]["reason"] == "OVERLOADED" and refused[0]["retryAfterSeconds"]
     jobs = await wait_all_done(services, [tenant])
     assert sorted(j.id for j in jobs) == sorted(accepted)  # every accepted job was served
+    for n in range(100):  # and once the queue has drained, requests are admitted again
+        result = await gql(REQUEST, token, input={
+            "datasetId": dataset, "mode": "PSI_CA", "request": request,
+            "idempotencyKey": f"after{n}"})
+        if "errors" not in result:
+            break
+        await asyncio.sleep(0.1)
+    assert "errors" not in result, result
+    await wait_all_done(services, [tenant])
 
 
 def test_admission_follows_measured_capacity():
