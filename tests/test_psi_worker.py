@@ -34,7 +34,8 @@ async def wait_http(url: str) -> None:
 
 
 async def done_events(services, job_id: str) -> int:
-    events = await services.psi.jobs.events_since("0")
+    job = await services.psi.jobs.get(job_id, None)
+    events = await services.psi.jobs.events_since(job.created_at)
     return sum(1 for e in events if e["jobId"] == job_id and e["status"] == "DONE")
 
 

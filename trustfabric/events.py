@@ -72,4 +72,6 @@ class EventBus:
                     await self.poll_once()
                 except Unavailable:
                     log.warning("job events unavailable; retrying")
+                except Exception:  # a dead poller would silence every subscriber
+                    log.exception("job event poller failed; retrying")
             await asyncio.sleep(self._interval_s)

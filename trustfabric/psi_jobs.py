@@ -4,6 +4,7 @@ serves dataset setups from a cache, and manages datasets and controls with audit
 import asyncio
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from trustfabric.graph.psi import (
 )
 from trustfabric.ingest import IDENT
 from trustfabric.load import LoadState
+
+DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class PsiService:
         idempotency_key: str, setup_id: str | None,
     ) -> JobRecord:
         tenant = caller.tenant
+        if not DATASET_ID.match(dataset_id):  # before it is written anywhere, audit included
+            raise BadUserInput("datasetId must be <partner>/<name>")
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
             if not IDENT.match(idempotency_key):

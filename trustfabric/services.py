@@ -127,8 +127,8 @@ class Services:
         while True:
             try:
                 self.psi.queue.observe_depth(await self.psi.jobs.queue_depth())
-            except AppError:
-                log.warning("could not read the PSI queue depth")
+            except Exception:  # stale depth only delays back-pressure; keep watching
+                log.exception("could not read the PSI queue depth")
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:

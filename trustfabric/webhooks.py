@@ -24,7 +24,7 @@ import aiohttp
 
 from trustfabric.audit import iso
 from trustfabric.bundles import canonical
-from trustfabric.errors import AppError, BadUserInput, Unavailable
+from trustfabric.errors import BadUserInput, Unavailable
 from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.webhooks import WebhookRepository
 
@@ -95,7 +95,7 @@ class WebhookDispatcher:
                     await self.deliver_due(session)
                 except Unavailable:
                     log.warning("webhooks: database unavailable; retrying")
-                except AppError:
+                except Exception:  # a dead dispatcher would silence every endpoint
                     log.exception("webhooks: dispatch failed; retrying")
                 await asyncio.sleep(self.interval_s)
 

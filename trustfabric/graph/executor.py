@@ -19,10 +19,12 @@ from neo4j.exceptions import (
     AuthError,
     ClientError,
     ConstraintError,
+    DatabaseError,
     DriverError,
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
+    TransientError,
 )
 from prometheus_client import Counter, Histogram
 
@@ -145,15 +147,16 @@ class GraphExecutor:
                     return await use(session)
             except AppError:
                 raise
+            except ConstraintError as error:  # before ClientError, of which it is a kind
+                raise BadUserInput(CONFLICT) from error
             except (AuthError, ClientError) as error:
                 if not _stale_connection(error):
                     raise
                 if attempt == RECONNECT_TRIES:
                     raise Unavailable("the graph database refused the service's credentials"
                                       ) from error
-            except ConstraintError as error:
-                raise BadUserInput(CONFLICT) from error
-            except (ServiceUnavailable, SessionExpired, DriverError, OSError) as error:
+            except (ServiceUnavailable, SessionExpired, TransientError, DatabaseError,
+                    DriverError, OSError) as error:
                 raise Unavailable("the graph database is unavailable; retry shortly") from error
         raise AssertionError("unreachable")
 

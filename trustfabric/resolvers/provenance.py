@@ -5,6 +5,7 @@ from strawberry import relay
 
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.model import KINDS, Entity
+from trustfabric.schema.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
     Anomaly,
     AnomalyConnection,
@@ -13,8 +14,6 @@ from trustfabric.schema.provenance import (
     Severity,
     to_node,
 )
-
-MAX_PAGE = 100
 
 
 def key_of(node_id: relay.GlobalID) -> str:

@@ -8,7 +8,8 @@ from trustfabric.controls import PilotControls as Controls
 from trustfabric.controls import Quota
 from trustfabric.errors import BadUserInput, Forbidden
 from trustfabric.graph.psi import JobRecord
-from trustfabric.resolvers.provenance import MAX_PAGE, decode_cursor, encode_cursor
+from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
+from trustfabric.schema.limits import MAX_PAGE
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.psi import (
     AuditEvent,
@@ -75,7 +76,13 @@ async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
 
 
 async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
-    return [Dataset.from_record(d) for d in await info.context.psi.datasets.of_partner(partner)]
+    caller = info.context.caller
+    found = await info.context.psi.datasets.of_partner(partner)
+    if not caller.crosses_tenants:  # one's own datasets, and those one may intersect with
+        controls, _ = await info.context.psi.controls.current()
+        scopes = set(controls.for_tenant(caller.tenant).scopes)
+        found = [d for d in found if d.partner == caller.tenant or d.id in scopes]
+    return [Dataset.from_record(d) for d in found]
 
 
 async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
@@ -120,8 +127,13 @@ async def audit_events(info: Info, first: int = 50, after: str | None = None,
 
 
 async def pilot_controls(info: Info) -> PilotControls:
+    caller = info.context.caller
     controls, _ = await info.context.psi.controls.current(fresh=True)
-    return PilotControls.from_controls(controls)
+    if caller.crosses_tenants:
+        return PilotControls.from_controls(controls)
+    # a tenant sees the controls that apply to it, not its neighbours'
+    return PilotControls(document={"tenant": caller.tenant, **controls.in_force(caller.tenant),
+                                   "optedOut": caller.tenant in controls.opted_out})
 
 
 async def update_tenant_controls(info: Info, tenant: str,

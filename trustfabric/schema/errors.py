@@ -61,6 +61,12 @@ class ErrorCodes(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [_coded(e) for e in result.errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """A subscription's results leave one by one, before the operation ends."""
+        if result.errors:
+            result.errors = [_coded(e) for e in result.errors]
+        yield
+
 
 class Authenticated(BasePermission):
     """Resolves the caller from the bearer token; the code comes from the raised AppError."""
@@ -71,8 +77,7 @@ class Authenticated(BasePermission):
 
 
 class CanWrite(BasePermission):
-    message = "this token may not write"
-    error_extensions = {"code": "FORBIDDEN"}
+    """Authenticates, then refuses read-only roles with FORBIDDEN (raised, with its code)."""
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         caller = await info.context.authenticate()

@@ -23,6 +23,7 @@ from graphql import (
 )
 
 DEFAULT_FAN_OUT = 10
+MAX_PAGE = 100  # the largest `first` any listing accepts
 
 
 def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
@@ -57,10 +58,12 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
                     ):
                         fan_out = DEFAULT_FAN_OUT
                     for argument in selection.arguments or ():
-                        if argument.name.value == "first" and isinstance(
-                            argument.value, IntValueNode
-                        ):
-                            fan_out = int(argument.value.value)
+                        if argument.name.value == "first":
+                            # a variable may carry up to the page maximum; a literal counts
+                            # as given, within 1 and that maximum
+                            fan_out = MAX_PAGE
+                            if isinstance(argument.value, IntValueNode):
+                                fan_out = min(max(int(argument.value.value), 1), MAX_PAGE)
                     total += 1 + fan_out * self._cost(selection.selection_set, child, seen)
                 elif isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition

@@ -26,7 +26,11 @@ class RequestMetrics(SchemaExtension):
             for definition in document.definitions:
                 if isinstance(definition, OperationDefinitionNode):
                     first = definition.selection_set.selections[0]
-                    field = first.name.value if isinstance(first, FieldNode) else "fragment"
+                    root = context.schema._schema.get_root_type(definition.operation)
+                    # only the schema's own field names: a client's text would make the
+                    # label set unbounded
+                    if isinstance(first, FieldNode) and root and first.name.value in root.fields:
+                        field = first.name.value
                     break
         errors = context.result.errors if context.result else None
         outcome = "ok"
