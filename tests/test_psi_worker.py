@@ -64,7 +64,7 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
         ids = [job["id"] for job in jobs]
         crashing = subprocess.Popen([sys.executable, "-m", "trustfabric.cli", "worker"],
                                     env=child_env(settings, TF_PSI_LEASE_S="2"),
-                                    stdout=subprocess.DEVNULL)
+                                    stdout=subprocess.DEVNULL, start_new_session=True)
         held: list[str] = []
         for _ in range(1000):
             held = [i for i in ids if (await services.psi.jobs.get(i, None)).status == "RUNNING"]
@@ -73,6 +73,13 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
             await asyncio.sleep(0.01)
         crashing.send_signal(signal.SIGKILL)
         crashing.wait()
+        # its crypto processes die with it (parent-death signal), leaving nothing behind
+        for _ in range(100):
+            leftovers = subprocess.run(["pgrep", "-s", str(crashing.pid)], capture_output=True)
+            if not leftovers.stdout:
+                break
+            await asyncio.sleep(0.1)
+        assert leftovers.stdout == b"", leftovers.stdout
         assert held, "the worker was killed before it held a job"
     finally:
         worker.start()  # the restart: a fresh worker finishes whatever is left

@@ -21,7 +21,6 @@ from trustfabric.errors import BadUserInput
 
 # An encrypted element is a compressed P-256 point: a 0x02/0x03 prefix and 32 bytes.
 POINT_BYTES = 33
-SERVER_KEY_BYTES = 32
 
 
 class Mode(enum.Enum):

@@ -9,12 +9,15 @@ holding the lease, so a job completes once and has one bundle.
 import asyncio
 import base64
 import contextlib
+import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import socket
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -33,10 +36,15 @@ from trustfabric.psi_jobs import PsiService, lease_until
 log = logging.getLogger(__name__)
 
 _responder: psi.Responder | None = None
+PR_SET_PDEATHSIG = 1
 
 
-def _init_process(secret: bytes) -> None:
+def _init_process(secret: bytes, parent: int) -> None:
     global _responder
+    if sys.platform == "linux":  # die with the worker, even when it is killed with -9 ...
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # ... or before this process had started
+        os._exit(0)
     _responder = psi.Responder(psi.ServerKey(secret))
 
 
@@ -66,7 +74,7 @@ class ProofWorker:
         # spawn, not fork: a forked child would inherit the API's listening socket.
         self._pool = ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_process, initargs=(service.key.secret,),
+            initializer=_init_process, initargs=(service.key.secret, os.getpid()),
         )
         self._versions: dict[str, VersionRecord] = {}
         self.drr = DeficitRoundRobin()

@@ -27,14 +27,6 @@ def entity_key(kind: str, tenant: str, natural_id: str) -> str:
     return f"{kind}:{tenant}:{natural_id}"
 
 
-def split_key(key: str) -> tuple[str, str, str]:
-    """(kind, tenant, natural id) of an entity key; raises ValueError when malformed."""
-    kind, tenant, natural_id = key.split(":", 2)
-    if kind not in KINDS or not tenant or not natural_id:
-        raise ValueError(f"malformed key {key!r}")
-    return kind, tenant, natural_id
-
-
 @dataclass(frozen=True, slots=True)
 class Entity:
     """A domain node read from the graph, whatever its kind."""

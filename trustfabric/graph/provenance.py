@@ -7,7 +7,6 @@ from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.model import Entity
 from trustfabric.graph.queries import provenance as q
 
-RELATIONS = frozenset(q.RELATED)
 MAX_RELATED = 10_000
 
 

@@ -4,11 +4,10 @@ from typing import Final
 
 from trustfabric.graph.cypher import Cypher
 
-MAX_BASE_DEPTH: Final = 8
 MAX_PATH_HOPS: Final = 8
 MAX_NEIGHBOR_DEPTH: Final = 3
 
-# anomaly → job (+ policy version in force) → image → base images → commit → repo
+# anomaly → job (+ policy version in force) → image → base images (at most 8) → commit → repo
 BY_ANOMALY = Cypher(
     "lineage.by_anomaly",
     """
