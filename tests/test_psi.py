@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.conftest import codes
 from trustfabric.audit import now_iso
 from trustfabric.bundles import BundleInvalid, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
@@ -254,3 +255,34 @@ async def test_a_job_carries_the_setup_of_its_own_version(client, gql, make_toke
     seen = (await gql("query($id: ID!) { psiJob(id: $id) { response setup { setupId } } }",
                       auditor, id=job["id"]))["data"]["psiJob"]
     assert seen == {"response": None, "setup": None}
+
+
+async def test_registration_is_whole_or_nothing(gql, make_token, tenant):
+    token = await make_token(tenant)
+    register = ("mutation($items: [String!]!) { registerDataset(name: \"list\", items: $items) "
+                "{ id version hash size } }")
+    assert codes(await gql(register, token, items=[])) == ["BAD_USER_INPUT"]
+    listed = await gql("query { datasets { id } }", token)
+    assert listed["data"]["datasets"] == []  # the refused registration left nothing
+    created = (await gql(register, token, items=["a", "b", "a"]))["data"]["registerDataset"]
+    assert created["id"] == f"{tenant}/list" and created["version"] == 1
+    assert created["size"] == 2 and created["hash"].startswith("sha256:")
+    assert codes(await gql(register, token, items=["c"])) == ["BAD_USER_INPUT"]  # taken
+
+
+async def test_a_retry_gets_its_job_even_when_a_new_request_would_be_refused(
+    client, services, psi_pair
+):
+    from tests.conftest import OPERATOR
+    from trustfabric.controls import Quota
+
+    prepared = client.prepare(selectors(3, 13), "PSI_CA")
+    first = await client.submit(psi_pair["dataset"], prepared, idempotency_key="retry-me")
+    await services.psi.change_controls(  # the quota is now spent, and PSI-CA switched off
+        OPERATOR, lambda c: c.with_tenant(psi_pair["tenant"], psi_ca=False,
+                                          quota=Quota(1, 60, 1)), "test")
+    again = await client.submit(psi_pair["dataset"], prepared, idempotency_key="retry-me")
+    assert again["id"] == first["id"]
+    with pytest.raises(PsiError) as refused:  # same key, same bytes, other dataset
+        await client.submit(psi_pair["dataset"] + "x", prepared, idempotency_key="retry-me")
+    assert refused.value.code == "BAD_USER_INPUT"

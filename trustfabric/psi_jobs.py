@@ -108,10 +108,15 @@ class PsiService:
         tenant = caller.tenant
         if not DATASET_ID.match(dataset_id):  # before it is written anywhere, audit included
             raise BadUserInput("datasetId must be <partner>/<name>")
+        if not IDENT.match(idempotency_key):
+            raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
+        # A retry of an accepted request gets its job back before any check that could
+        # now refuse it (quota spent, controls changed, queue full).
+        existing = await self.jobs.by_idempotency_key(f"{tenant}:{idempotency_key}")
+        if existing is not None:
+            return _replayed(existing, dataset_id, mode, encoded_request)
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
-            if not IDENT.match(idempotency_key):
-                raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
             controls, _ = await self.controls.current()
             dataset = await self.datasets.get(dataset_id)
             details["partner"] = dataset.partner
@@ -151,10 +156,9 @@ class PsiService:
                         subject=job_id, outcome="accepted", **details,
                         idempotencyKeyHash=_hash(idempotency_key)),
         )
-        if not created and job.request_commitment != checked.commitment:
-            raise BadUserInput("idempotencyKey was already used for a different request")
-        if created:
-            self.queue.accepted(tenant)
+        if not created:  # accepted concurrently under the same key
+            return _replayed(job, dataset_id, mode, encoded_request)
+        self.queue.accepted(tenant)
         self._wake.set()
         return job
 
@@ -165,17 +169,21 @@ class PsiService:
             outcome="cancelled"))
 
     # -- datasets ------------------------------------------------------------------------
-    async def register_dataset(self, caller: Caller, partner: str, name: str,
+    async def register_dataset(self, caller: Caller, partner: str | None, name: str,
                                items: list[str]) -> DatasetRecord:
         caller.require_write()
         partner = caller.tenant_for(partner)
         if not IDENT.match(name):
             raise BadUserInput("name: letters, digits, '.', '_' or '-', at most 128")
         dataset_id = f"{partner}/{name}"
-        await self.datasets.create(dataset_id, partner, name, audit_event(
-            tenant=partner, actor=caller.token_id, action="dataset.register",
-            subject=dataset_id, outcome="created"))
-        return await self.upload_version(caller, dataset_id, items)
+        unique, content_hash = self._checked_items(items)
+        dataset, _ = await self.datasets.add_version(
+            dataset_id, unique, content_hash, new=(partner, name), audit=[
+                audit_event(tenant=partner, actor=caller.token_id, action="dataset.register",
+                            subject=dataset_id, outcome="created"),
+                self._version_audit(caller, partner, dataset_id, content_hash, len(unique)),
+            ])
+        return dataset
 
     async def upload_version(self, caller: Caller, dataset_id: str,
                              items: list[str]) -> DatasetRecord:
@@ -183,14 +191,23 @@ class PsiService:
         dataset = await self.datasets.get(dataset_id)
         if caller.tenant_for(dataset.partner) != dataset.partner:
             raise Forbidden("only the partner or an operator may upload versions")
+        unique, content_hash = self._checked_items(items)
+        updated, _ = await self.datasets.add_version(dataset_id, unique, content_hash, audit=[
+            self._version_audit(caller, dataset.partner, dataset_id, content_hash, len(unique))])
+        return updated
+
+    def _checked_items(self, items: list[str]) -> tuple[list[str], str]:
         unique = sorted(set(items))
         if not 1 <= len(unique) <= self.max_dataset_items:
             raise BadUserInput(f"a dataset holds 1 to {self.max_dataset_items} distinct items")
-        content_hash = psi.dataset_hash(unique)
-        updated, _ = await self.datasets.add_version(dataset_id, unique, content_hash, audit_event(
-            tenant=dataset.partner, actor=caller.token_id, action="dataset.version",
-            subject=dataset_id, outcome="created", datasetHash=content_hash, size=len(unique)))
-        return updated
+        return unique, psi.dataset_hash(unique)
+
+    @staticmethod
+    def _version_audit(caller: Caller, partner: str, dataset_id: str, content_hash: str,
+                       size: int) -> dict[str, Any]:
+        return audit_event(tenant=partner, actor=caller.token_id, action="dataset.version",
+                           subject=dataset_id, outcome="created", datasetHash=content_hash,
+                           size=size)
 
     # -- controls ------------------------------------------------------------------------
     async def change_controls(self, caller: Caller, edit: Any, subject: str) -> PilotControls:
@@ -214,6 +231,18 @@ class PsiService:
         if opted_out:
             await self.jobs.cancel_for_party(party)
         return after
+
+
+def _replayed(job: JobRecord, dataset_id: str, mode: psi.Mode, encoded: str) -> JobRecord:
+    try:
+        commitment = "sha256:" + hashlib.sha256(base64.b64decode(encoded, validate=True)
+                                                ).hexdigest()
+    except ValueError:
+        commitment = None
+    if (job.request_commitment, job.dataset_id, job.mode) != (commitment, dataset_id,
+                                                               mode.value):
+        raise BadUserInput("idempotencyKey was already used for a different request")
+    return job
 
 
 def _hash(value: str) -> str:

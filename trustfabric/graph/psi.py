@@ -102,16 +102,6 @@ class DatasetRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
 
-    async def create(self, dataset_id: str, partner: str, name: str,
-                     audit: dict[str, Any]) -> DatasetRecord:
-        async def work(tx: Tx) -> DatasetRecord:
-            rows = await tx.run(q.CREATE_DATASET, id=dataset_id, partner=partner, name=name,
-                                now=now_iso())
-            await AuditRepository.record_in(tx, audit)
-            return DatasetRecord.from_row({"dataset": rows[0]["dataset"], "version": None})
-
-        return await self._executor.write_tx(work)
-
     async def get(self, dataset_id: str) -> DatasetRecord:
         rows = await self._executor.read(q.DATASET, id=dataset_id)
         if not rows:
@@ -123,10 +113,16 @@ class DatasetRepository:
         return [DatasetRecord.from_row(row) for row in rows]
 
     async def add_version(self, dataset_id: str, items: list[str], content_hash: str,
-                          audit: dict[str, Any]) -> tuple[DatasetRecord, bool]:
-        """A new version unless the content equals the current one: (dataset, created)."""
+                          audit: list[dict[str, Any]], new: tuple[str, str] | None = None,
+                          ) -> tuple[DatasetRecord, bool]:
+        """A new version unless the content equals the current one: (dataset, created).
+        With `new` (partner, name) the dataset itself is registered in the same
+        transaction, so a refused registration leaves nothing behind."""
 
         async def work(tx: Tx) -> tuple[DatasetRecord, bool]:
+            if new is not None:
+                await tx.run(q.CREATE_DATASET, id=dataset_id, partner=new[0], name=new[1],
+                             now=now_iso())
             rows = await tx.run(q.DATASET, id=dataset_id)
             if not rows:
                 raise NotFound(f"dataset {dataset_id}")
@@ -137,7 +133,7 @@ class DatasetRepository:
             await tx.run(q.ADD_VERSION, id=dataset_id, key=f"{dataset_id}@{version}",
                          version=version, hash=content_hash, size=len(items), items=items,
                          now=now_iso())
-            await AuditRepository.record_in(tx, audit)
+            await AuditRepository.record_in(tx, *audit)
             rows = await tx.run(q.DATASET, id=dataset_id)
             return DatasetRecord.from_row(rows[0]), True
 
@@ -193,6 +189,10 @@ class PsiJobRepository:
         if not rows:
             raise NotFound(f"PSI job {job_id}")
         return JobRecord.from_row(rows[0]["job"])
+
+    async def by_idempotency_key(self, idem_key: str) -> JobRecord | None:
+        rows = await self._executor.read(q.JOB_BY_IDEMPOTENCY_KEY, idemKey=idem_key)
+        return JobRecord.from_row(rows[0]["job"]) if rows else None
 
     async def page(self, tenant: str, before: str, limit: int,
                    status: str | None) -> list[JobRecord]:

@@ -86,6 +86,11 @@ JOB = Cypher(
     """,
 )
 
+JOB_BY_IDEMPOTENCY_KEY = Cypher(
+    "psi.job_by_idempotency_key",
+    "MATCH (j:PsiJob {idemKey: $idemKey}) RETURN j {.*, request: null} AS job",
+)
+
 JOBS_PAGE = Cypher(
     "psi.jobs_page",
     """
