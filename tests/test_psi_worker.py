@@ -160,3 +160,15 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
         listener.cancel()
     assert mine == ["QUEUED", "RUNNING", "DONE"]
     assert theirs == []
+
+
+async def test_a_crashed_crypto_process_is_replaced_and_its_jobs_finish(
+    base_url, make_token, psi_pair, worker
+):
+    async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
+        await client.cardinality(psi_pair["dataset"], selectors(2, 14))  # the pool is up
+        for process in list(worker.worker._pool._processes.values()):
+            process.kill()
+        # the next batch meets a broken pool: a new pool is started, and the job comes
+        # back when its lease runs out
+        assert await client.cardinality(psi_pair["dataset"], selectors(3, 13)) == 3

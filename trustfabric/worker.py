@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from trustfabric import psi
@@ -71,14 +72,17 @@ class ProofWorker:
         self.poll_s = poll_s
         self.fpr = fpr
         self.processes = processes
-        # spawn, not fork: a forked child would inherit the API's listening socket.
-        self._pool = ProcessPoolExecutor(
-            processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_process, initargs=(service.key.secret, os.getpid()),
-        )
+        self._pool = self._new_pool()
         self._versions: dict[str, VersionRecord] = {}
         self.drr = DeficitRoundRobin()
         self._next_reclaim = 0.0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: a forked child would inherit the API's listening socket.
+        return ProcessPoolExecutor(
+            self.processes, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process, initargs=(self.service.key.secret, os.getpid()),
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -123,6 +127,19 @@ class ProofWorker:
         return len(jobs)
 
     async def _process(self, jobs: list[JobRecord]) -> None:
+        heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
+        try:
+            await self._process_batch(jobs)
+        finally:
+            heartbeat.cancel()
+
+    async def _keep_leases(self, job_ids: list[str]) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            with contextlib.suppress(AppError):  # a missed renewal is retried next time
+                await self.service.jobs.renew(self.owner, job_ids, lease_until(self.lease_s))
+
+    async def _process_batch(self, jobs: list[JobRecord]) -> None:
         controls, _ = await self.service.controls.current(fresh=True)
         runnable, failed = [], []
         for job in jobs:
@@ -138,7 +155,13 @@ class ProofWorker:
                 failed.append(self._failure(job, "BAD_USER_INPUT",
                                             "the request could not be processed"))
                 continue
-            row, events = await self._complete(job, answer, controls)
+            try:
+                row, events = await self._complete(job, answer, controls)
+            except Exception:  # one job's fault fails that job, not its batch
+                log.exception("proof worker: job %s could not be completed", job.id)
+                failed.append(self._failure(job, "INTERNAL_SERVER_ERROR",
+                                            "the job could not be completed"))
+                continue
             done.append(row)
             audit += events
         audit += [audit_event(tenant=f["tenant"], actor="proof-worker", action="psi.run",
@@ -168,9 +191,16 @@ class ProofWorker:
         size = -(-len(work) // self.processes)
         chunks = [work[i:i + size] for i in range(0, len(work), size)]
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _respond_many, chunk) for chunk in chunks)
-        )
+        try:
+            results = await asyncio.gather(
+                *(loop.run_in_executor(self._pool, _respond_many, chunk) for chunk in chunks))
+        except BrokenProcessPool:
+            # a crypto process died (killed, out of memory): a broken pool stays broken,
+            # so start a fresh one; the batch's leases bring its jobs back
+            log.error("proof worker: crypto process pool broke; starting a new one")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            raise
         return [answer for chunk in results for answer in chunk]
 
     async def _version(self, job: JobRecord) -> VersionRecord:

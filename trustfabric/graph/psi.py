@@ -93,6 +93,10 @@ class JobRecord:
         return cls(**{attr: row[key] for key, attr in names.items() if row.get(key) is not None})
 
 
+# Claims of one job before it is failed for good (each crash of its worker is one).
+MAX_ATTEMPTS = 5
+
+
 def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
     return {"id": secrets.token_hex(10), "at": at, "tenant": tenant, "jobId": job_id,
             "status": status}
@@ -214,8 +218,9 @@ class PsiJobRepository:
             now = now_iso()
             rows = []
             if reclaim:
+                await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)
                 rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
-                                     until=lease_until)
+                                     until=lease_until, maxAttempts=MAX_ATTEMPTS)
             started = len(rows)
             for tenant, limit in allocation.items():
                 rows += await tx.run(q.CLAIM, tenant=tenant, owner=owner, limit=limit, now=now,
@@ -229,6 +234,9 @@ class PsiJobRepository:
         jobs = await self._executor.write_tx(work)
         self.on_events(events)
         return jobs
+
+    async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None:
+        await self._executor.write(q.RENEW, ids=job_ids, owner=owner, until=lease_until)
 
     async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]],
                      audit: list[dict[str, Any]]) -> list[str]:

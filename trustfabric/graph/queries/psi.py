@@ -126,10 +126,37 @@ RECLAIM = Cypher(
     "psi.reclaim",
     """
     MATCH (j:PsiJob)
-    WHERE j.status = 'RUNNING' AND j.leaseUntil < $now
+    WHERE j.status = 'RUNNING' AND j.leaseUntil < $now AND j.attempts < $maxAttempts
     WITH j ORDER BY j.createdAt LIMIT $limit
     SET j.leaseOwner = $owner, j.leaseUntil = $until, j.attempts = coalesce(j.attempts, 0) + 1
     RETURN j {.*} AS job
+    """,
+)
+
+# A job that took every worker that tried it down with it is not tried again.
+GIVE_UP = Cypher(
+    "psi.give_up",
+    """
+    MATCH (j:PsiJob)
+    WHERE j.status = 'RUNNING' AND j.leaseUntil < $now AND j.attempts >= $maxAttempts
+    SET j.status = 'FAILED', j.errorCode = 'INTERNAL_SERVER_ERROR',
+        j.errorMessage = 'the job failed on every attempt', j.completedAt = $now,
+        j.request = null
+    CREATE (:JobEvent {id: $now + ':' + j.id, at: $now, tenant: j.tenant, jobId: j.id,
+                       status: 'FAILED'})
+    RETURN j.id AS id
+    """,
+)
+
+# A live worker keeps its batch: long crypto must not let another worker take it over.
+RENEW = Cypher(
+    "psi.renew",
+    """
+    UNWIND $ids AS id
+    MATCH (j:PsiJob {id: id})
+    WHERE j.status = 'RUNNING' AND j.leaseOwner = $owner
+    SET j.leaseUntil = $until
+    RETURN count(j) AS renewed
     """,
 )
 
