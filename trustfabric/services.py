@@ -103,7 +103,7 @@ class Services:
         dispatcher = WebhookDispatcher(
             self.webhooks, max_attempts=s.webhook_max_attempts,
             backoff_base_s=s.webhook_backoff_base_s, timeout_s=s.webhook_timeout_s,
-            interval_s=s.webhook_interval_s,
+            interval_s=s.webhook_interval_s, allow_private=s.webhook_allow_private,
         )
         tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed()),
                  asyncio.create_task(dispatcher.run())]

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import socket
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -49,20 +50,47 @@ def verify_signature(secret: str, body: bytes, header: str, tolerance_s: int = 3
     return hmac.compare_digest(sign(secret, body, timestamp), header)
 
 
+def _private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved \
+        or ip.is_multicast or ip.is_unspecified
+
+
+def _literal_address(host: str) -> str | None:
+    """The address a host written as a number stands for, in any of the forms resolvers
+    accept (127.0.0.1, 127.1, 2130706433, 0x7f000001, ::1); None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def check_url(url: str, allow_private: bool) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.hostname or len(url) > 2048:
         raise BadUserInput("url must be an http(s) URL")
     if not allow_private:
         host = parsed.hostname
-        try:
-            address = ipaddress.ip_address(host)
-            private = address.is_private or address.is_loopback or address.is_link_local
-        except ValueError:
-            private = host == "localhost" or host.endswith(".localhost")
-        if private:
+        literal = _literal_address(host)
+        if (literal is not None and _private(literal)) or host == "localhost" \
+                or host.endswith(".localhost"):
             raise BadUserInput("url must not point at a private or loopback address")
     return url
+
+
+async def resolves_privately(url: str) -> bool:
+    """At delivery: a name may resolve to a private address (or be made to, later)."""
+    parsed = urlparse(url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+    except OSError:
+        return False  # unresolvable: the request itself fails and is retried
+    return any(_private(info[4][0]) for info in infos)
 
 
 def backoff(attempts: int, base_s: float, cap_s: float = 3600.0) -> float:
@@ -78,8 +106,9 @@ def payload(delivery: dict[str, Any]) -> dict[str, Any]:
 
 class WebhookDispatcher:
     def __init__(self, repo: WebhookRepository, *, max_attempts: int, backoff_base_s: float,
-                 timeout_s: float, interval_s: float) -> None:
+                 timeout_s: float, interval_s: float, allow_private: bool) -> None:
         self.repo = repo
+        self.allow_private = allow_private
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.timeout_s = timeout_s
@@ -120,9 +149,14 @@ class WebhookDispatcher:
                    delivery["eventId"], SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
         error = None
         try:
-            async with session.post(url, data=body, headers=headers) as response:
-                if not 200 <= response.status < 300:
-                    error = f"HTTP {response.status}"
+            if not self.allow_private and await resolves_privately(url):
+                error = "blocked: resolves to a private address"
+            else:
+                # no redirects: a redirect could lead the request into a private network
+                async with session.post(url, data=body, headers=headers,
+                                        allow_redirects=False) as response:
+                    if not 200 <= response.status < 300:
+                        error = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as failure:
             error = type(failure).__name__
         attempts = delivery["attempts"] + 1

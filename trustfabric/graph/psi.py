@@ -263,10 +263,12 @@ class PsiJobRepository:
 
     async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
         async def work(tx: Tx) -> None:
+            if not await tx.run(q.JOB, id=job_id, tenant=tenant):
+                raise NotFound(f"PSI job {job_id}")
             rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now_iso(),
                                 eventId=secrets.token_hex(10))
             if not rows:
-                raise BadUserInput(f"PSI job {job_id} is not pending (or not yours)")
+                raise BadUserInput(f"PSI job {job_id} has already finished")
             await AuditRepository.record_in(tx, audit)
 
         await self._executor.write_tx(work)
