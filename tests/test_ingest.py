@@ -55,6 +55,8 @@ async def test_status_moves_on_when_resent(gql, make_token, tenant):
     resolved["anomalies"][0]["status"] = "RESOLVED"
     await gql(INGEST, token, input=resolved)
     assert [a["status"] for a in await anomalies(gql, token)] == ["RESOLVED"]
+    await gql(INGEST, token, input=batch(tenant))  # the first event, delivered again late
+    assert [a["status"] for a in await anomalies(gql, token)] == ["RESOLVED"]
 
 
 async def test_hundreds_of_events_in_one_mutation(gql, make_token, tenant):

@@ -22,6 +22,9 @@ SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git"})
 MAX_TEXT = 2000
+# Statuses only move forward: a late or replayed event cannot undo a newer one.
+STATUS_RANK = {"QUEUED": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 2, "CANCELLED": 2,
+               "OPEN": 0, "ACKNOWLEDGED": 1, "RESOLVED": 2}
 
 
 @dataclass
@@ -179,7 +182,7 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         if not ok or not once(job_key, f"{p}.jobId"):
             continue
         image_key = key("Image", j.image_digest)
-        changes = {"status": j.status.value}
+        changes = {"status": j.status.value, "statusRank": STATUS_RANK[j.status.value]}
         if j.finished_at is not None:
             changes["finishedAt"] = _utc(j.finished_at)
         plan.node("Job", job_key, jobId=j.job_id, jobKind=j.kind.value,
@@ -203,8 +206,10 @@ def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
         job_key = key("Job", a.job_id)
         plan.node("Anomaly", anomaly_key, anomalyId=a.anomaly_id, anomalyKind=a.kind,
                   severity=a.severity.value, summary=_text(a.summary),
-                  observedAt=_utc(a.observed_at), status=a.status.value)
-        plan.updates.append({"key": anomaly_key, "changes": {"status": a.status.value}})
+                  observedAt=_utc(a.observed_at), status=a.status.value,
+                  statusRank=STATUS_RANK[a.status.value])
+        plan.updates.append({"key": anomaly_key, "changes": {
+            "status": a.status.value, "statusRank": STATUS_RANK[a.status.value]}})
         plan.references.setdefault(job_key, f"{p}.jobId")
         plan.link(anomaly_key, "OBSERVED_IN", job_key, exclusive=True)
 

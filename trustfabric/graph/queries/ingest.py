@@ -71,12 +71,14 @@ LINKS: Final[dict[str, Cypher]] = {
     for type in RELATIONSHIPS
 }
 
-# What may change after a node exists: a job's status and end, an anomaly's status.
+# What may change after a node exists: a job's status and end, an anomaly's status; and
+# only forward, so a replayed older event changes nothing.
 UPDATE = Cypher(
     "ingest.update",
     """
     UNWIND $rows AS row
     MATCH (n:Entity {key: row.key})
+    WITH n, row WHERE row.changes.statusRank >= coalesce(n.statusRank, 0)
     SET n += row.changes
     RETURN count(n) AS n
     """,
