@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # dropping ids already seen catches the late ones.
 OVERLAP = timedelta(seconds=2)
 SEEN_LIMIT = 50_000
+PAGE = 1000
 
 
 class EventBus:
@@ -32,6 +33,7 @@ class EventBus:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._since = datetime.now(UTC) - OVERLAP
+        self._overlap = OVERLAP
         self.wake = asyncio.Event()
 
     async def subscribe(self, tenant: str) -> AsyncIterator[dict[str, Any]]:
@@ -59,10 +61,13 @@ class EventBus:
             self.publish(event)
 
     async def poll_once(self) -> None:
-        since = iso(self._since - OVERLAP)
-        for event in await self._jobs.events_since(since):
+        events = await self._jobs.events_since(iso(self._since - self._overlap), PAGE)
+        for event in events:
             self.publish(event)
             self._since = max(self._since, datetime.fromisoformat(event["at"]))
+        # A full page means more are waiting: read on from its end, without looking back,
+        # or a burst larger than a page would be read again and again.
+        self._overlap = timedelta(0) if len(events) == PAGE else OVERLAP
 
     async def run(self) -> None:
         ORIGIN.set("background")

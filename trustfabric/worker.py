@@ -167,6 +167,9 @@ class ProofWorker:
         audit += [audit_event(tenant=f["tenant"], actor="proof-worker", action="psi.run",
                               subject=f["id"], outcome="failed", reason=f["code"])
                   for f in failed]
+        stamp = now_iso()  # a failure's event time is when it commits, not when it was seen
+        for failure in failed:
+            failure["at"] = stamp
         finished = set(await self.service.jobs.finish(self.owner, done, failed, audit))
         self.service.queue.served([d["tenant"] for d in done if d["id"] in finished])
 

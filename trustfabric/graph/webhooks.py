@@ -33,12 +33,15 @@ class WebhookRepository:
         """Turns job events after the stored cursor into deliveries; returns how many events."""
         rows = await self._executor.read(q.CURSOR)
         start = rows[0]["at"] if rows else now_iso()
-        since = iso(datetime.fromisoformat(start) - timedelta(seconds=overlap_s))
+        # look back for late commits, except after a full page (reading on from its end)
+        back = 0.0 if rows and rows[0]["full"] else overlap_s
+        since = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
         events = [row["event"] for row in
                   await self._executor.read(psi_q.EVENTS_SINCE, since=since, limit=limit)]
         if events:
             await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
-        await self._executor.write(q.SET_CURSOR, at=max([start] + [e["at"] for e in events]))
+        await self._executor.write(q.SET_CURSOR, at=max([start] + [e["at"] for e in events]),
+                                   full=len(events) == limit)
         return len(events)
 
     async def claim_due(self, lease_until: str, limit: int

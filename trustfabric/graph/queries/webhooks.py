@@ -31,12 +31,13 @@ DEACTIVATE = Cypher(
 )
 
 CURSOR = Cypher(
-    "webhooks.cursor", "MATCH (c:WebhookCursor {id: 'fanout'}) RETURN c.at AS at"
+    "webhooks.cursor",
+    "MATCH (c:WebhookCursor {id: 'fanout'}) RETURN c.at AS at, c.full AS full",
 )
 
 SET_CURSOR = Cypher(
     "webhooks.set_cursor",
-    "MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at RETURN c.at AS at",
+    "MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at, c.full = $full RETURN c.at AS at",
 )
 
 # One delivery per (event, endpoint), however often the same events are read again.
