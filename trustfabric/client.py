@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 import private_set_intersection.python as psi
 
-SETUP = """query($id: String!) { datasetSetup(datasetId: $id) { setupId setup maxClientItems } }"""
+SETUP_ID = """query($id: String!) { datasetSetup(datasetId: $id) { setupId } }"""
+SETUP = """query($id: String!) { datasetSetup(datasetId: $id) { setupId setup } }"""
 REQUEST = """mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id status } }"""
 JOB = """query($id: ID!) { psiJob(id: $id) { id status response error { code message } } }"""
 EVENTS = """subscription($id: ID) { psiJobEvents(jobId: $id) { jobId status } }"""
@@ -70,13 +71,14 @@ class PsiClient:
         return dict(body["data"])
 
     async def setup(self, dataset_id: str) -> tuple[str, psi.ServerSetup]:
-        """The dataset's setup (tens of KB), fetched once per setupId and kept."""
-        data = (await self.graphql(SETUP, id=dataset_id))["datasetSetup"]
-        if data["setupId"] not in self._setups:
+        """The dataset's setup (tens of KB), downloaded only when its setupId changes."""
+        setup_id = (await self.graphql(SETUP_ID, id=dataset_id))["datasetSetup"]["setupId"]
+        if setup_id not in self._setups:
+            data = (await self.graphql(SETUP, id=dataset_id))["datasetSetup"]
             message = psi.ServerSetup()
             message.ParseFromString(base64.b64decode(data["setup"]))
-            self._setups = {data["setupId"]: (data["setupId"], message)}
-        return self._setups[data["setupId"]]
+            self._setups[data["setupId"]] = (data["setupId"], message)
+        return self._setups[setup_id]
 
     @staticmethod
     def prepare(selectors: list[str], mode: str = "PSI") -> PreparedRequest:

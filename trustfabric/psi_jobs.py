@@ -59,7 +59,8 @@ class SetupCache:
             if setup_id not in self._building:  # one build, however many ask at once
                 self._building[setup_id] = asyncio.create_task(self._build(dataset, max_items))
             try:
-                self._setups[setup_id] = await self._building[setup_id]
+                # shielded: one caller giving up must not cancel the build for the others
+                self._setups[setup_id] = await asyncio.shield(self._building[setup_id])
             finally:
                 self._building.pop(setup_id, None)
         return Setup(dataset, setup_id, self._setups[setup_id], max_items)

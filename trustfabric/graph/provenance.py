@@ -1,13 +1,12 @@
 """Provenance nodes: batch lookups for the DataLoaders and paginated listings."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.model import Entity
 from trustfabric.graph.queries import provenance as q
 
-MAX_RELATED = 10_000
+MAX_RELATED = 1_000  # per source node
 
 
 class ProvenanceRepository:
@@ -24,9 +23,7 @@ class ProvenanceRepository:
         """For each key, the entities `relation` leads to (an allow-listed name)."""
         query = q.RELATED[relation]  # KeyError for anything not on the allow-list
         rows = await self._executor.read(query, keys=list(keys), limit=MAX_RELATED)
-        grouped: dict[str, list[Entity]] = defaultdict(list)
-        for row in rows:
-            grouped[row["key"]].append(Entity.from_row(row["node"]))
+        grouped = {row["key"]: [Entity.from_row(n) for n in row["nodes"]] for row in rows}
         return [grouped.get(key, []) for key in keys]
 
     async def anomalies_page(

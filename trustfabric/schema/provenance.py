@@ -115,7 +115,7 @@ def _convert(hint: Any, raw: Any) -> Any:
 class Repo(EntityNode):
     url: str
 
-    @strawberry.field(description="The most recent commits recorded for this repository.")
+    @strawberry.field(description="The commits recorded for this repository (up to 1,000).")
     async def commits(self, info: Info) -> list["Commit"]:
         return await self._many(info, "Repo.commits")
 

@@ -39,7 +39,11 @@ RELATED: Final[dict[str, Cypher]] = {
         "UNWIND $keys AS k MATCH (src:Entity {key: k}) MATCH "
         + pattern
         + " WHERE n.tenant = src.tenant"
-        " RETURN k AS key, n {.*} AS node ORDER BY n.key LIMIT $limit",
+        # ordered and bounded per source node: one LIMIT over the batch would cut the
+        # neighbours of the last keys asked for
+        " WITH k, n ORDER BY n.key"
+        " WITH k, collect(n {.*}) AS nodes"
+        " RETURN k AS key, nodes[0..$limit] AS nodes",
     )
     for name, pattern in _RELATION_PATTERNS.items()
 }
