@@ -1,13 +1,24 @@
-"""Helpers shared by benchmarks: ports, latency statistics, CPU accounting, reporting."""
+"""Helpers shared by benchmarks: the database and app they run against, ports, latency
+statistics, CPU accounting, reporting."""
 
 import json
 import math
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from trustfabric.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -126,3 +137,65 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+# --- the database and the app under test ---------------------------------------------------
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Target:
+    uri: str
+    user: str
+    password: str
+    database: str
+    db_pid: int | None  # the embedded database's process, for CPU accounting
+
+    def settings(self) -> Settings:
+        return Settings(neo4j_uri=self.uri, neo4j_user=self.user, neo4j_password=self.password,
+                        neo4j_database=self.database, _env_file=None)
+
+
+def start_app(target: Target, factory: str, workers: int, port: int,
+              workdir: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+               "--no-access-log", "--log-level", "warning"]
+    if find_spec("uvloop"):
+        command += ["--loop", "uvloop"]
+    if find_spec("httptools"):
+        command += ["--http", "httptools"]
+    env = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
+           "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database}
+    with open(workdir / "uvicorn.log", "ab") as log:
+        # Own session: a ^C reaches us, and we stop the server in order rather than mid-request.
+        # Our cwd, as `trustfabric serve` would have: its .env and relative paths apply.
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop_app(process)
+    # The work dir goes away with the run, so the log's end goes into the message.
+    tail = (workdir / "uvicorn.log").read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"uvicorn did not answer /healthz:\n{tail}")
+
+
+def stop_app(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)  # the supervisor stops its workers
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+

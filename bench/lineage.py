@@ -21,7 +21,6 @@ import platform
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +39,16 @@ import httpx
 from strawberry import relay
 
 from bench.common import (
+    READY_TIMEOUT_S,
+    Target,
     cpu_seconds,
     descendants,
     free_port,
     machine_ticks,
     machine_usage,
     print_table,
+    start_app,
+    stop_app,
     summarize,
     write_json,
 )
@@ -63,7 +66,6 @@ from trustfabric.schema.ingest import (
 )
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
 from trustfabric.services import Services
-from trustfabric.settings import Settings
 
 QUERY = """query Lineage($id: ID!) {
   lineage(anomalyId: $id) {
@@ -76,8 +78,6 @@ EXPECTED_RELATIONS = ["START", "OBSERVED_IN", "UNDER", "RAN", "BASED_ON", "BUILT
                       "HAS_COMMIT"]
 MANIFEST = "bench-lineage.json"
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 
 
 # --- the graph's shape ----------------------------------------------------------------------
@@ -242,19 +242,6 @@ async def seed(services: Services, shape: Shape, max_events: int) -> dict[str, A
 
 # --- database, app and tokens ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Target:
-    uri: str
-    user: str
-    password: str
-    database: str
-    db_pid: int | None  # the embedded database's process, for CPU accounting
-
-    def settings(self) -> Settings:
-        return Settings(neo4j_uri=self.uri, neo4j_user=self.user, neo4j_password=self.password,
-                        neo4j_database=self.database, _env_file=None)
-
-
 async def prepare(target: Target, shape: Shape, args: argparse.Namespace,
                   manifest: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
     """Migrates, seeds unless reusable, and issues a member token per tenant."""
@@ -300,47 +287,6 @@ async def _reusable(services: Services, shape: Shape, args: argparse.Namespace,
     if set(shape.tenants) <= set(await services.repos.tokens.tenants()):
         return {"nodes": shape.nodes, "reused": True}
     return None
-
-
-def start_app(target: Target, factory: str, workers: int, port: int,
-              workdir: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", factory, "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--no-access-log", "--log-level", "warning"]
-    if find_spec("uvloop"):
-        command += ["--loop", "uvloop"]
-    if find_spec("httptools"):
-        command += ["--http", "httptools"]
-    env = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
-           "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database}
-    with open(workdir / "uvicorn.log", "ab") as log:
-        # Own session: a ^C reaches us, and we stop the server in order rather than mid-request.
-        # Our cwd, as `trustfabric serve` would have: its .env and relative paths apply.
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_app(process)
-    # The work dir goes away with the run, so the log's end goes into the message.
-    tail = (workdir / "uvicorn.log").read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"uvicorn did not answer /healthz:\n{tail}")
-
-
-def stop_app(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # the supervisor stops its workers
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def check_lineage(base_url: str, tenant: str, token: str, anomaly: str) -> None:

@@ -20,8 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import free_port, print_table, summarize, write_json
-from bench.lineage import Target, start_app, stop_app
+from bench.common import Target, free_port, print_table, start_app, stop_app, summarize, write_json
 from trustfabric.auth import Caller, Role
 from trustfabric.client import EVENTS, PreparedRequest, PsiClient
 from trustfabric.demo import demo_customers
