@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-lineage bench-psi clean
+.PHONY: run test bench-lineage bench-psi bench-soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -18,11 +18,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench-lineage: $(STAMP)
+BENCH := $(VENV)/.bench-installed
+$(BENCH): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH)
+
+bench-lineage: $(BENCH)
 	$(BIN)/python -m bench.lineage $(ARGS)
 
-bench-psi: $(STAMP)
+bench-psi: $(BENCH)
 	$(BIN)/python -m bench.psi_latency $(ARGS)
+
+bench-soak: $(BENCH)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .data

@@ -1,0 +1,322 @@
+"""PSI soak: drives PSI jobs through the public GraphQL API at a set rate for a set time,
+from several tenants with skewed demand, and reports throughput, latency, errors, fairness
+and CPU, as figures, JSON and a PNG.
+
+    python -m bench.soak --rps 550 --duration 45m [--tenants 5 --skew 10 --selectors 16]
+
+Requests are made by real OpenMined clients before the clock starts (blinding is the
+client's cost). Arrivals are open-loop: a slow service does not slow the offered load. A
+job's latency runs from sending its mutation to its DONE event, which commits with its
+signed bundle. QUOTA_EXCEEDED and back-pressure refusals are counted apart from errors.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.common import (
+    Target,
+    cpu_seconds,
+    descendants,
+    free_port,
+    percentile,
+    print_table,
+    start_app,
+    stop_app,
+    write_json,
+)
+from trustfabric.auth import Caller, Role
+from trustfabric.client import EVENTS, PsiClient
+from trustfabric.controls import Quota
+from trustfabric.demo import demo_customers
+from trustfabric.fairness import fairness_gini
+from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.migrations import migrate
+from trustfabric.services import Services
+
+REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
+PARTNER = "soakpartner"
+OPERATOR = Caller(token_id="soak", tenant="soak-ops", role=Role.OPERATOR)
+
+
+def duration(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", text)
+    if not match:
+        raise argparse.ArgumentTypeError("a duration like 600, 90s, 10m or 1h")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def demand_shares(tenants: int, skew: float) -> dict[str, float]:
+    """One tenant asks `skew` times as much as each of the others."""
+    names = [f"soak{n}" for n in range(tenants)]
+    weights = {name: (skew if n == 0 else 1.0) for n, name in enumerate(names)}
+    total = sum(weights.values())
+    return {name: w / total for name, w in weights.items()}
+
+
+async def prepare(target: Target, workdir: Path, tenants: list[str], items: int,
+                  quota: Quota) -> tuple[str, dict[str, str]]:
+    services = Services.open(target.settings().model_copy(update={"data_dir": workdir}))
+    try:
+        await migrate(services.executor)
+        await services.seed_controls()
+        dataset = await services.psi.register_dataset(OPERATOR, PARTNER, "customers",
+                                                      demo_customers(items))
+        tokens = {}
+        for tenant in tenants:
+            await services.psi.change_controls(
+                OPERATOR, lambda c, t=tenant: c.with_tenant(
+                    t, psi=True, psi_ca=True, scopes=(dataset.id,), quota=quota), "soak")
+            tokens[tenant] = (await services.repos.tokens.create(tenant, Role.MEMBER))[1]
+        return dataset.id, tokens
+    finally:
+        await services.close()
+
+
+class Run:
+    """Everything the load produced, bucketed by second."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, float] = {}  # job id → when its mutation was sent
+        self.tenant_of: dict[str, str] = {}
+        self.done: list[tuple[float, str, float]] = []  # (at, tenant, latency)
+        self.offered: dict[str, int] = defaultdict(int)
+        self.refused: dict[str, int] = defaultdict(int)
+        self.errors: list[str] = []
+        self.early: dict[str, float] = {}  # DONE before the mutation's answer came back
+
+    def finished(self, job_id: str, at: float) -> None:
+        if job_id in self.sent:
+            self.done.append((at, self.tenant_of[job_id], at - self.sent.pop(job_id)))
+        else:
+            self.early[job_id] = at
+
+
+async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run) -> None:
+    async with session.ws_connect(url.replace("http", "ws", 1) + "/graphql",
+                                  protocols=["graphql-transport-ws"], heartbeat=20) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe",
+                            "payload": {"query": EVENTS, "variables": {}}})
+        async for message in ws:
+            data = message.json()
+            if data["type"] == "ping":
+                await ws.send_json({"type": "pong"})
+            elif data["type"] == "next":
+                event = data["payload"]["data"]["psiJobEvents"]
+                if event["status"] in ("DONE", "FAILED", "CANCELLED"):
+                    run.finished(event["jobId"], time.monotonic())
+
+
+async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,
+                 dataset: str, request: str, n: int, run: Run) -> None:
+    sent = time.monotonic()
+    run.offered[tenant] += 1
+    body = {"query": REQUEST, "variables": {"input": {
+        "datasetId": dataset, "mode": "PSI", "request": request,
+        "idempotencyKey": f"soak-{tenant}-{n}"}}}
+    try:
+        async with session.post(f"{url}/graphql", json=body,
+                                headers={"authorization": f"Bearer {token}"}) as response:
+            payload = await response.json()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        run.errors.append(type(error).__name__)
+        return
+    if payload.get("errors"):
+        extensions = payload["errors"][0].get("extensions", {})
+        if extensions.get("code") == "QUOTA_EXCEEDED" or extensions.get("reason") == "OVERLOADED":
+            run.refused[tenant] += 1  # deliberate refusals are not errors
+        else:
+            run.errors.append(extensions.get("code", "?"))
+        return
+    job_id = payload["data"]["requestPsi"]["id"]
+    run.tenant_of[job_id] = tenant
+    if job_id in run.early:
+        run.done.append((run.early[job_id], tenant, run.early.pop(job_id) - sent))
+    else:
+        run.sent[job_id] = sent
+
+
+async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
+                rps: float, seconds: float, pool: list[str]) -> tuple[Run, float]:
+    run = Run()
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
+        listeners = [asyncio.create_task(listen(session, url, token, run))
+                     for token in tokens.values()]
+        await asyncio.sleep(1.0)
+        tenants, cumulative = list(shares), []
+        total = 0.0
+        for tenant in tenants:
+            total += shares[tenant]
+            cumulative.append(total)
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.monotonic()
+        n = 0
+        while (now := time.monotonic()) - start < seconds:
+            due = int((now - start) * rps)
+            while n < due:  # open loop: every arrival due by now is sent now
+                position = (n * 0.6180339887) % 1.0  # spreads tenants by their shares
+                tenant = tenants[next(i for i, c in enumerate(cumulative) if position < c)]
+                task = asyncio.create_task(submit(session, url, tokens[tenant], tenant, dataset,
+                                                  pool[n % len(pool)], n, run))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*tasks)
+        drain_until = time.monotonic() + 10
+        while run.sent and time.monotonic() < drain_until:
+            await asyncio.sleep(0.1)
+        for listener in listeners:
+            listener.cancel()
+    return run, start
+
+
+def report(run: Run, start: float, seconds: float, shares: dict[str, float],
+           window: float) -> dict[str, Any]:
+    latencies = sorted(latency for _, _, latency in run.done)
+    in_time = [d for d in run.done if d[0] - start <= seconds + 1]
+    offered = sum(run.offered.values())
+    served = defaultdict(int)
+    for _, tenant, _ in run.done:
+        served[tenant] += 1
+    timeline = []
+    for begin in range(0, int(seconds), int(window)):
+        bucket = [d for d in run.done if begin <= d[0] - start < begin + window]
+        by_tenant = defaultdict(float)
+        for _, tenant, _ in bucket:
+            by_tenant[tenant] += 1
+        demand = {t: shares[t] * len(bucket) * 10 for t in shares}  # every tenant backlogged
+        lat = sorted(latency for _, _, latency in bucket)
+        timeline.append({"t": begin, "jobs_per_s": len(bucket) / window,
+                         "p95_ms": round(percentile(lat, 95) * 1000, 1) if lat else None,
+                         "gini": round(fairness_gini(by_tenant, demand, {}), 4)})
+    lost = len(run.sent)
+    return {
+        "offered": offered, "completed": len(run.done), "jobs_per_s": round(len(in_time) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1) if latencies else None,
+        "errors": len(run.errors) + lost, "error_rate": round((len(run.errors) + lost) / max(offered, 1), 5),
+        "error_kinds": sorted(set(run.errors))[:10], "never_finished": lost,
+        "refused": dict(run.refused), "served": dict(served), "offered_by_tenant": dict(run.offered),
+        "gini": round(fairness_gini(served, {t: run.offered[t] for t in shares}, {}), 4),
+        "timeline": timeline,
+    }
+
+
+def query_times(url: str) -> list[dict[str, Any]]:
+    """Where the database time went: the service's own per-query timings from /metrics."""
+    import httpx
+
+    totals: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        match = re.match(r'tf_graph_query_seconds_(sum|count)\{query="([^"]+)"\} (\S+)', line)
+        if match:
+            totals[match[2]][match[1]] = float(match[3])
+    rows = [{"query": name, "count": int(v.get("count", 0)), "total_s": round(v.get("sum", 0), 2),
+             "mean_ms": round(1000 * v.get("sum", 0) / max(v.get("count", 1), 1), 2)}
+            for name, v in totals.items()]
+    return sorted(rows, key=lambda r: -r["total_s"])
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = result["timeline"]
+    t = [p["t"] for p in points]
+    figure, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    axes[0].plot(t, [p["jobs_per_s"] for p in points])
+    axes[0].set_ylabel("jobs/s")
+    axes[1].plot(t, [p["p95_ms"] for p in points], color="tab:orange")
+    axes[1].axhline(900, color="grey", linestyle="--", linewidth=0.8)
+    axes[1].set_ylabel("p95 ms")
+    axes[2].plot(t, [p["gini"] for p in points], color="tab:green")
+    axes[2].axhline(0.16, color="grey", linestyle="--", linewidth=0.8)
+    axes[2].set_ylabel("Gini")
+    axes[2].set_xlabel("seconds")
+    figure.suptitle(f"PSI soak: {result['jobs_per_s']} jobs/s, p95 {result['p95_ms']} ms, "
+                    f"Gini {result['gini']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rps", type=float, default=550)
+    parser.add_argument("--duration", type=duration, default=duration("10m"))
+    parser.add_argument("--tenants", type=int, default=5)
+    parser.add_argument("--skew", type=float, default=10.0,
+                        help="one tenant asks this many times the others' demand")
+    parser.add_argument("--selectors", type=int, default=16)
+    parser.add_argument("--dataset-items", type=int, default=10_000)
+    parser.add_argument("--pool", type=int, default=2000, help="precomputed client requests")
+    parser.add_argument("--crypto-processes", type=int, default=2)
+    parser.add_argument("--quota", type=int, default=100_000, help="requests/min per tenant")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
+    args = parser.parse_args()
+    shares = demand_shares(args.tenants, args.skew)
+    with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
+        workdir = Path(tmp)
+        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
+        with server:
+            target = Target(server.uri, "root", server.password, "trustfabric", None)
+            dataset, tokens = asyncio.run(prepare(
+                target, workdir, list(shares), args.dataset_items,
+                Quota(args.quota, 60, max(1, args.quota // 10))))
+            os.environ.update({"TF_DATA_DIR": str(workdir),
+                               "TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)})
+            port = free_port()
+            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
+            try:
+                print(f"preparing {args.pool} client requests of {args.selectors} selectors …")
+                pool = [PsiClient.prepare([f"customer-{(n * 7 + i) * 3}@example.com"
+                                           for i in range(args.selectors)]).request
+                        for n in range(args.pool)]
+                app_pids = [app.pid, *descendants(app.pid)]
+                db_pids = [server.pid, *descendants(server.pid)] if server.pid else []
+                cpu_before = cpu_seconds(app_pids), cpu_seconds(db_pids)
+                print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
+                      f"{args.tenants} tenants (one at {args.skew:g}x) …")
+                run, start = asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens,
+                                               shares, args.rps, args.duration, pool))
+                cpu = (cpu_seconds(app_pids) - cpu_before[0], cpu_seconds(db_pids) - cpu_before[1])
+                queries = query_times(f"http://127.0.0.1:{port}")
+            finally:
+                stop_app(app)
+    result = report(run, start, args.duration, shares, args.window)
+    result["cpu_cores"] = {"service": round(cpu[0] / args.duration, 2),
+                           "database": round(cpu[1] / args.duration, 2)}
+    result["graph_queries"] = queries
+    print_table(["jobs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error %", "Gini",
+                 "service cores", "db cores"],
+                [[result["jobs_per_s"], result["p50_ms"], result["p95_ms"], result["p99_ms"],
+                  result["errors"], round(result["error_rate"] * 100, 3), result["gini"],
+                  result["cpu_cores"]["service"], result["cpu_cores"]["database"]]])
+    print_table(["tenant", "offered", "served", "refused"],
+                [[t, result["offered_by_tenant"].get(t, 0), result["served"].get(t, 0),
+                  result["refused"].get(t, 0)] for t in shares])
+    print_table(["graph query", "count", "total s", "mean ms"],
+                [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
+    path = write_json("soak", {"args": vars(args), "result": result})
+    png = path.with_suffix(".png")
+    plot(result, png)
+    print(f"\nwritten to {path} and {png}")
+
+
+if __name__ == "__main__":
+    main()
