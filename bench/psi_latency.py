@@ -22,7 +22,7 @@ import aiohttp
 
 from bench.common import Target, free_port, print_table, start_app, stop_app, summarize, write_json
 from trustfabric.auth import Caller, Role
-from trustfabric.client import EVENTS, PreparedRequest, PsiClient
+from trustfabric.client import PreparedRequest, PsiClient, finished_jobs
 from trustfabric.demo import demo_customers
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
@@ -60,22 +60,10 @@ class Events:
         return self.done.setdefault(job_id, asyncio.get_running_loop().create_future())
 
     async def listen(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
-        async with session.ws_connect(url.replace("http", "ws", 1) + "/graphql",
-                                      protocols=["graphql-transport-ws"]) as ws:
-            await ws.send_json({"type": "connection_init",
-                                "payload": {"Authorization": f"Bearer {token}"}})
-            await ws.send_json({"id": "1", "type": "subscribe",
-                                "payload": {"query": EVENTS, "variables": {}}})
-            async for message in ws:
-                data = message.json()
-                if data["type"] == "ping":
-                    await ws.send_json({"type": "pong"})
-                elif data["type"] == "next":
-                    event = data["payload"]["data"]["psiJobEvents"]
-                    if event["status"] in ("DONE", "FAILED", "CANCELLED"):
-                        future = self.future(event["jobId"])
-                        if not future.done():
-                            future.set_result(None)
+        async for event in finished_jobs(session, url, token):
+            future = self.future(event["jobId"])
+            if not future.done():
+                future.set_result(None)
 
 
 async def run_size(client: PsiClient, events: Events, dataset: str, setup_id: str,

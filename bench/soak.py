@@ -34,7 +34,7 @@ from bench.common import (
     write_json,
 )
 from trustfabric.auth import Caller, Role
-from trustfabric.client import EVENTS, PsiClient
+from trustfabric.client import PsiClient, finished_jobs
 from trustfabric.controls import Quota
 from trustfabric.demo import demo_customers
 from trustfabric.fairness import fairness_gini
@@ -101,20 +101,8 @@ class Run:
 
 
 async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run) -> None:
-    async with session.ws_connect(url.replace("http", "ws", 1) + "/graphql",
-                                  protocols=["graphql-transport-ws"], heartbeat=20) as ws:
-        await ws.send_json({"type": "connection_init",
-                            "payload": {"Authorization": f"Bearer {token}"}})
-        await ws.send_json({"id": "1", "type": "subscribe",
-                            "payload": {"query": EVENTS, "variables": {}}})
-        async for message in ws:
-            data = message.json()
-            if data["type"] == "ping":
-                await ws.send_json({"type": "pong"})
-            elif data["type"] == "next":
-                event = data["payload"]["data"]["psiJobEvents"]
-                if event["status"] in ("DONE", "FAILED", "CANCELLED"):
-                    run.finished(event["jobId"], time.monotonic())
+    async for event in finished_jobs(session, url, token):
+        run.finished(event["jobId"], time.monotonic())
 
 
 async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,28 @@ REQUEST = """mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id
 JOB = """query($id: ID!) { psiJob(id: $id) { id status response error { code message } } }"""
 EVENTS = """subscription($id: ID) { psiJobEvents(jobId: $id) { jobId status } }"""
 FINAL = {"DONE", "FAILED", "CANCELLED"}
+
+
+async def finished_jobs(session: aiohttp.ClientSession, base_url: str, token: str,
+                        job_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Final events (DONE, FAILED, CANCELLED) of a tenant's jobs, or of one job, as they
+    happen: one graphql-ws subscription, however many jobs (load generators use it)."""
+    async with session.ws_connect(base_url.replace("http", "ws", 1) + "/graphql",
+                                  protocols=["graphql-transport-ws"], heartbeat=20) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe",
+                            "payload": {"query": EVENTS, "variables": {"id": job_id}}})
+        async for message in ws:
+            data = message.json()
+            if data["type"] == "ping":
+                await ws.send_json({"type": "pong"})
+            elif data["type"] == "error":
+                raise PsiError("SUBSCRIPTION", json.dumps(data["payload"]))
+            elif data["type"] == "next":
+                event = data["payload"]["data"]["psiJobEvents"]
+                if event["status"] in FINAL:
+                    yield event
 
 
 class PsiError(Exception):
