@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-lineage bench-psi bench-soak clean
+.PHONY: run test promtool bench-lineage bench-psi bench-soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/trustfabric serve --seed-demo
 
-test: $(STAMP)
+# promtool checks the alert rules; Debian ships it in the prometheus package.
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test: $(STAMP) promtool
 	$(BIN)/python -m pytest -q
 
 BENCH := $(VENV)/.bench-installed
