@@ -22,7 +22,7 @@ import aiohttp
 
 from bench.common import Target, free_port, print_table, start_app, stop_app, summarize, write_json
 from trustfabric.auth import Caller, Role
-from trustfabric.client import PreparedRequest, PsiClient, finished_jobs
+from trustfabric.client import FINAL, PreparedRequest, PsiClient, job_events
 from trustfabric.demo import demo_customers
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
@@ -60,9 +60,9 @@ class Events:
         return self.done.setdefault(job_id, asyncio.get_running_loop().create_future())
 
     async def listen(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
-        async for event in finished_jobs(session, url, token):
+        async for event in job_events(session, url, token):
             future = self.future(event["jobId"])
-            if not future.done():
+            if event["status"] in FINAL and not future.done():
                 future.set_result(None)
 
 

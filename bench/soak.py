@@ -34,7 +34,7 @@ from bench.common import (
     write_json,
 )
 from trustfabric.auth import Caller, Role
-from trustfabric.client import PsiClient, finished_jobs
+from trustfabric.client import FINAL, PsiClient, job_events
 from trustfabric.controls import Quota
 from trustfabric.demo import demo_customers
 from trustfabric.fairness import fairness_gini
@@ -101,8 +101,9 @@ class Run:
 
 
 async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run) -> None:
-    async for event in finished_jobs(session, url, token):
-        run.finished(event["jobId"], time.monotonic())
+    async for event in job_events(session, url, token):
+        if event["status"] in FINAL:
+            run.finished(event["jobId"], time.monotonic())
 
 
 async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,

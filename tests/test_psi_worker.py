@@ -11,7 +11,7 @@ import httpx
 
 from tests.conftest import free_port
 from tests.test_psi import selectors
-from trustfabric.client import EVENTS, PsiClient
+from trustfabric.client import PsiClient, job_events
 from trustfabric.psi_jobs import lease_until
 
 
@@ -124,21 +124,10 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
     assert await done_events(services, job["id"]) == 1
 
 
-async def collect(url: str, token: str, into: list[str], job_id: str | None = None) -> None:
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"]
-    ) as ws:
-        await ws.send_json({"type": "connection_init",
-                            "payload": {"Authorization": f"Bearer {token}"}})
-        await ws.send_json({"id": "1", "type": "subscribe",
-                            "payload": {"query": EVENTS, "variables": {"id": job_id}}})
-        async for message in ws:
-            data = message.json()
-            if data["type"] == "next":
-                into.append(data["payload"]["data"]["psiJobEvents"]["status"])
-            elif data["type"] == "error":
-                into.append("ERROR")
-                return
+async def collect(url: str, token: str, into: list[str]) -> None:
+    async with aiohttp.ClientSession() as session:
+        async for event in job_events(session, url, token):
+            into.append(event["status"])
 
 
 async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(

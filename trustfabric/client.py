@@ -29,10 +29,10 @@ EVENTS = """subscription($id: ID) { psiJobEvents(jobId: $id) { jobId status } }"
 FINAL = {"DONE", "FAILED", "CANCELLED"}
 
 
-async def finished_jobs(session: aiohttp.ClientSession, base_url: str, token: str,
-                        job_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
-    """Final events (DONE, FAILED, CANCELLED) of a tenant's jobs, or of one job, as they
-    happen: one graphql-ws subscription, however many jobs (load generators use it)."""
+async def job_events(session: aiohttp.ClientSession, base_url: str, token: str,
+                     job_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    """State changes of a tenant's jobs, or of one job, as they happen: one graphql-ws
+    subscription, however many jobs (load generators use it)."""
     async with session.ws_connect(base_url.replace("http", "ws", 1) + "/graphql",
                                   protocols=["graphql-transport-ws"], heartbeat=20) as ws:
         await ws.send_json({"type": "connection_init",
@@ -46,9 +46,7 @@ async def finished_jobs(session: aiohttp.ClientSession, base_url: str, token: st
             elif data["type"] == "error":
                 raise PsiError("SUBSCRIPTION", json.dumps(data["payload"]))
             elif data["type"] == "next":
-                event = data["payload"]["data"]["psiJobEvents"]
-                if event["status"] in FINAL:
-                    yield event
+                yield data["payload"]["data"]["psiJobEvents"]
 
 
 class PsiError(Exception):
