@@ -107,7 +107,7 @@ async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run)
 
 
 async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,
-                 dataset: str, request: str, n: int, run: Run) -> None:
+                 dataset: str, request: str, n: str, run: Run) -> None:
     sent = time.monotonic()
     run.offered[tenant] += 1
     body = {"query": REQUEST, "variables": {"input": {
@@ -136,7 +136,7 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
-                rps: float, seconds: float, pool: list[str]) -> tuple[Run, float]:
+                rps: float, seconds: float, pool: list[str], phase: str) -> tuple[Run, float]:
     run = Run()
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector,
@@ -158,7 +158,7 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
                 position = (n * 0.6180339887) % 1.0  # spreads tenants by their shares
                 tenant = tenants[next(i for i, c in enumerate(cumulative) if position < c)]
                 task = asyncio.create_task(submit(session, url, tokens[tenant], tenant, dataset,
-                                                  pool[n % len(pool)], n, run))
+                                                  pool[n % len(pool)], f"{phase}-{n}", run))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 n += 1
@@ -257,6 +257,8 @@ def main() -> None:
     parser.add_argument("--crypto-processes", type=int, default=2)
     parser.add_argument("--quota", type=int, default=100_000, help="requests/min per tenant")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
+    parser.add_argument("--warmup", type=duration, default=duration("30s"),
+                        help="unmeasured load first: a cold JVM spends several times the CPU")
     args = parser.parse_args()
     shares = demand_shares(args.tenants, args.skew)
     with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
@@ -279,10 +281,14 @@ def main() -> None:
                 app_pids = [app.pid, *descendants(app.pid)]
                 db_pids = [server.pid, *descendants(server.pid)] if server.pid else []
                 cpu_before = cpu_seconds(app_pids), cpu_seconds(db_pids)
+                if args.warmup:
+                    print(f"warming up for {args.warmup:g} s …")
+                    asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens, shares,
+                                      args.rps, args.warmup, pool, "warmup"))
                 print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
                       f"{args.tenants} tenants (one at {args.skew:g}x) …")
                 run, start = asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens,
-                                               shares, args.rps, args.duration, pool))
+                                               shares, args.rps, args.duration, pool, "soak"))
                 cpu = (cpu_seconds(app_pids) - cpu_before[0], cpu_seconds(db_pids) - cpu_before[1])
                 queries = query_times(f"http://127.0.0.1:{port}")
             finally:

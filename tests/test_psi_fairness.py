@@ -99,12 +99,14 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
     await wait_all_done(services, [tenant])
 
 
-def test_admission_follows_measured_capacity():
+def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
     state = LoadState(latency_objective_s=0.9, min_rate=50)
     state.observe_depth({"a": 40})
-    state.admit()  # 40 queued < 45 servable within 0.9 s
+    state.admit("a")  # 40 queued < 45 servable within 0.9 s
     state.observe_depth({"a": 40, "b": 10})
     with pytest.raises(Unavailable):
-        state.admit()
+        state.admit("a")  # over capacity, and a holds more than its half
+    state.admit("b")  # b is under its half: still admitted
+    state.admit("c")  # a newcomer too
     state.rate = 500.0  # measured: 450 jobs fit in 0.9 s
-    state.admit()
+    state.admit("a")

@@ -62,12 +62,16 @@ class LoadState:
         GINI.set(self.gini())
 
     # -- decisions -------------------------------------------------------------------------
-    def admit(self) -> None:
+    def admit(self, tenant: str) -> None:
         """Refuses a new job when the queue already holds more than the workers can serve
-        within the latency objective: better a clear refusal now than a timeout later."""
+        within the latency objective, and this tenant holds at least its even part of that:
+        better a clear refusal now than a timeout later, and the flooding tenant first."""
         queued = sum(self.depth.values())
         capacity = max(self.rate, self.min_rate) * self.latency_objective_s
-        if queued > capacity:
+        if queued <= capacity:
+            return
+        backlogged = {t for t, n in self.depth.items() if n > 0} | {tenant}
+        if self.depth.get(tenant, 0) >= capacity / len(backlogged):
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 

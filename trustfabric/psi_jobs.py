@@ -133,7 +133,7 @@ class PsiService:
                 raise BadUserInput("the setup is stale (new dataset version or server key): "
                                    "fetch datasetSetup again")
             self.quotas.take(tenant, controls.for_tenant(tenant).quota)
-            self.queue.admit()
+            self.queue.admit(tenant)
         except AppError as refusal:
             self.queue.refused(tenant, refusal.code)
             await self.audit.record(audit_event(

@@ -80,7 +80,7 @@ class Services:
             wake=events.wake, queue=LoadState(settings.psi_latency_objective_s),
         )
         return cls(settings, executor, repos, service, signing, events,
-                   WebhookRepository(executor))
+                   WebhookRepository(executor, jobs))
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.signing,

@@ -282,5 +282,8 @@ class PsiJobRepository:
         return rows[0]["bundle"] if rows else None
 
     async def events_since(self, since: str, limit: int = 1000) -> list[dict[str, Any]]:
-        return [row["event"] for row in await self._executor.read(q.EVENTS_SINCE, since=since,
-                                                                  limit=limit)]
+        """Job events at or after `since`, oldest first, at most `limit`."""
+        rows = await self._executor.read(q.EVENTS_SINCE, since=since, limit=limit)
+        if len(rows) == limit:  # more may match: only an ordered read says which come first
+            rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, since=since, limit=limit)
+        return sorted((row["event"] for row in rows), key=lambda event: event["at"])

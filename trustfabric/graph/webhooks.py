@@ -7,13 +7,14 @@ from typing import Any
 from trustfabric.audit import iso, now_iso
 from trustfabric.errors import NotFound
 from trustfabric.graph.executor import GraphExecutor
-from trustfabric.graph.queries import psi as psi_q
+from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
 
 
 class WebhookRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, events: PsiJobRepository) -> None:
         self._executor = executor
+        self._events = events
 
     async def register(self, tenant: str, url: str) -> tuple[dict[str, Any], str]:
         """(the endpoint, its signing secret: shown once to the caller)."""
@@ -36,8 +37,7 @@ class WebhookRepository:
         # look back for late commits, except after a full page (reading on from its end)
         back = 0.0 if rows and rows[0]["full"] else overlap_s
         since = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
-        events = [row["event"] for row in
-                  await self._executor.read(psi_q.EVENTS_SINCE, since=since, limit=limit)]
+        events = await self._events.events_since(since, limit)
         if events:
             await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
         await self._executor.write(q.SET_CURSOR, at=max([start] + [e["at"] for e in events]),

@@ -227,8 +227,16 @@ BUNDLE = Cypher(
     """,
 )
 
+# Unordered on purpose: ORDER BY makes ArcadeDB sort every JobEvent instead of using the
+# index on `at` (8 ms against 1 ms at 20,000 events, growing). The caller sorts; a full
+# page is read again ordered, so nothing is skipped.
 EVENTS_SINCE = Cypher(
     "psi.events_since",
+    "MATCH (e:JobEvent) WHERE e.at >= $since RETURN e {.*} AS event LIMIT $limit",
+)
+
+EVENTS_SINCE_ORDERED = Cypher(
+    "psi.events_since_ordered",
     """
     MATCH (e:JobEvent) WHERE e.at >= $since
     RETURN e {.*} AS event ORDER BY e.at LIMIT $limit
