@@ -1,6 +1,7 @@
 """PSI and PSI-CA end to end, with real OpenMined clients, a real worker pool and real
 signatures; refusals that leave no partial records; idempotency."""
 
+import asyncio
 import base64
 import json
 import os
@@ -14,6 +15,7 @@ from tests.conftest import codes
 from trustfabric.audit import now_iso
 from trustfabric.bundles import BundleInvalid, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
+from trustfabric.graph.psi import NewJob
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
 KEY = "query { proofPublicKey }"
@@ -194,7 +196,7 @@ async def test_opting_out_cancels_queued_jobs(services, psi_pair, make_token, gq
 
     tenant = psi_pair["tenant"]
     prepared = PsiClient.prepare(selectors(4, 12))
-    job, _ = await services.psi.jobs.create(
+    [(job, _)] = await services.psi.jobs.create_many([NewJob(
         {"id": "psi_optout_" + tenant, "tenant": tenant, "partner": psi_pair["partner"],
          "datasetId": psi_pair["dataset"], "datasetVersion": 1, "datasetHash": "sha256:x",
          "mode": "PSI", "requestSize": 16, "requestCommitment": "sha256:y",
@@ -203,7 +205,7 @@ async def test_opting_out_cancels_queued_jobs(services, psi_pair, make_token, gq
          "status": "RUNNING", "leaseOwner": "elsewhere", "leaseUntil": "9999-01-01"},
         f"{tenant}:optout", {"id": "a", "key": "a", "at": "a", "tenant": tenant, "actor": "t",
                              "action": "t", "subject": "t", "outcome": "t", "details": "{}"},
-    )
+    )])
     await services.psi.set_opt_out(OPERATOR, tenant, True)
     await services.psi.set_opt_out(OPERATOR, tenant, False)
     token = await make_token(tenant)
@@ -286,3 +288,28 @@ async def test_a_retry_gets_its_job_even_when_a_new_request_would_be_refused(
     with pytest.raises(PsiError) as refused:  # same key, same bytes, other dataset
         await client.submit(psi_pair["dataset"] + "x", prepared, idempotency_key="retry-me")
     assert refused.value.code == "BAD_USER_INPUT"
+
+
+async def test_concurrent_requests_share_transactions_and_each_gets_its_own_job(
+    services, psi_pair
+):
+    from prometheus_client import REGISTRY
+
+    from trustfabric.auth import Caller, Role
+    from trustfabric.psi import Mode
+
+    caller = Caller(token_id="t", tenant=psi_pair["tenant"], role=Role.MEMBER)
+    request = PsiClient.prepare(selectors(3, 13), "PSI_CA").request
+
+    def writes() -> float:
+        return REGISTRY.get_sample_value("tf_graph_query_seconds_count",
+                                         {"query": "psi.create_jobs"}) or 0.0
+
+    before = writes()
+    jobs = await asyncio.gather(*(
+        services.psi.request(caller, psi_pair["dataset"], Mode.PSI_CA, request, f"g{n}", None)
+        for n in range(30)))
+    again = await services.psi.request(caller, psi_pair["dataset"], Mode.PSI_CA, request,
+                                       "g7", None)
+    assert len({job.id for job in jobs}) == 30 and again.id == jobs[7].id
+    assert writes() - before < 30  # group commit: fewer transactions than jobs

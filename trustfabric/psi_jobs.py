@@ -20,6 +20,7 @@ from trustfabric.graph.psi import (
     DatasetRecord,
     DatasetRepository,
     JobRecord,
+    NewJob,
     PsiJobRepository,
     VersionRecord,
 )
@@ -83,6 +84,40 @@ class SetupCache:
         return len(versions)
 
 
+class JobWriter:
+    """Group commit: jobs accepted while a write is under way go together in the next one.
+    ArcadeDB's cost is per transaction (~2.8 ms a job alone, ~0.35 ms in batches of 50),
+    so under load this divides the database work per job; idle, a job waits for nobody."""
+
+    def __init__(self, jobs: PsiJobRepository, max_batch: int = 64) -> None:
+        self._jobs = jobs
+        self._max_batch = max_batch
+        self._pending: list[tuple[NewJob, asyncio.Future[tuple[JobRecord, bool]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def create(self, job: NewJob) -> tuple[JobRecord, bool]:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[:self._max_batch]
+            del self._pending[:self._max_batch]
+            try:
+                results = await self._jobs.create_many([job for job, _ in batch])
+            except Exception as error:  # noqa: BLE001 - every waiter gets the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():  # its request may have been cancelled meanwhile
+                    future.set_result(result)
+
+
 class PsiService:
     def __init__(
         self, *, datasets: DatasetRepository, jobs: PsiJobRepository,
@@ -100,6 +135,7 @@ class PsiService:
         self.max_dataset_items = max_dataset_items
         self._wake = wake
         self.queue = queue
+        self.writer = JobWriter(jobs)
 
     # -- PSI runs ------------------------------------------------------------------------
     async def request(
@@ -151,12 +187,12 @@ class PsiService:
             "setupId": self.setups.setup_id(dataset, controls.max_request_size),
             "maxClientItems": controls.max_request_size,
         }
-        job, created = await self.jobs.create(
+        job, created = await self.writer.create(NewJob(
             props, f"{tenant}:{idempotency_key}",
             audit_event(tenant=tenant, actor=caller.token_id, action="psi.request",
                         subject=job_id, outcome="accepted", **details,
                         idempotencyKeyHash=_hash(idempotency_key)),
-        )
+        ))
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)

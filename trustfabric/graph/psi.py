@@ -97,6 +97,13 @@ class JobRecord:
 MAX_ATTEMPTS = 5
 
 
+@dataclass(frozen=True)
+class NewJob:
+    props: dict[str, Any]
+    idem_key: str
+    audit: dict[str, Any]
+
+
 def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
     return {"id": secrets.token_hex(10), "at": at, "tenant": tenant, "jobId": job_id,
             "status": status}
@@ -167,22 +174,26 @@ class PsiJobRepository:
         # once instead of at the next poll (the poller still covers other processes).
         self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
 
-    async def create(self, props: dict[str, Any], idem_key: str,
-                     audit: dict[str, Any]) -> tuple[JobRecord, bool]:
-        """Records a queued job with its QUEUED event and audit event, or finds the job
-        already recorded under the same idempotency key: (job, created)."""
-
+    async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
+        """Records queued jobs with their QUEUED and audit events in one transaction, or
+        finds those already recorded under the same idempotency key: (job, created) each."""
         events: list[dict[str, Any]] = []
 
-        async def work(tx: Tx) -> tuple[JobRecord, bool]:
-            events.clear()  # a retried transaction starts over
-            rows = await tx.run(q.CREATE_JOB, idemKey=idem_key, props=props)
-            job, created = JobRecord.from_row(rows[0]["job"]), rows[0]["created"]
-            if created:
-                events.append(_event(job.id, job.tenant, "QUEUED", job.created_at))
+        async def work(tx: Tx) -> list[tuple[JobRecord, bool]]:
+            rows = await tx.run(q.CREATE_JOBS, rows=[
+                {"idemKey": job.idem_key, "props": job.props} for job in jobs])
+            by_key: dict[str, tuple[JobRecord, bool]] = {}
+            for row in rows:  # a key twice in one batch: the row that created the job wins
+                if row["idemKey"] not in by_key or row["created"]:
+                    by_key[row["idemKey"]] = (JobRecord.from_row(row["job"]), row["created"])
+            created = [by_key[job.idem_key][0] for job in jobs if by_key[job.idem_key][1]]
+            events[:] = [_event(j.id, j.tenant, "QUEUED", j.created_at) for j in created]
+            if events:
                 await tx.run(q.RECORD_EVENTS, events=events)
-                await AuditRepository.record_in(tx, audit)
-            return job, created
+                ids = {j.id for j in created}
+                await AuditRepository.record_in(
+                    tx, *(job.audit for job in jobs if job.props["id"] in ids))
+            return [by_key[job.idem_key] for job in jobs]
 
         result = await self._executor.write_tx(work)
         self.on_events(events)

@@ -58,12 +58,13 @@ CURRENT_VERSIONS = Cypher(
 )
 
 # The idempotency key is unique per tenant: a second request with it finds the first job.
-CREATE_JOB = Cypher(
-    "psi.create_job",
+CREATE_JOBS = Cypher(
+    "psi.create_jobs",
     """
-    MERGE (j:PsiJob {idemKey: $idemKey})
-      ON CREATE SET j += $props
-    RETURN j {.*, request: null} AS job, j.id = $props.id AS created
+    UNWIND $rows AS row
+    MERGE (j:PsiJob {idemKey: row.idemKey})
+      ON CREATE SET j += row.props
+    RETURN row.idemKey AS idemKey, j {.*, request: null} AS job, j.id = row.props.id AS created
     """,
 )
 
