@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cachetools import TTLCache
+
 from trustfabric import psi
 from trustfabric.audit import audit_event, iso, now_iso
 from trustfabric.auth import Caller
@@ -136,6 +138,9 @@ class PsiService:
         self._wake = wake
         self.queue = queue
         self.writer = JobWriter(jobs)
+        # Dataset metadata read per request is the hottest read: trusted for a second, and
+        # dropped here at once when this process uploads a version.
+        self._datasets: TTLCache[str, DatasetRecord] = TTLCache(maxsize=10_000, ttl=1.0)
 
     # -- PSI runs ------------------------------------------------------------------------
     async def request(
@@ -147,15 +152,10 @@ class PsiService:
             raise BadUserInput("datasetId must be <partner>/<name>")
         if not IDENT.match(idempotency_key):
             raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
-        # A retry of an accepted request gets its job back before any check that could
-        # now refuse it (quota spent, controls changed, queue full).
-        existing = await self.jobs.by_idempotency_key(f"{tenant}:{idempotency_key}")
-        if existing is not None:
-            return _replayed(existing, dataset_id, mode, encoded_request)
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
             controls, _ = await self.controls.current()
-            dataset = await self.datasets.get(dataset_id)
+            dataset = await self._dataset(dataset_id)
             details["partner"] = dataset.partner
             controls.check(tenant, mode, dataset.id, dataset.partner)
             checked = psi.check_request(encoded_request, mode, controls.min_request_size,
@@ -171,6 +171,12 @@ class PsiService:
             self.quotas.take(tenant, controls.for_tenant(tenant).quota)
             self.queue.admit(tenant)
         except AppError as refusal:
+            # A retry of an accepted request gets its job back, whatever would refuse a new
+            # one now (quota spent, controls changed, queue full, a newer dataset version).
+            # Looked up only here: on the way in, the write itself finds an existing job.
+            existing = await self.jobs.by_idempotency_key(f"{tenant}:{idempotency_key}")
+            if existing is not None:
+                return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
             await self.audit.record(audit_event(
                 tenant=tenant, actor=caller.token_id, action="psi.request", subject=dataset_id,
@@ -198,6 +204,11 @@ class PsiService:
         self.queue.accepted(tenant)
         self._wake.set()
         return job
+
+    async def _dataset(self, dataset_id: str) -> DatasetRecord:
+        if (dataset := self._datasets.get(dataset_id)) is None:
+            dataset = self._datasets[dataset_id] = await self.datasets.get(dataset_id)
+        return dataset
 
     async def cancel(self, caller: Caller, job_id: str) -> None:
         caller.require_write()
@@ -231,6 +242,7 @@ class PsiService:
         unique, content_hash = self._checked_items(items)
         updated, _ = await self.datasets.add_version(dataset_id, unique, content_hash, audit=[
             self._version_audit(caller, dataset.partner, dataset_id, content_hash, len(unique))])
+        self._datasets.pop(dataset_id, None)
         return updated
 
     def _checked_items(self, items: list[str]) -> tuple[list[str], str]:
