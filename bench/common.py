@@ -141,6 +141,16 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
 
 # --- the database and the app under test ---------------------------------------------------
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cleanup_on_sigterm() -> None:
+    """A SIGTERM (from `timeout`, a CI runner) unwinds like ^C, so the servers a benchmark
+    started are stopped by its `finally` and `with` blocks instead of being orphaned."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 

@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from strawberry import relay
 from bench.common import (
     READY_TIMEOUT_S,
     Target,
+    cleanup_on_sigterm,
     cpu_seconds,
     descendants,
     free_port,
@@ -530,13 +530,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_on_sigterm(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)  # cleanup runs on kill as on ^C
+    cleanup_on_sigterm()
     shape = Shape.for_nodes(args.nodes, args.tenants, args.commits_per_repo)
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="tf-bench-"))

@@ -20,7 +20,16 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import Target, free_port, print_table, start_app, stop_app, summarize, write_json
+from bench.common import (
+    Target,
+    cleanup_on_sigterm,
+    free_port,
+    print_table,
+    start_app,
+    stop_app,
+    summarize,
+    write_json,
+)
 from trustfabric.auth import Caller, Role
 from trustfabric.client import FINAL, PreparedRequest, PsiClient, job_events
 from trustfabric.demo import demo_customers
@@ -116,6 +125,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--dataset-items", type=int, default=10_000)
     args = parser.parse_args()
+    cleanup_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="tf-psi-bench-") as tmp:
         workdir = Path(tmp)
         server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())

@@ -24,6 +24,7 @@ import aiohttp
 
 from bench.common import (
     Target,
+    cleanup_on_sigterm,
     cpu_seconds,
     descendants,
     free_port,
@@ -260,6 +261,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=duration, default=duration("30s"),
                         help="unmeasured load first: a cold JVM spends several times the CPU")
     args = parser.parse_args()
+    cleanup_on_sigterm()
     shares = demand_shares(args.tenants, args.skew)
     with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
         workdir = Path(tmp)
