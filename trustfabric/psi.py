@@ -85,6 +85,11 @@ def create_setup(key: ServerKey, items: list[str], max_client_items: int, fpr: f
     return setup.SerializeToString()
 
 
+def commitment(message: bytes) -> str:
+    """What bundles and audit events name a request or response by: its SHA-256."""
+    return "sha256:" + hashlib.sha256(message).hexdigest()
+
+
 @dataclass(frozen=True)
 class CheckedRequest:
     raw: bytes
@@ -112,7 +117,7 @@ def check_request(encoded: str, mode: Mode, min_size: int, max_size: int) -> Che
         raise BadUserInput(f"a request may hold at most {max_size} selectors")
     if any(len(e) != POINT_BYTES or e[0] not in (2, 3) for e in request.encrypted_elements):
         raise BadUserInput("the request holds malformed encrypted elements")
-    return CheckedRequest(raw, size, "sha256:" + hashlib.sha256(raw).hexdigest())
+    return CheckedRequest(raw, size, commitment(raw))
 
 
 class Responder:

@@ -257,11 +257,10 @@ class PsiService:
 
 def _replayed(job: JobRecord, dataset_id: str, mode: psi.Mode, encoded: str) -> JobRecord:
     try:
-        commitment = "sha256:" + hashlib.sha256(base64.b64decode(encoded, validate=True)
-                                                ).hexdigest()
+        sent = psi.commitment(base64.b64decode(encoded, validate=True))
     except ValueError:
-        commitment = None
-    if (job.request_commitment, job.dataset_id, job.mode) != (commitment, dataset_id,
+        sent = None
+    if (job.request_commitment, job.dataset_id, job.mode) != (sent, dataset_id,
                                                                mode.value):
         raise BadUserInput("idempotencyKey was already used for a different request")
     return job

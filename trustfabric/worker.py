@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import ctypes
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -216,7 +215,7 @@ class ProofWorker:
                         controls: PilotControls) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         completed_at = now_iso()
         version = await self._version(job)
-        response_commitment = "sha256:" + hashlib.sha256(response).hexdigest()
+        response_commitment = psi.commitment(response)
         dataset = {"id": job.dataset_id, "partner": job.partner, "version": job.dataset_version,
                    "hash": job.dataset_hash, "size": version.size,
                    "uploadedAt": version.uploaded_at}
