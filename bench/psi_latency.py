@@ -69,9 +69,9 @@ class Events:
         return self.done.setdefault(job_id, asyncio.get_running_loop().create_future())
 
     async def listen(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
-        async for event in job_events(session, url, token):
+        async for event in job_events(session, url, token, statuses=sorted(FINAL)):
             future = self.future(event["jobId"])
-            if event["status"] in FINAL and not future.done():
+            if not future.done():
                 future.set_result(None)
 
 

@@ -124,9 +124,10 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
     assert await done_events(services, job["id"]) == 1
 
 
-async def collect(url: str, token: str, into: list[str]) -> None:
+async def collect(url: str, token: str, into: list[str],
+                  statuses: list[str] | None = None) -> None:
     async with aiohttp.ClientSession() as session:
-        async for event in job_events(session, url, token):
+        async for event in job_events(session, url, token, statuses=statuses):
             into.append(event["status"])
 
 
@@ -135,8 +136,9 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
 ):
     token = await make_token(psi_pair["tenant"])
     intruder = await make_token(psi_pair["tenant"] + "-other")
-    mine, theirs = [], []
+    mine, final, theirs = [], [], []
     listeners = [asyncio.create_task(collect(base_url, token, mine)),
+                 asyncio.create_task(collect(base_url, token, final, ["DONE", "FAILED"])),
                  asyncio.create_task(collect(base_url, intruder, theirs))]
     await asyncio.sleep(0.5)
     async with PsiClient(base_url, token) as client:
@@ -148,6 +150,7 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
     for listener in listeners:
         listener.cancel()
     assert mine == ["QUEUED", "RUNNING", "DONE"]
+    assert final == ["DONE"]
     assert theirs == []
 
 

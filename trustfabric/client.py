@@ -25,20 +25,23 @@ SETUP_ID = """query($id: String!) { datasetSetup(datasetId: $id) { setupId } }""
 SETUP = """query($id: String!) { datasetSetup(datasetId: $id) { setupId setup } }"""
 REQUEST = """mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id status } }"""
 JOB = """query($id: ID!) { psiJob(id: $id) { id status response error { code message } } }"""
-EVENTS = """subscription($id: ID) { psiJobEvents(jobId: $id) { jobId status } }"""
+EVENTS = """subscription($id: ID, $statuses: [PsiJobStatus!]) {
+  psiJobEvents(jobId: $id, statuses: $statuses) { jobId status } }"""
 FINAL = {"DONE", "FAILED", "CANCELLED"}
 
 
 async def job_events(session: aiohttp.ClientSession, base_url: str, token: str,
-                     job_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
-    """State changes of a tenant's jobs, or of one job, as they happen: one graphql-ws
-    subscription, however many jobs (load generators use it)."""
+                     job_id: str | None = None, statuses: list[str] | None = None,
+                     ) -> AsyncIterator[dict[str, Any]]:
+    """State changes of a tenant's jobs, or of one job, as they happen (all, or only
+    `statuses`): one graphql-ws subscription, however many jobs (load generators use it)."""
     async with session.ws_connect(base_url.replace("http", "ws", 1) + "/graphql",
                                   protocols=["graphql-transport-ws"], heartbeat=20) as ws:
         await ws.send_json({"type": "connection_init",
                             "payload": {"Authorization": f"Bearer {token}"}})
         await ws.send_json({"id": "1", "type": "subscribe",
-                            "payload": {"query": EVENTS, "variables": {"id": job_id}}})
+                            "payload": {"query": EVENTS, "variables": {
+                                "id": job_id, "statuses": statuses}}})
         async for message in ws:
             data = message.json()
             if data["type"] == "ping":
@@ -123,17 +126,16 @@ class PsiClient:
         async with self._session.ws_connect(ws_url, protocols=["graphql-transport-ws"]) as ws:
             await ws.send_json({"type": "connection_init", "payload": self._headers})
             await ws.send_json({"id": "1", "type": "subscribe",
-                                "payload": {"query": EVENTS, "variables": {"id": job_id}}})
+                                "payload": {"query": EVENTS, "variables": {
+                                    "id": job_id, "statuses": sorted(FINAL)}}})
             job = (await self.graphql(JOB, id=job_id))["psiJob"]  # it may be done already
             async with asyncio.timeout(timeout_s):
                 while job["status"] not in FINAL:
                     message = json.loads((await ws.receive()).data)
                     if message["type"] == "ping":
                         await ws.send_json({"type": "pong"})
-                    elif message["type"] == "next":
-                        status = message["payload"]["data"]["psiJobEvents"]["status"]
-                        if status in FINAL:
-                            job = (await self.graphql(JOB, id=job_id))["psiJob"]
+                    elif message["type"] == "next":  # only final states are sent
+                        job = (await self.graphql(JOB, id=job_id))["psiJob"]
                     elif message["type"] == "error":
                         raise PsiError("SUBSCRIPTION", json.dumps(message["payload"]))
         if job["status"] != "DONE":

@@ -20,8 +20,8 @@ from trustfabric.graph.psi import PsiJobRepository
 log = logging.getLogger(__name__)
 
 # Events commit out of timestamp order across processes; re-reading a short overlap and
-# dropping ids already seen catches the late ones.
-OVERLAP = timedelta(seconds=2)
+# dropping ids already seen catches the late ones. A batch commits well within it.
+OVERLAP = timedelta(seconds=0.5)
 SEEN_LIMIT = 50_000
 PAGE = 1000
 
@@ -61,13 +61,18 @@ class EventBus:
             self.publish(event)
 
     async def poll_once(self) -> None:
-        events = await self._jobs.events_since(iso(self._since - self._overlap), PAGE)
+        started = datetime.now(UTC)
+        # this process's own events were published as they committed
+        events = await self._jobs.events_since(iso(self._since - self._overlap), PAGE,
+                                               foreign=True)
         for event in events:
             self.publish(event)
-            self._since = max(self._since, datetime.fromisoformat(event["at"]))
-        # A full page means more are waiting: read on from its end, without looking back,
-        # or a burst larger than a page would be read again and again.
-        self._overlap = timedelta(0) if len(events) == PAGE else OVERLAP
+        if len(events) == PAGE:
+            # More are waiting: read on from the page's end without looking back, or a
+            # burst larger than a page would be read again and again.
+            self._since, self._overlap = datetime.fromisoformat(events[-1]["at"]), timedelta(0)
+        else:  # everything up to the start of this read has been seen, but late commits
+            self._since, self._overlap = started, OVERLAP
 
     async def run(self) -> None:
         ORIGIN.set("background")

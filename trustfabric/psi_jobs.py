@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cachetools import TTLCache
+from async_lru import alru_cache
 
 from trustfabric import psi
 from trustfabric.audit import audit_event, iso, now_iso
@@ -107,9 +107,13 @@ class PsiService:
         self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(jobs.create_many)
         # refusals are audited in batches too: under overload they are most of the traffic
         self.refusals: GroupCommit[dict[str, Any], None] = GroupCommit(self._audit_many)
-        # Dataset metadata read per request is the hottest read: trusted for a second, and
-        # dropped here at once when this process uploads a version.
-        self._datasets: TTLCache[str, DatasetRecord] = TTLCache(maxsize=10_000, ttl=1.0)
+        # and a refused request looks for its own earlier job in one read with the others
+        self.earlier: GroupCommit[str, JobRecord | None] = GroupCommit(
+            jobs.by_idempotency_keys)
+        # Dataset metadata read per request is the hottest read: trusted for a second, one
+        # read for all who ask meanwhile, and dropped here at once when this process
+        # uploads a version.
+        self._dataset = alru_cache(maxsize=10_000, ttl=1.0)(self.datasets.get)
 
     # -- PSI runs ------------------------------------------------------------------------
     async def request(
@@ -143,7 +147,7 @@ class PsiService:
             # A retry of an accepted request gets its job back, whatever would refuse a new
             # one now (quota spent, controls changed, queue full, a newer dataset version).
             # Looked up only here: on the way in, the write itself finds an existing job.
-            existing = await self.jobs.by_idempotency_key(f"{tenant}:{idempotency_key}")
+            existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
             if existing is not None:
                 return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
@@ -178,11 +182,6 @@ class PsiService:
         await self.audit.record(*events)
         return [None] * len(events)
 
-    async def _dataset(self, dataset_id: str) -> DatasetRecord:
-        if (dataset := self._datasets.get(dataset_id)) is None:
-            dataset = self._datasets[dataset_id] = await self.datasets.get(dataset_id)
-        return dataset
-
     async def cancel(self, caller: Caller, job_id: str) -> None:
         caller.require_write()
         await self.jobs.cancel(job_id, caller.read_scope, audit_event(
@@ -215,7 +214,7 @@ class PsiService:
         unique, content_hash = self._checked_items(items)
         updated, _ = await self.datasets.add_version(dataset_id, unique, content_hash, audit=[
             self._version_audit(caller, dataset.partner, dataset_id, content_hash, len(unique))])
-        self._datasets.pop(dataset_id, None)
+        self._dataset.cache_invalidate(dataset_id)
         return updated
 
     def _checked_items(self, items: list[str]) -> tuple[list[str], str]:

@@ -139,7 +139,8 @@ class ProofWorker:
                 await self.service.jobs.renew(self.owner, job_ids, lease_until(self.lease_s))
 
     async def _process_batch(self, jobs: list[JobRecord]) -> None:
-        controls, _ = await self.service.controls.current(fresh=True)
+        # the cached copy: a change reaches queued jobs within the controls cache time
+        controls, _ = await self.service.controls.current()
         runnable, failed = [], []
         for job in jobs:
             reason = self._refusal(job, controls)

@@ -1,10 +1,11 @@
 """The pilot-controls document, read with a short cache and changed optimistically."""
 
 import json
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
+
+from async_lru import alru_cache
 
 from trustfabric.audit import now_iso
 from trustfabric.controls import PilotControls
@@ -17,22 +18,22 @@ from trustfabric.graph.queries import controls as q
 class ControlsRepository:
     def __init__(self, executor: GraphExecutor, cache_s: float = 1.0) -> None:
         self._executor = executor
-        self._cache_s = cache_s
-        self._cached: tuple[float, PilotControls, int] | None = None
+        # Every request reads the controls: however many arrive when the copy expires,
+        # one read refreshes it for all of them.
+        self._cached = alru_cache(maxsize=1, ttl=cache_s)(self._read)
 
     async def init(self, seed: PilotControls) -> None:
         await self._executor.write(q.INIT, document=json.dumps(seed.to_document()), now=now_iso())
 
     async def current(self, fresh: bool = False) -> tuple[PilotControls, int]:
         """The controls and their revision; cached for a second unless `fresh`."""
-        if not fresh and self._cached and time.monotonic() - self._cached[0] < self._cache_s:
-            return self._cached[1], self._cached[2]
+        return await (self._read() if fresh else self._cached())
+
+    async def _read(self) -> tuple[PilotControls, int]:
         rows = await self._executor.read(q.GET)
         controls = (PilotControls.from_document(json.loads(rows[0]["document"]))
                     if rows else PilotControls())
-        revision = rows[0]["revision"] if rows else 0
-        self._cached = (time.monotonic(), controls, revision)
-        return controls, revision
+        return controls, rows[0]["revision"] if rows else 0
 
     @staticmethod
     async def _write(tx: Tx, *, revision: int, after: PilotControls,
@@ -56,6 +57,6 @@ class ControlsRepository:
             work = partial(self._write, revision=revision, after=after,
                            events=audit(before, after))
             if await self._executor.write_tx(work):
-                self._cached = None
+                self._cached.cache_clear()
                 return before, after
         raise BadUserInput("the controls changed concurrently; retry")

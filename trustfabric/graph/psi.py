@@ -109,6 +109,10 @@ def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
             "status": status}
 
 
+def _written(events: list[dict[str, Any]], origin: str) -> list[dict[str, Any]]:
+    return [event | {"origin": origin} for event in events]
+
+
 class DatasetRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
@@ -171,8 +175,10 @@ class PsiJobRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
         # Told of the job events this process commits, so its subscribers hear of them at
-        # once instead of at the next poll (the poller still covers other processes).
+        # once instead of at the next poll. They are written with this process's `origin`,
+        # so its poller reads only the events of other processes.
         self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
+        self.origin = secrets.token_hex(8)
 
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one transaction, or
@@ -189,7 +195,7 @@ class PsiJobRepository:
             created = [by_key[job.idem_key][0] for job in jobs if by_key[job.idem_key][1]]
             events[:] = [_event(j.id, j.tenant, "QUEUED", j.created_at) for j in created]
             if events:
-                await tx.run(q.RECORD_EVENTS, events=events)
+                await tx.run(q.RECORD_EVENTS, events=_written(events, self.origin))
                 ids = {j.id for j in created}
                 await AuditRepository.record_in(
                     tx, *(job.audit for job in jobs if job.props["id"] in ids))
@@ -205,9 +211,10 @@ class PsiJobRepository:
             raise NotFound(f"PSI job {job_id}")
         return JobRecord.from_row(rows[0]["job"])
 
-    async def by_idempotency_key(self, idem_key: str) -> JobRecord | None:
-        rows = await self._executor.read(q.JOB_BY_IDEMPOTENCY_KEY, idemKey=idem_key)
-        return JobRecord.from_row(rows[0]["job"]) if rows else None
+    async def by_idempotency_keys(self, idem_keys: list[str]) -> list[JobRecord | None]:
+        rows = await self._executor.read(q.JOBS_BY_IDEMPOTENCY_KEY, idemKeys=idem_keys)
+        found = {row["idemKey"]: JobRecord.from_row(row["job"]) for row in rows}
+        return [found.get(key) for key in idem_keys]
 
     async def page(self, tenant: str, before: str, limit: int,
                    status: str | None) -> list[JobRecord]:
@@ -239,7 +246,7 @@ class PsiJobRepository:
             jobs = [JobRecord.from_row(row["job"]) for row in rows]
             events[:] = [_event(j.id, j.tenant, "RUNNING", now) for j in jobs[started:]]
             if events:
-                await tx.run(q.RECORD_EVENTS, events=events)
+                await tx.run(q.RECORD_EVENTS, events=_written(events, self.origin))
             return jobs
 
         jobs = await self._executor.write_tx(work)
@@ -257,9 +264,11 @@ class PsiJobRepository:
         async def work(tx: Tx) -> list[str]:
             finished = []
             if done:
-                finished += [r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner)]
+                finished += [r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner,
+                                                           origin=self.origin)]
             if failed:
-                finished += [r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner)]
+                finished += [r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner,
+                                                           origin=self.origin)]
             ours = set(finished)
             await AuditRepository.record_in(tx, *(a for a in audit if a["subject"] in ours))
             return finished
@@ -292,9 +301,13 @@ class PsiJobRepository:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
         return rows[0]["bundle"] if rows else None
 
-    async def events_since(self, since: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """Job events at or after `since`, oldest first, at most `limit`."""
-        rows = await self._executor.read(q.EVENTS_SINCE, since=since, limit=limit)
+    async def events_since(self, since: str, limit: int = 1000, *, foreign: bool = False,
+                           tenants: list[str] | None = None) -> list[dict[str, Any]]:
+        """Job events at or after `since`, oldest first, at most `limit`; only those other
+        processes wrote if `foreign`, only of `tenants` if given."""
+        params = {"since": since, "limit": limit, "tenants": tenants,
+                  "origin": self.origin if foreign else None}
+        rows = await self._executor.read(q.EVENTS_SINCE, **params)
         if len(rows) == limit:  # more may match: only an ordered read says which come first
-            rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, since=since, limit=limit)
+            rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, **params)
         return sorted((row["event"] for row in rows), key=lambda event: event["at"])

@@ -1,6 +1,6 @@
 """API tokens: issue, verify (with a short cache), revoke."""
 
-from cachetools import TTLCache
+from async_lru import alru_cache
 
 from trustfabric.audit import now_iso
 from trustfabric.auth import Caller, Role, hash_token, new_token
@@ -12,9 +12,10 @@ from trustfabric.graph.queries import tokens as q
 class TokenRepository:
     def __init__(self, executor: GraphExecutor, cache_ttl_s: float) -> None:
         self._executor = executor
-        # Verified callers by token hash: saves a round trip per request; a revocation
-        # made elsewhere takes effect within the TTL.
-        self._cache: TTLCache[str, Caller] = TTLCache(maxsize=10_000, ttl=cache_ttl_s)
+        # Verified callers by token hash: saves a round trip per request, one lookup serves
+        # every request that arrives while it runs, and a revocation made elsewhere takes
+        # effect within the TTL. Failures are not cached.
+        self._lookup = alru_cache(maxsize=10_000, ttl=cache_ttl_s)(self._caller)
 
     async def create(self, tenant: str, role: Role, name: str = "") -> tuple[str, str]:
         """Returns (token id, secret). The secret is not stored and cannot be shown again."""
@@ -26,22 +27,20 @@ class TokenRepository:
         return token_id, secret
 
     async def verify(self, secret: str) -> Caller:
-        digest = hash_token(secret)
-        if (caller := self._cache.get(digest)) is not None:
-            return caller
+        return await self._lookup(hash_token(secret))
+
+    async def _caller(self, digest: str) -> Caller:
         rows = await self._executor.read(q.BY_HASH, hash=digest)
         if not rows or rows[0]["token"]["revoked"]:
             raise Unauthenticated("invalid or revoked token")
         token = rows[0]["token"]
-        caller = Caller(token_id=token["id"], tenant=token["tenant"], role=Role(token["role"]))
-        self._cache[digest] = caller
-        return caller
+        return Caller(token_id=token["id"], tenant=token["tenant"], role=Role(token["role"]))
 
     async def revoke(self, token_id: str) -> None:
         rows = await self._executor.write(q.REVOKE, id=token_id)
         if not rows:
             raise NotFound(f"token {token_id}")
-        self._cache.pop(rows[0]["hash"], None)
+        self._lookup.cache_invalidate(rows[0]["hash"])
 
     async def tenants(self) -> list[str]:
         return [row["id"] for row in await self._executor.read(q.TENANTS)]

@@ -1,5 +1,6 @@
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -176,11 +177,17 @@ async def set_request_size_limits(info: Info, minimum: int, maximum: int) -> Pil
     return PilotControls.from_controls(after)
 
 
-async def psi_job_events(info: Info, job_id: strawberry.ID | None = None
-                         ) -> AsyncGenerator[PsiJobEvent, None]:
+async def psi_job_events(
+    info: Info, job_id: strawberry.ID | None = None,
+    statuses: Annotated[list[PsiJobStatus] | None, strawberry.argument(
+        description="Only these changes, e.g. [DONE, FAILED, CANCELLED] to hear when jobs "
+                    "finish.")] = None,
+) -> AsyncGenerator[PsiJobEvent, None]:
     caller = await info.context.authenticate()
+    wanted = {status.value for status in statuses} if statuses else None
     async for event in info.context.events.subscribe(caller.tenant):
-        if job_id is None or event["jobId"] == str(job_id):
+        if ((job_id is None or event["jobId"] == str(job_id))
+                and (wanted is None or event["status"] in wanted)):
             yield PsiJobEvent(job_id=strawberry.ID(event["jobId"]),
                               status=PsiJobStatus(event["status"]),
                               at=datetime.fromisoformat(event["at"]))

@@ -87,9 +87,13 @@ JOB = Cypher(
     """,
 )
 
-JOB_BY_IDEMPOTENCY_KEY = Cypher(
-    "psi.job_by_idempotency_key",
-    "MATCH (j:PsiJob {idemKey: $idemKey}) RETURN j {.*, request: null} AS job",
+JOBS_BY_IDEMPOTENCY_KEY = Cypher(
+    "psi.jobs_by_idempotency_key",
+    """
+    UNWIND $idemKeys AS idemKey
+    MATCH (j:PsiJob {idemKey: idemKey})
+    RETURN idemKey, j {.*, request: null} AS job
+    """,
 )
 
 JOBS_PAGE = Cypher(
@@ -173,7 +177,7 @@ COMPLETE = Cypher(
     CREATE (:ProofBundle {jobId: j.id, id: row.bundleId, tenant: j.tenant,
                           envelope: row.envelope, markdown: row.markdown})
     CREATE (:JobEvent {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
-                       status: 'DONE'})
+                       status: 'DONE', origin: $origin})
     RETURN j.id AS id, j.tenant AS tenant
     """,
 )
@@ -187,7 +191,7 @@ FAIL = Cypher(
     SET j.status = 'FAILED', j.errorCode = row.code, j.errorMessage = row.message,
         j.completedAt = row.at, j.request = null
     CREATE (:JobEvent {id: row.eventId, at: row.at, tenant: j.tenant, jobId: j.id,
-                       status: 'FAILED'})
+                       status: 'FAILED', origin: $origin})
     RETURN j.id AS id, j.tenant AS tenant
     """,
 )
@@ -228,20 +232,24 @@ BUNDLE = Cypher(
     """,
 )
 
+# Readers skip what they already know: the events their own process wrote (`origin`), and
+# tenants they have no use for (null `tenants`: all of them).
+_EVENTS_WHERE = """
+    MATCH (e:JobEvent)
+    WHERE e.at >= $since AND ($origin IS NULL OR coalesce(e.origin, '') <> $origin)
+      AND ($tenants IS NULL OR e.tenant IN $tenants)
+"""
+
 # Unordered on purpose: ORDER BY makes ArcadeDB sort every JobEvent instead of using the
 # index on `at` (8 ms against 1 ms at 20,000 events, growing). The caller sorts; a full
 # page is read again ordered, so nothing is skipped.
 EVENTS_SINCE = Cypher(
-    "psi.events_since",
-    "MATCH (e:JobEvent) WHERE e.at >= $since RETURN e {.*} AS event LIMIT $limit",
+    "psi.events_since", _EVENTS_WHERE + "RETURN e {.*, origin: null} AS event LIMIT $limit",
 )
 
 EVENTS_SINCE_ORDERED = Cypher(
     "psi.events_since_ordered",
-    """
-    MATCH (e:JobEvent) WHERE e.at >= $since
-    RETURN e {.*} AS event ORDER BY e.at LIMIT $limit
-    """,
+    _EVENTS_WHERE + "RETURN e {.*, origin: null} AS event ORDER BY e.at LIMIT $limit",
 )
 
 VERSION = Cypher("psi.version", "MATCH (v:DatasetVersion {key: $key}) RETURN v {.*} AS version")
