@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import OPERATOR, codes
 from tests.test_psi import selectors
 from trustfabric.auth import Caller, Role
+from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
 from trustfabric.controls import Quota
 from trustfabric.errors import Unavailable
@@ -32,8 +33,11 @@ async def wait_all_done(services, tenants: list[str]) -> list:
     raise AssertionError("jobs did not finish")
 
 
+@pytest.mark.parametrize("handed_over", [False, True], ids=["from-graph", "handed-over"])
 async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, psi_pair,
-                                                             settings):
+                                                             settings, handed_over):
+    """Whether the worker finds the jobs in the graph (accepted by another process) or is
+    handed them in memory by its own process, the queue is shared fairly."""
     flood, dataset = psi_pair["tenant"], psi_pair["dataset"]
     lights = [f"{flood}-light{n}" for n in range(2)]
     await allow(services, flood, dataset, quota=Quota(100_000, 60, 100_000))
@@ -46,6 +50,7 @@ async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, 
         await services.psi.request(caller, dataset, Mode.PSI_CA, request, f"k{n}", None)
 
     await worker.stop()
+    services.psi.backlog = Backlog() if handed_over else None
     try:
         for n in range(240):  # the flood is queued first ...
             await submit(flood, n)
@@ -54,12 +59,18 @@ async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, 
                 await submit(light, n)
     finally:
         worker.start()
-    jobs = await wait_all_done(services, [flood, *lights])
-    order = sorted(jobs, key=lambda j: j.completed_at)
-    last_light = max(i for i, j in enumerate(order) if j.tenant != flood)
-    # FIFO would finish them last (position 249); fair shares serve them in the first
-    # batch, beside the flood's part of it, while most of the flood still waits
-    assert last_light < settings.psi_batch_size, last_light
+    try:
+        jobs = await wait_all_done(services, [flood, *lights])
+    finally:
+        services.psi.backlog = None
+    assert {j.attempts for j in jobs} == {1}  # each claimed once, by id or from the graph
+    # FIFO would claim them last, after 240 flood jobs; fair shares put them all in the
+    # first batch claimed, beside the flood's part of it, while most of the flood waits
+    first = min(j.started_at for j in jobs)
+    first_batch = [j for j in jobs if j.started_at == first]
+    assert {j.tenant for j in jobs if j.tenant != flood} == set(lights)
+    assert all(j.started_at == first for j in jobs if j.tenant != flood)
+    assert len(first_batch) <= settings.psi_batch_size
 
 
 async def test_back_pressure_refuses_early_and_loses_no_accepted_job(

@@ -39,6 +39,19 @@ class SigningKey:
         self.key_id = "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
 
     @classmethod
+    def from_pem(cls, pem: bytes) -> "SigningKey":
+        private = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError("the bundle signing key must be an Ed25519 key")
+        return cls(private)
+
+    def private_pem(self) -> bytes:
+        """The secret key, for the crypto processes this one starts; never log it."""
+        return self._private.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+
+    @classmethod
     def load_or_create(cls, path: Path, configured: str | None = None) -> "SigningKey":
         if configured:
             pem = configured.encode()
@@ -53,10 +66,7 @@ class SigningKey:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(pem)
-        private = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(private, Ed25519PrivateKey):
-            raise ValueError("the bundle signing key must be an Ed25519 key")
-        return cls(private)
+        return cls.from_pem(pem)
 
     def sign(self, body: dict[str, Any]) -> dict[str, Any]:
         """The signed envelope: the body, its content id, and a signature over both."""

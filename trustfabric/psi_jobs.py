@@ -14,6 +14,7 @@ from async_lru import alru_cache
 from trustfabric import psi
 from trustfabric.audit import audit_event, iso, now_iso
 from trustfabric.auth import Caller
+from trustfabric.backlog import Backlog
 from trustfabric.batching import GroupCommit
 from trustfabric.controls import PilotControls, QuotaGate, diff
 from trustfabric.errors import AppError, BadUserInput, Forbidden
@@ -104,6 +105,8 @@ class PsiService:
         self.max_dataset_items = max_dataset_items
         self._wake = wake
         self.queue = queue
+        # set when this process runs a proof worker: accepted jobs are handed to it directly
+        self.backlog: Backlog | None = None
         self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(jobs.create_many)
         # refusals are audited in batches too: under overload they are most of the traffic
         self.refusals: GroupCommit[dict[str, Any], None] = GroupCommit(self._audit_many)
@@ -175,6 +178,9 @@ class PsiService:
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)
+        if self.backlog is not None:
+            self.backlog.put(tenant, job.id)
+            self.queue.observe_depth(self.backlog.depth())
         self._wake.set()
         return job
 

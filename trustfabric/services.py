@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from trustfabric.backlog import Backlog
 from trustfabric.bundles import SigningKey
 from trustfabric.context import Context, Repositories
 from trustfabric.controls import PilotControls, QuotaGate
@@ -93,8 +94,9 @@ class Services:
     def worker(self) -> ProofWorker:
         s = self.settings
         return ProofWorker(self.psi, self.signing, processes=s.psi_worker_processes,
-                           batch_size=s.psi_batch_size, lease_s=s.psi_lease_s,
-                           poll_s=s.psi_poll_interval_s, fpr=s.psi_false_positive_rate)
+                           batch_size=s.psi_batch_size, in_flight=s.psi_batches_in_flight,
+                           lease_s=s.psi_lease_s, poll_s=s.psi_poll_interval_s,
+                           fpr=s.psi_false_positive_rate)
 
     async def run_background(self) -> list[asyncio.Task[None]]:
         """Tasks this process runs beside requests: the event poller, setup pre-seeding,
@@ -108,6 +110,7 @@ class Services:
         tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed()),
                  asyncio.create_task(dispatcher.run())]
         if self.settings.psi_worker_in_process:
+            self.psi.backlog = Backlog()
             worker = self.worker()
             tasks.append(asyncio.create_task(_run_worker(worker, self.events.wake)))
         else:  # no worker here to report the queue: look at it for back-pressure

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
     psi_batch_size: int = 64
+    # Batches being answered at once: one in the crypto processes while the next is
+    # claimed and the last is written.
+    psi_batches_in_flight: int = 3
     # New jobs are refused while the queue holds more than this many seconds of work.
     psi_latency_objective_s: float = 0.9
     # Webhooks

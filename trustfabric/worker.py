@@ -20,10 +20,12 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Any
 
 from trustfabric import psi
 from trustfabric.audit import audit_event, now_iso
+from trustfabric.batching import GroupCommit
 from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
 from trustfabric.controls import PilotControls
 from trustfabric.errors import AppError, Unavailable
@@ -36,37 +38,121 @@ from trustfabric.psi_jobs import PsiService, lease_until
 log = logging.getLogger(__name__)
 
 _responder: psi.Responder | None = None
+_signing: SigningKey | None = None
 PR_SET_PDEATHSIG = 1
+# How often a worker that is handed its own process's jobs still looks in the graph for
+# jobs queued elsewhere (other processes, or before a restart).
+SCAN_EVERY_S = 0.5
 
 
-def _init_process(secret: bytes, parent: int) -> None:
-    global _responder
+def _init_process(secret: bytes, signing_pem: bytes, parent: int) -> None:
+    global _responder, _signing
     if sys.platform == "linux":  # die with the worker, even when it is killed with -9 ...
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # ... or before this process had started
         os._exit(0)
     _responder = psi.Responder(psi.ServerKey(secret))
+    _signing = SigningKey.from_pem(signing_pem)
 
 
-def _respond_many(work: list[tuple[str, bytes]]) -> list[bytes | None]:
-    """In a pool process: one response per request, None where the request is unusable."""
-    assert _responder is not None
-    answers: list[bytes | None] = []
-    for mode, raw in work:
+@dataclass(frozen=True)
+class Work:
+    """What a crypto process needs to answer a job and seal its bundle."""
+
+    job: JobRecord
+    version: VersionRecord
+    controls: dict[str, Any]  # the controls in force for the job's tenant
+    max_client_items: int
+    fpr: float
+
+
+Answer = tuple[dict[str, Any], dict[str, Any]] | str
+FAILURES = {"BAD_USER_INPUT": "the request could not be processed",
+            "INTERNAL_SERVER_ERROR": "the job could not be completed"}
+
+
+def _answer_many(work: list[Work]) -> list[Answer]:
+    """In a pool process: each job's result row and audit event, or the code it fails with.
+    The bundle is built and signed here too: off the event loop."""
+    assert _responder is not None and _signing is not None
+    answers: list[Answer] = []
+    for item in work:
         try:
-            answers.append(_responder.respond(psi.Mode(mode), raw))
+            response = _responder.respond(psi.Mode(item.job.mode),
+                                          base64.b64decode(item.job.request or ""))
         except (RuntimeError, ValueError):
-            answers.append(None)
+            answers.append("BAD_USER_INPUT")
+            continue
+        try:
+            answers.append(seal(item, response, _signing))
+        except Exception:  # one job's fault fails that job, not its batch
+            log.exception("job %s could not be sealed", item.job.id)
+            answers.append("INTERNAL_SERVER_ERROR")
     return answers
+
+
+def seal(item: Work, response: bytes, signing: SigningKey
+         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job's result row (response, signed bundle, DONE event) and its audit event."""
+    job = item.job
+    completed_at = now_iso()
+    response_commitment = psi.commitment(response)
+    dataset = {"id": job.dataset_id, "partner": job.partner, "version": job.dataset_version,
+               "hash": job.dataset_hash, "size": item.version.size,
+               "uploadedAt": item.version.uploaded_at}
+    explainer = explain(
+        job_id=job.id, tenant=job.tenant, mode=psi.Mode(job.mode), dataset=dataset,
+        request_size=job.request_size, request_commitment=job.request_commitment,
+        response_commitment=response_commitment, controls=item.controls,
+    )
+    body = {
+        "type": BUNDLE_TYPE,
+        "jobId": job.id,
+        "tenant": job.tenant,
+        "dataset": {k: dataset[k] for k in ("id", "partner", "version", "hash")},
+        "mode": job.mode,
+        "commitments": {"request": job.request_commitment, "response": response_commitment},
+        "parameters": {"requestSize": job.request_size, "dataStructure": "GCS",
+                       "falsePositiveRate": repr(item.fpr),
+                       "maxClientItems": item.max_client_items,
+                       "serverKeyId": job.server_key_id},
+        "timings": {"requestedAt": job.created_at, "startedAt": job.started_at,
+                    "completedAt": completed_at},
+        "outcome": "DONE",
+        "explainer": explainer,
+    }
+    envelope = signing.sign(body)
+    row = {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
+           "commitment": response_commitment, "completedAt": completed_at,
+           "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
+           "markdown": explainer["markdown"], "eventId": secrets.token_hex(10)}
+    audit = audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
+                        subject=job.id, outcome="done", mode=job.mode,
+                        datasetId=job.dataset_id, datasetVersion=job.dataset_version,
+                        requestCommitment=job.request_commitment,
+                        responseCommitment=response_commitment,
+                        requestSize=job.request_size, bundleId=envelope["id"])
+    return row, audit
+
+
+@dataclass
+class Outcome:
+    """A batch's writes: results, failures, and their audit events."""
+
+    done: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ProofWorker:
     def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
-                 batch_size: int, lease_s: float, poll_s: float, fpr: float) -> None:
+                 batch_size: int, in_flight: int, lease_s: float, poll_s: float,
+                 fpr: float) -> None:
         self.service = service
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
+        self.in_flight = in_flight
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.fpr = fpr
@@ -75,60 +161,101 @@ class ProofWorker:
         self._versions: dict[str, VersionRecord] = {}
         self.drr = DeficitRoundRobin()
         self._next_reclaim = 0.0
+        self._next_scan = 0.0
+        # One writer for all finished batches: concurrent write transactions on the same
+        # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
+        self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(self._finish_many)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: a forked child would inherit the API's listening socket.
         return ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_process, initargs=(self.service.key.secret, os.getpid()),
+            initializer=_init_process,
+            initargs=(self.service.key.secret, self.signing.private_pem(), os.getpid()),
         )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     async def run(self, wake: asyncio.Event) -> None:
+        """Claims batch after batch, with up to `in_flight` of them being answered at once:
+        while the crypto processes work on one, the next is claimed and the last written."""
         ORIGIN.set("background")
-        while True:
-            try:
-                handled = await self.run_once()
-            except Unavailable:
-                log.warning("proof worker: database unavailable; retrying")
-                handled = 0
-                await asyncio.sleep(1.0)
-            except Exception:
-                # A worker that dies leaves jobs to wait for a restart; log the fault (names
-                # and codes only, never payloads) and keep serving. Leases cover the batch.
-                log.exception("proof worker: batch failed; retrying")
-                handled = 0
-                await asyncio.sleep(1.0)
-            if handled == 0:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll_s)
+        slots = asyncio.Semaphore(self.in_flight)
+        batches: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                try:
+                    jobs = await self.claim()
+                except Unavailable:
+                    log.warning("proof worker: database unavailable; retrying")
+                    jobs = await _pause(1.0)
+                except Exception:
+                    # A worker that dies leaves jobs to wait for a restart; log the fault
+                    # (names and codes only, never payloads) and keep serving.
+                    log.exception("proof worker: claim failed; retrying")
+                    jobs = await _pause(1.0)
+                if not jobs:
+                    slots.release()
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.poll_s)
+                    continue
+                batch = asyncio.create_task(self._process(jobs))
+                batches.add(batch)
+                batch.add_done_callback(lambda done: (batches.discard(done), slots.release()))
+        finally:
+            for batch in batches:
+                batch.cancel()
+            await asyncio.gather(*batches, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """One batch: each backlogged tenant's weighted fair part of it (deficit round
-        robin), plus, now and then, jobs whose worker died holding their lease."""
-        depth = await self.service.jobs.queue_depth()
-        self.service.queue.observe_depth(depth)
-        controls, _ = await self.service.controls.current()
-        weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
-        allocation = self.drr.allocate(depth, weights, self.batch_size)
-        reclaim = 0
-        if time.monotonic() >= self._next_reclaim:
-            reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
-        if not allocation and not reclaim:
-            return 0
-        jobs = await self.service.jobs.claim(self.owner, allocation, lease_until(self.lease_s),
-                                             reclaim)
+        """One batch, claimed and answered: how many jobs it held."""
+        jobs = await self.claim()
         if jobs:
             await self._process(jobs)
         return len(jobs)
+
+    async def claim(self) -> list[JobRecord]:
+        """Leases the next batch: each backlogged tenant's weighted fair part of it (deficit
+        round robin), plus, now and then, jobs whose worker died holding their lease.
+        Jobs this process accepted are claimed by id; the graph is searched only for jobs
+        queued elsewhere."""
+        backlog = self.service.backlog
+        here = backlog.depth() if backlog else {}
+        elsewhere: dict[str, int] = {}
+        if backlog is None or time.monotonic() >= self._next_scan:
+            queued = await self.service.jobs.queue_depth()
+            elsewhere = {t: n - here.get(t, 0) for t, n in queued.items() if n > here.get(t, 0)}
+            # while jobs from elsewhere wait, look for them every batch
+            self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
+        depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
+        self.service.queue.observe_depth(depth)
+        controls, _ = await self.service.controls.current()
+        weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
+        ids, search = [], {}
+        for tenant, n in self.drr.allocate(depth, weights, self.batch_size).items():
+            taken = backlog.take(tenant, n) if backlog else []
+            ids += taken
+            if n > len(taken):
+                search[tenant] = n - len(taken)
+        reclaim = 0
+        if time.monotonic() >= self._next_reclaim:
+            reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
+        if not ids and not search and not reclaim:
+            return []
+        return await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
+                                             reclaim, ids=ids)
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
         try:
             await self._process_batch(jobs)
+        except Unavailable:
+            log.warning("proof worker: database unavailable; the batch's leases bring it back")
+        except Exception:
+            log.exception("proof worker: batch failed; its leases bring it back")
         finally:
             heartbeat.cancel()
 
@@ -141,37 +268,35 @@ class ProofWorker:
     async def _process_batch(self, jobs: list[JobRecord]) -> None:
         # the cached copy: a change reaches queued jobs within the controls cache time
         controls, _ = await self.service.controls.current()
-        runnable, failed = [], []
+        outcome, work = Outcome(), []
         for job in jobs:
             reason = self._refusal(job, controls)
             if reason:
-                failed.append(self._failure(job, *reason))
+                outcome.failed.append(self._failure(job, *reason))
             else:
-                runnable.append(job)
-        answers = await self._respond(runnable)
-        done, audit = [], []
-        for job, answer in zip(runnable, answers, strict=True):
-            if answer is None:
-                failed.append(self._failure(job, "BAD_USER_INPUT",
-                                            "the request could not be processed"))
-                continue
-            try:
-                row, events = await self._complete(job, answer, controls)
-            except Exception:  # one job's fault fails that job, not its batch
-                log.exception("proof worker: job %s could not be completed", job.id)
-                failed.append(self._failure(job, "INTERNAL_SERVER_ERROR",
-                                            "the job could not be completed"))
-                continue
-            done.append(row)
-            audit += events
-        audit += [audit_event(tenant=f["tenant"], actor="proof-worker", action="psi.run",
-                              subject=f["id"], outcome="failed", reason=f["code"])
-                  for f in failed]
+                work.append(Work(job, await self._version(job), controls.in_force(job.tenant),
+                                 controls.max_request_size, self.fpr))
+        for item, answer in zip(work, await self._answer(work), strict=True):
+            if isinstance(answer, str):
+                outcome.failed.append(self._failure(item.job, answer, FAILURES[answer]))
+            else:
+                outcome.done.append(answer[0])
+                outcome.audit.append(answer[1])
+        outcome.audit += [audit_event(tenant=f["tenant"], actor="proof-worker",
+                                      action="psi.run", subject=f["id"], outcome="failed",
+                                      reason=f["code"]) for f in outcome.failed]
         stamp = now_iso()  # a failure's event time is when it commits, not when it was seen
-        for failure in failed:
+        for failure in outcome.failed:
             failure["at"] = stamp
-        finished = set(await self.service.jobs.finish(self.owner, done, failed, audit))
-        self.service.queue.served([d["tenant"] for d in done if d["id"] in finished])
+        finished = set(await self._finisher.submit(outcome))
+        self.service.queue.served([d["tenant"] for d in outcome.done if d["id"] in finished])
+
+    async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
+        merged = Outcome(*([row for o in outcomes for row in getattr(o, part)]
+                           for part in ("done", "failed", "audit")))
+        finished = set(await self.service.jobs.finish(self.owner, merged.done, merged.failed,
+                                                      merged.audit))
+        return [[r["id"] for r in o.done + o.failed if r["id"] in finished] for o in outcomes]
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
         if job.server_key_id != self.service.key.key_id:
@@ -187,16 +312,15 @@ class ProofWorker:
         return {"id": job.id, "tenant": job.tenant, "code": code, "message": message,
                 "at": now_iso(), "eventId": secrets.token_hex(10)}
 
-    async def _respond(self, jobs: list[JobRecord]) -> list[bytes | None]:
-        if not jobs:
+    async def _answer(self, work: list[Work]) -> list[Answer]:
+        if not work:
             return []
-        work = [(job.mode, base64.b64decode(job.request or "")) for job in jobs]
         size = -(-len(work) // self.processes)
         chunks = [work[i:i + size] for i in range(0, len(work), size)]
         loop = asyncio.get_running_loop()
         try:
             results = await asyncio.gather(
-                *(loop.run_in_executor(self._pool, _respond_many, chunk) for chunk in chunks))
+                *(loop.run_in_executor(self._pool, _answer_many, chunk) for chunk in chunks))
         except BrokenProcessPool:
             # a crypto process died (killed, out of memory): a broken pool stays broken,
             # so start a fresh one; the batch's leases bring its jobs back
@@ -212,45 +336,7 @@ class ProofWorker:
             self._versions[key] = await self.service.datasets.version(key)
         return self._versions[key]
 
-    async def _complete(self, job: JobRecord, response: bytes,
-                        controls: PilotControls) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        completed_at = now_iso()
-        version = await self._version(job)
-        response_commitment = psi.commitment(response)
-        dataset = {"id": job.dataset_id, "partner": job.partner, "version": job.dataset_version,
-                   "hash": job.dataset_hash, "size": version.size,
-                   "uploadedAt": version.uploaded_at}
-        mode = psi.Mode(job.mode)
-        explainer = explain(
-            job_id=job.id, tenant=job.tenant, mode=mode, dataset=dataset,
-            request_size=job.request_size, request_commitment=job.request_commitment,
-            response_commitment=response_commitment, controls=controls.in_force(job.tenant),
-        )
-        body = {
-            "type": BUNDLE_TYPE,
-            "jobId": job.id,
-            "tenant": job.tenant,
-            "dataset": {k: dataset[k] for k in ("id", "partner", "version", "hash")},
-            "mode": job.mode,
-            "commitments": {"request": job.request_commitment, "response": response_commitment},
-            "parameters": {"requestSize": job.request_size, "dataStructure": "GCS",
-                           "falsePositiveRate": repr(self.fpr),
-                           "maxClientItems": controls.max_request_size,
-                           "serverKeyId": job.server_key_id},
-            "timings": {"requestedAt": job.created_at, "startedAt": job.started_at,
-                        "completedAt": completed_at},
-            "outcome": "DONE",
-            "explainer": explainer,
-        }
-        envelope = self.signing.sign(body)
-        row = {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
-               "commitment": response_commitment, "completedAt": completed_at,
-               "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
-               "markdown": explainer["markdown"], "eventId": secrets.token_hex(10)}
-        audit = [audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
-                             subject=job.id, outcome="done", mode=job.mode,
-                             datasetId=job.dataset_id, datasetVersion=job.dataset_version,
-                             requestCommitment=job.request_commitment,
-                             responseCommitment=response_commitment,
-                             requestSize=job.request_size, bundleId=envelope["id"])]
-        return row, audit
+
+async def _pause(seconds: float) -> list[JobRecord]:
+    await asyncio.sleep(seconds)
+    return []

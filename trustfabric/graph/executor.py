@@ -97,6 +97,10 @@ class GraphExecutor:
             connection_timeout=connect_timeout_s,
             connection_acquisition_timeout=connect_timeout_s * 5,
             max_transaction_retry_time=retry_time_s,
+            # ArcadeDB reports two writes to the same page (optimistic concurrency) as
+            # DeadlockDetected; retried at once the later one succeeds. The driver's first
+            # retry waits a whole second (made for Neo4j's lock waits), which stalled batches.
+            initial_retry_delay=0.01,
             max_connection_pool_size=pool_size,
             liveness_check_timeout=30.0,
         )

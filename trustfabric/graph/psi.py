@@ -227,9 +227,10 @@ class PsiJobRepository:
         return {row["tenant"]: row["queued"] for row in await self._executor.read(q.QUEUE_DEPTH)}
 
     async def claim(self, owner: str, allocation: dict[str, int], lease_until: str,
-                    reclaim: int = 0) -> list[JobRecord]:
-        """Leases each tenant's share of queued jobs to `owner`, plus up to `reclaim` jobs
-        whose lease ran out, with a RUNNING event for each newly started job."""
+                    reclaim: int = 0, ids: list[str] | None = None) -> list[JobRecord]:
+        """Leases the jobs `ids` if still queued, each tenant's share of the other queued
+        jobs, and up to `reclaim` jobs whose lease ran out, to `owner`; with a RUNNING event
+        for each newly started job."""
         events: list[dict[str, Any]] = []
 
         async def work(tx: Tx) -> list[JobRecord]:
@@ -240,6 +241,9 @@ class PsiJobRepository:
                 rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
                                      until=lease_until, maxAttempts=MAX_ATTEMPTS)
             started = len(rows)
+            if ids:
+                rows += await tx.run(q.CLAIM_IDS, ids=ids, owner=owner, now=now,
+                                     until=lease_until)
             for tenant, limit in allocation.items():
                 rows += await tx.run(q.CLAIM, tenant=tenant, owner=owner, limit=limit, now=now,
                                      until=lease_until)

@@ -126,6 +126,19 @@ CLAIM = Cypher(
     """,
 )
 
+# Jobs handed over in memory by the process that accepted them, if nobody took them since.
+CLAIM_IDS = Cypher(
+    "psi.claim_ids",
+    """
+    UNWIND $ids AS id
+    MATCH (j:PsiJob {id: id})
+    WHERE j.status = 'QUEUED'
+    SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
+        j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
+    RETURN j {.*} AS job
+    """,
+)
+
 # Running jobs whose worker stopped renewing its lease (it crashed): taken over as they are.
 RECLAIM = Cypher(
     "psi.reclaim",
