@@ -30,8 +30,10 @@ class LoadState:
         self.depth: dict[str, int] = {}
         self.rate = 0.0
         self._last_served = time.monotonic()
-        self._demand: deque[tuple[float, str]] = deque()
-        self._served: deque[tuple[float, str]] = deque()
+        # (time, tenant) within the window, with running counts per tenant: the Gini is
+        # updated every batch, so it must not walk the whole window each time
+        self._demand = Window()
+        self._served = Window()
 
     # -- observations ----------------------------------------------------------------------
     def observe_depth(self, depth: dict[str, int]) -> None:
@@ -43,17 +45,17 @@ class LoadState:
 
     def accepted(self, tenant: str) -> None:
         ACCEPTED.labels(tenant).inc()
-        self._demand.append((time.monotonic(), tenant))
+        self._demand.add(time.monotonic(), tenant)
 
     def refused(self, tenant: str, code: str) -> None:
         REFUSED.labels(tenant, code).inc()
-        self._demand.append((time.monotonic(), tenant))  # demand, even if not served
+        self._demand.add(time.monotonic(), tenant)  # demand, even if not served
 
     def served(self, tenants: list[str], outcome: str = "done") -> None:
         now = time.monotonic()
         for tenant in tenants:
             SERVED.labels(tenant, outcome).inc()
-            self._served.append((now, tenant))
+            self._served.add(now, tenant)
         # exponentially smoothed jobs/s, from batch sizes and the time between batches
         elapsed = max(now - self._last_served, 1e-3)
         self.rate = 0.8 * self.rate + 0.2 * (len(tenants) / elapsed)
@@ -77,13 +79,23 @@ class LoadState:
 
     def gini(self) -> float:
         horizon = time.monotonic() - self.window_s
-        for window in (self._demand, self._served):
-            while window and window[0][0] < horizon:
-                window.popleft()
-        demand: dict[str, float] = defaultdict(float)
-        served: dict[str, float] = defaultdict(float)
-        for _, tenant in self._demand:
-            demand[tenant] += 1
-        for _, tenant in self._served:
-            served[tenant] += 1
-        return fairness_gini(served, demand, {})
+        return fairness_gini(self._served.since(horizon), self._demand.since(horizon), {})
+
+
+class Window:
+    def __init__(self) -> None:
+        self._events: deque[tuple[float, str]] = deque()
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def add(self, at: float, tenant: str) -> None:
+        self._events.append((at, tenant))
+        self._counts[tenant] += 1
+
+    def since(self, horizon: float) -> dict[str, int]:
+        """Counts per tenant from `horizon` on (older events are dropped)."""
+        while self._events and self._events[0][0] < horizon:
+            _, tenant = self._events.popleft()
+            self._counts[tenant] -= 1
+            if not self._counts[tenant]:
+                del self._counts[tenant]
+        return self._counts
