@@ -24,12 +24,16 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(seconds=0.5)
 SEEN_LIMIT = 50_000
 PAGE = 1000
+# Where every job event is written by this process (its worker runs in it), each poll finds
+# nothing and still makes the database walk the overlap; polls that find nothing come
+# less often, up to this, and at once at the base interval when something turns up.
+MAX_IDLE_INTERVAL_S = 0.5
 
 
 class EventBus:
     def __init__(self, jobs: PsiJobRepository, interval_s: float) -> None:
         self._jobs = jobs
-        self._interval_s = interval_s
+        self._base_interval_s = self._interval_s = interval_s
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._since = datetime.now(UTC) - OVERLAP
@@ -60,7 +64,7 @@ class EventBus:
         for event in events:
             self.publish(event)
 
-    async def poll_once(self) -> None:
+    async def poll_once(self) -> int:
         started = datetime.now(UTC)
         # this process's own events were published as they committed
         events = await self._jobs.events_since(iso(self._since - self._overlap), PAGE,
@@ -73,13 +77,16 @@ class EventBus:
             self._since, self._overlap = datetime.fromisoformat(events[-1]["at"]), timedelta(0)
         else:  # everything up to the start of this read has been seen, but late commits
             self._since, self._overlap = started, OVERLAP
+        return len(events)
 
     async def run(self) -> None:
         ORIGIN.set("background")
         while True:
             if any(self._subscribers.values()):
                 try:
-                    await self.poll_once()
+                    found = await self.poll_once()
+                    self._interval_s = (self._base_interval_s if found else
+                                        min(self._interval_s * 2, MAX_IDLE_INTERVAL_S))
                 except Unavailable:
                     log.warning("job events unavailable; retrying")
                 except Exception:  # a dead poller would silence every subscriber

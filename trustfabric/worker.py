@@ -66,13 +66,14 @@ class Work:
     fpr: float
 
 
-Answer = tuple[dict[str, Any], dict[str, Any]] | str
+Answer = dict[str, Any] | str
 FAILURES = {"BAD_USER_INPUT": "the request could not be processed",
             "INTERNAL_SERVER_ERROR": "the job could not be completed"}
 
 
 def _answer_many(work: list[Work]) -> list[Answer]:
-    """In a pool process: each job's result row and audit event, or the code it fails with.
+    """In a pool process: each job's result row (with its audit event), or the code it fails
+    with.
     The bundle is built and signed here too: off the event loop."""
     assert _responder is not None and _signing is not None
     answers: list[Answer] = []
@@ -91,9 +92,8 @@ def _answer_many(work: list[Work]) -> list[Answer]:
     return answers
 
 
-def seal(item: Work, response: bytes, signing: SigningKey
-         ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The job's result row (response, signed bundle, DONE event) and its audit event."""
+def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
+    """The job's result row: response, signed bundle, DONE event and audit event."""
     job = item.job
     completed_at = now_iso()
     response_commitment = psi.commitment(response)
@@ -122,26 +122,24 @@ def seal(item: Work, response: bytes, signing: SigningKey
         "explainer": explainer,
     }
     envelope = signing.sign(body)
-    row = {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
-           "commitment": response_commitment, "completedAt": completed_at,
-           "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
-           "markdown": explainer["markdown"], "eventId": secrets.token_hex(10)}
-    audit = audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
+    return {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
+            "commitment": response_commitment, "completedAt": completed_at,
+            "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
+            "markdown": explainer["markdown"], "eventId": secrets.token_hex(10),
+            "audit": audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
                         subject=job.id, outcome="done", mode=job.mode,
                         datasetId=job.dataset_id, datasetVersion=job.dataset_version,
                         requestCommitment=job.request_commitment,
                         responseCommitment=response_commitment,
-                        requestSize=job.request_size, bundleId=envelope["id"])
-    return row, audit
+                        requestSize=job.request_size, bundleId=envelope["id"])}
 
 
 @dataclass
 class Outcome:
-    """A batch's writes: results, failures, and their audit events."""
+    """A batch's writes: results and failures, each row with its audit event."""
 
     done: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
-    audit: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ProofWorker:
@@ -280,22 +278,20 @@ class ProofWorker:
             if isinstance(answer, str):
                 outcome.failed.append(self._failure(item.job, answer, FAILURES[answer]))
             else:
-                outcome.done.append(answer[0])
-                outcome.audit.append(answer[1])
-        outcome.audit += [audit_event(tenant=f["tenant"], actor="proof-worker",
-                                      action="psi.run", subject=f["id"], outcome="failed",
-                                      reason=f["code"]) for f in outcome.failed]
+                outcome.done.append(answer)
         stamp = now_iso()  # a failure's event time is when it commits, not when it was seen
         for failure in outcome.failed:
             failure["at"] = stamp
+            failure["audit"] = audit_event(tenant=failure["tenant"], actor="proof-worker",
+                                           action="psi.run", subject=failure["id"],
+                                           outcome="failed", reason=failure["code"])
         finished = set(await self._finisher.submit(outcome))
         self.service.queue.served([d["tenant"] for d in outcome.done if d["id"] in finished])
 
     async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
-        merged = Outcome(*([row for o in outcomes for row in getattr(o, part)]
-                           for part in ("done", "failed", "audit")))
-        finished = set(await self.service.jobs.finish(self.owner, merged.done, merged.failed,
-                                                      merged.audit))
+        finished = set(await self.service.jobs.finish(
+            self.owner, [row for o in outcomes for row in o.done],
+            [row for o in outcomes for row in o.failed]))
         return [[r["id"] for r in o.done + o.failed if r["id"] in finished] for o in outcomes]
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:

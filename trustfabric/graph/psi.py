@@ -109,10 +109,6 @@ def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
             "status": status}
 
 
-def _written(events: list[dict[str, Any]], origin: str) -> list[dict[str, Any]]:
-    return [event | {"origin": origin} for event in events]
-
-
 class DatasetRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
@@ -195,7 +191,8 @@ class PsiJobRepository:
             created = [by_key[job.idem_key][0] for job in jobs if by_key[job.idem_key][1]]
             events[:] = [_event(j.id, j.tenant, "QUEUED", j.created_at) for j in created]
             if events:
-                await tx.run(q.RECORD_EVENTS, events=_written(events, self.origin))
+                await tx.run(q.RECORD_EVENTS,
+                             events=[event | {"origin": self.origin} for event in events])
                 ids = {j.id for j in created}
                 await AuditRepository.record_in(
                     tx, *(job.audit for job in jobs if job.props["id"] in ids))
@@ -240,18 +237,13 @@ class PsiJobRepository:
                 await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)
                 rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
                                      until=lease_until, maxAttempts=MAX_ATTEMPTS)
-            started = len(rows)
+            lease = {"owner": owner, "now": now, "until": lease_until, "origin": self.origin}
             if ids:
-                rows += await tx.run(q.CLAIM_IDS, ids=ids, owner=owner, now=now,
-                                     until=lease_until)
+                rows += await tx.run(q.CLAIM_IDS, ids=ids, **lease)
             for tenant, limit in allocation.items():
-                rows += await tx.run(q.CLAIM, tenant=tenant, owner=owner, limit=limit, now=now,
-                                     until=lease_until)
-            jobs = [JobRecord.from_row(row["job"]) for row in rows]
-            events[:] = [_event(j.id, j.tenant, "RUNNING", now) for j in jobs[started:]]
-            if events:
-                await tx.run(q.RECORD_EVENTS, events=_written(events, self.origin))
-            return jobs
+                rows += await tx.run(q.CLAIM, tenant=tenant, limit=limit, **lease)
+            events[:] = [row["event"] for row in rows if row.get("event")]
+            return [JobRecord.from_row(row["job"]) for row in rows]
 
         jobs = await self._executor.write_tx(work)
         self.on_events(events)
@@ -260,10 +252,11 @@ class PsiJobRepository:
     async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.RENEW, ids=job_ids, owner=owner, until=lease_until)
 
-    async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]],
-                     audit: list[dict[str, Any]]) -> list[str]:
-        """Writes results, bundles, events and audit events of a batch in one transaction.
-        Returns the ids this worker finished; a job whose lease it lost is not among them."""
+    async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]]
+                     ) -> list[str]:
+        """Writes results, bundles, events and audit events (each row's `audit`) of a batch
+        in one transaction. Returns the ids this worker finished; a job whose lease it lost
+        is not among them."""
 
         async def work(tx: Tx) -> list[str]:
             finished = []
@@ -273,8 +266,6 @@ class PsiJobRepository:
             if failed:
                 finished += [r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner,
                                                            origin=self.origin)]
-            ours = set(finished)
-            await AuditRepository.record_in(tx, *(a for a in audit if a["subject"] in ours))
             return finished
 
         finished = set(await self._executor.write_tx(work))

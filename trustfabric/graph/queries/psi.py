@@ -114,6 +114,7 @@ QUEUE_DEPTH = Cypher(
 )
 
 # A tenant's oldest queued jobs: the worker asks each backlogged tenant for its fair part.
+# Claims write the RUNNING event in the same statement.
 CLAIM = Cypher(
     "psi.claim",
     """
@@ -122,7 +123,9 @@ CLAIM = Cypher(
     WITH j ORDER BY j.createdAt LIMIT $limit
     SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
         j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
-    RETURN j {.*} AS job
+    CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
+                        jobId: j.id, status: 'RUNNING', origin: $origin})
+    RETURN j {.*} AS job, e {.*, origin: null} AS event
     """,
 )
 
@@ -135,7 +138,9 @@ CLAIM_IDS = Cypher(
     WHERE j.status = 'QUEUED'
     SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
         j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
-    RETURN j {.*} AS job
+    CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
+                        jobId: j.id, status: 'RUNNING', origin: $origin})
+    RETURN j {.*} AS job, e {.*, origin: null} AS event
     """,
 )
 
@@ -178,7 +183,8 @@ RENEW = Cypher(
     """,
 )
 
-# Completion counts only for the worker holding the lease: a job finishes exactly once.
+# Completion counts only for the worker holding the lease: a job finishes exactly once, and
+# its audit event is written with it or not at all.
 COMPLETE = Cypher(
     "psi.complete",
     """
@@ -191,6 +197,8 @@ COMPLETE = Cypher(
                           envelope: row.envelope, markdown: row.markdown})
     CREATE (:JobEvent {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
                        status: 'DONE', origin: $origin})
+    CREATE (a:AuditEvent)
+    SET a = row.audit
     RETURN j.id AS id, j.tenant AS tenant
     """,
 )
@@ -205,6 +213,8 @@ FAIL = Cypher(
         j.completedAt = row.at, j.request = null
     CREATE (:JobEvent {id: row.eventId, at: row.at, tenant: j.tenant, jobId: j.id,
                        status: 'FAILED', origin: $origin})
+    CREATE (a:AuditEvent)
+    SET a = row.audit
     RETURN j.id AS id, j.tenant AS tenant
     """,
 )
