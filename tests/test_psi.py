@@ -187,6 +187,9 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
     refusals = [e for e in events if e["outcome"] == "refused"]
     assert {e["details"]["reason"] for e in refusals} == {"FORBIDDEN"}
     assert len(refusals) == 3
+    # the one run is audited with its commitments, once
+    [run] = [e for e in events if e["action"] == "psi.run"]
+    assert run["outcome"] == "done" and run["details"]["responseCommitment"]
     assert not any("request" in k and k != "requestSize" and k != "requestCommitment"
                    for e in events for k in e["details"])
 
