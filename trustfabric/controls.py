@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from trustfabric.errors import BadUserInput, Forbidden, QuotaExceeded
 from trustfabric.psi import Mode
@@ -153,21 +153,22 @@ class QuotaGate:
     """Per-tenant request quotas over sliding windows (the `limits` library's maths): the
     previous window's count, weighted by how much of it still overlaps, smooths the edge.
     Constant time per request, where a moving window keeps (and shifts) one timestamp per
-    request: with a quota of 100,000 a minute that showed in the profile.
+    request: with a quota of 100,000 a minute that showed in the profile. The asyncio
+    storage expires keys on the event loop, not with a timer thread fighting it for the GIL.
     Counts are per process: with N API processes a tenant's effective quota is N times."""
 
     def __init__(self) -> None:
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
-    def take(self, tenant: str, quota: Quota) -> None:
+    async def take(self, tenant: str, quota: Quota) -> None:
         burst = RateLimitItemPerSecond(quota.burst, 1)
         sustained = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
         for item in (burst, sustained):
-            if not self._limiter.test(item, tenant):
-                reset = self._limiter.get_window_stats(item, tenant).reset_time
+            if not await self._limiter.test(item, tenant):
+                reset = (await self._limiter.get_window_stats(item, tenant)).reset_time
                 raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
                                     retryAfterSeconds=max(1, math.ceil(reset - time.time())))
-        self._limiter.hit(burst, tenant)
-        self._limiter.hit(sustained, tenant)
+        await self._limiter.hit(burst, tenant)
+        await self._limiter.hit(sustained, tenant)
 
 

@@ -144,7 +144,7 @@ class PsiService:
             ):
                 raise BadUserInput("the setup is stale (new dataset version or server key): "
                                    "fetch datasetSetup again")
-            self.quotas.take(tenant, controls.for_tenant(tenant).quota)
+            await self.quotas.take(tenant, controls.for_tenant(tenant).quota)
             self.queue.admit(tenant)
         except AppError as refusal:
             # A retry of an accepted request gets its job back, whatever would refuse a new
