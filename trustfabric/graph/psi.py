@@ -104,11 +104,6 @@ class NewJob:
     audit: dict[str, Any]
 
 
-def _event(job_id: str, tenant: str, status: str, at: str) -> dict[str, Any]:
-    return {"id": secrets.token_hex(10), "at": at, "tenant": tenant, "jobId": job_id,
-            "status": status}
-
-
 class DatasetRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
@@ -177,30 +172,20 @@ class PsiJobRepository:
         self.origin = secrets.token_hex(8)
 
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
-        """Records queued jobs with their QUEUED and audit events in one transaction, or
+        """Records queued jobs with their QUEUED and audit events in one statement, or
         finds those already recorded under the same idempotency key: (job, created) each."""
-        events: list[dict[str, Any]] = []
-
-        async def work(tx: Tx) -> list[tuple[JobRecord, bool]]:
-            rows = await tx.run(q.CREATE_JOBS, rows=[
-                {"idemKey": job.idem_key, "props": job.props} for job in jobs])
-            by_key: dict[str, tuple[JobRecord, bool]] = {}
-            for row in rows:  # a key twice in one batch: the row that created the job wins
-                if row["idemKey"] not in by_key or row["created"]:
-                    by_key[row["idemKey"]] = (JobRecord.from_row(row["job"]), row["created"])
-            created = [by_key[job.idem_key][0] for job in jobs if by_key[job.idem_key][1]]
-            events[:] = [_event(j.id, j.tenant, "QUEUED", j.created_at) for j in created]
-            if events:
-                await tx.run(q.RECORD_EVENTS,
-                             events=[event | {"origin": self.origin} for event in events])
-                ids = {j.id for j in created}
-                await AuditRepository.record_in(
-                    tx, *(job.audit for job in jobs if job.props["id"] in ids))
-            return [by_key[job.idem_key] for job in jobs]
-
-        result = await self._executor.write_tx(work)
-        self.on_events(events)
-        return result
+        queued = {job.idem_key: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
+                                 "tenant": job.props["tenant"], "jobId": job.props["id"],
+                                 "status": "QUEUED"} for job in jobs}
+        rows = await self._executor.write(q.CREATE_JOBS, rows=[
+            {"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
+             "event": queued[job.idem_key] | {"origin": self.origin}} for job in jobs])
+        by_key: dict[str, tuple[JobRecord, bool]] = {}
+        for row in rows:  # a key twice in one batch: the row that created the job wins
+            if row["idemKey"] not in by_key or row["created"]:
+                by_key[row["idemKey"]] = (JobRecord.from_row(row["job"]), row["created"])
+        self.on_events([queued[key] for key, (_, created) in by_key.items() if created])
+        return [by_key[job.idem_key] for job in jobs]
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)

@@ -57,24 +57,19 @@ CURRENT_VERSIONS = Cypher(
     """,
 )
 
-# The idempotency key is unique per tenant: a second request with it finds the first job.
+# The idempotency key is unique per tenant: a second request with it finds the first job,
+# and writes no events.
 CREATE_JOBS = Cypher(
     "psi.create_jobs",
     """
     UNWIND $rows AS row
     MERGE (j:PsiJob {idemKey: row.idemKey})
       ON CREATE SET j += row.props
-    RETURN row.idemKey AS idemKey, j {.*, request: null} AS job, j.id = row.props.id AS created
-    """,
-)
-
-RECORD_EVENTS = Cypher(
-    "psi.record_events",
-    """
-    UNWIND $events AS event
-    CREATE (e:JobEvent)
-    SET e = event
-    RETURN count(e) AS n
+    WITH row, j, j.id = row.props.id AS created
+    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
+      CREATE (e:JobEvent) SET e = row.event
+      CREATE (a:AuditEvent) SET a = row.audit)
+    RETURN row.idemKey AS idemKey, j {.*, request: null} AS job, created
     """,
 )
 
