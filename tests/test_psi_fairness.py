@@ -111,9 +111,13 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
 
 
 def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
-    state = LoadState(latency_objective_s=0.9, min_rate=50)
+    state = LoadState(queue_wait_s=0.9, min_rate=50)
     state.observe_depth({"a": 40})
     state.admit("a")  # 40 queued < 45 servable within 0.9 s
+    state.running = {"a": 10}
+    with pytest.raises(Unavailable):
+        state.admit("a")  # jobs being answered count too: 50 outstanding
+    state.running = {}
     state.observe_depth({"a": 40, "b": 10})
     with pytest.raises(Unavailable):
         state.admit("a")  # over capacity, and a holds more than its half

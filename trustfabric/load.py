@@ -22,12 +22,13 @@ SERVICE_RATE = Gauge("tf_psi_service_rate", "PSI jobs finished per second (smoot
 
 
 class LoadState:
-    def __init__(self, latency_objective_s: float, window_s: float = 60.0,
+    def __init__(self, queue_wait_s: float, window_s: float = 60.0,
                  min_rate: float = 50.0) -> None:
-        self.latency_objective_s = latency_objective_s
+        self.queue_wait_s = queue_wait_s
         self.window_s = window_s
         self.min_rate = min_rate  # assumed capacity before any job has been measured
-        self.depth: dict[str, int] = {}
+        self.depth: dict[str, int] = {}  # queued jobs per tenant
+        self.running: dict[str, int] = {}  # claimed by this process's worker, not finished
         self.rate = 0.0
         self._last_served = time.monotonic()
         # (time, tenant) within the window, with running counts per tenant: the Gini is
@@ -65,15 +66,16 @@ class LoadState:
 
     # -- decisions -------------------------------------------------------------------------
     def admit(self, tenant: str) -> None:
-        """Refuses a new job when the queue already holds more than the workers can serve
-        within the latency objective, and this tenant holds at least its even part of that:
-        better a clear refusal now than a timeout later, and the flooding tenant first."""
-        queued = sum(self.depth.values())
-        capacity = max(self.rate, self.min_rate) * self.latency_objective_s
-        if queued <= capacity:
+        """Refuses a new job when more jobs are outstanding than the workers can serve
+        within the queue wait, and this tenant holds at least its even part of them: better
+        a clear refusal now than a timeout later, and the flooding tenant first."""
+        outstanding = {t: self.depth.get(t, 0) + self.running.get(t, 0)
+                       for t in self.depth.keys() | self.running.keys()}
+        capacity = max(self.rate, self.min_rate) * self.queue_wait_s
+        if sum(outstanding.values()) <= capacity:
             return
-        backlogged = {t for t, n in self.depth.items() if n > 0} | {tenant}
-        if self.depth.get(tenant, 0) >= capacity / len(backlogged):
+        backlogged = {t for t, n in outstanding.items() if n > 0} | {tenant}
+        if outstanding.get(tenant, 0) >= capacity / len(backlogged):
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 

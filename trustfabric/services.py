@@ -78,7 +78,7 @@ class Services:
             audit=AuditRepository(executor),
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
-            wake=events.wake, queue=LoadState(settings.psi_latency_objective_s),
+            wake=events.wake, queue=LoadState(settings.psi_queue_wait_s),
         )
         return cls(settings, executor, repos, service, signing, events,
                    WebhookRepository(executor, jobs))

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class ProofWorker:
         self.drr = DeficitRoundRobin()
         self._next_reclaim = 0.0
         self._next_scan = 0.0
+        self._running: Counter[str] = Counter()  # claimed and not yet finished, per tenant
         # One writer for all finished batches: concurrent write transactions on the same
         # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
         self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(self._finish_many)
@@ -243,8 +245,15 @@ class ProofWorker:
             reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
         if not ids and not search and not reclaim:
             return []
-        return await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
+        jobs = await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
                                              reclaim, ids=ids)
+        self._count_running(jobs, +1)
+        return jobs
+
+    def _count_running(self, jobs: list[JobRecord], sign: int) -> None:
+        for job in jobs:
+            self._running[job.tenant] += sign
+        self.service.queue.running = +self._running  # for admission: only the positive
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
@@ -256,6 +265,7 @@ class ProofWorker:
             log.exception("proof worker: batch failed; its leases bring it back")
         finally:
             heartbeat.cancel()
+            self._count_running(jobs, -1)
 
     async def _keep_leases(self, job_ids: list[str]) -> None:
         while True:
