@@ -12,11 +12,14 @@ signed bundle. QUOTA_EXCEEDED and back-pressure refusals are counted apart from 
 
 import argparse
 import asyncio
+import base64
 import os
 import re
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from bench.common import (
     stop_app,
     write_json,
 )
+from trustfabric import psi
 from trustfabric.auth import Caller, Role
 from trustfabric.client import FINAL, PsiClient, job_events
 from trustfabric.controls import Quota
@@ -82,23 +86,34 @@ async def prepare(target: Target, workdir: Path, tenants: list[str], items: int,
         await services.close()
 
 
+@dataclass(frozen=True)
+class Done:
+    at: float  # monotonic, when the DONE event arrived
+    tenant: str
+    latency: float
+    job_id: str
+    sent_wall: float  # wall clock, to set against the job's own timestamps
+
+
 class Run:
-    """Everything the load produced, bucketed by second."""
+    """Everything the load produced."""
 
     def __init__(self) -> None:
-        self.sent: dict[str, float] = {}  # job id → when its mutation was sent
+        self.sent: dict[str, tuple[float, float]] = {}  # job id → (monotonic, wall) sent
         self.tenant_of: dict[str, str] = {}
-        self.done: list[tuple[float, str, float]] = []  # (at, tenant, latency)
+        self.done: list[Done] = []
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic, tenant) of every request
         self.offered: dict[str, int] = defaultdict(int)
         self.refused: dict[str, int] = defaultdict(int)
         self.errors: list[str] = []
         self.early: dict[str, float] = {}  # DONE before the mutation's answer came back
 
     def finished(self, job_id: str, at: float) -> None:
-        if job_id in self.sent:
-            self.done.append((at, self.tenant_of[job_id], at - self.sent.pop(job_id)))
-        else:
+        if job_id not in self.sent:
             self.early[job_id] = at
+            return
+        sent, wall = self.sent.pop(job_id)
+        self.done.append(Done(at, self.tenant_of[job_id], at - sent, job_id, wall))
 
 
 async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run) -> None:
@@ -108,8 +123,9 @@ async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run)
 
 async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,
                  dataset: str, request: str, n: str, run: Run) -> None:
-    sent = time.monotonic()
+    sent, wall = time.monotonic(), time.time()
     run.offered[tenant] += 1
+    run.arrivals.append((sent, tenant))
     body = {"query": REQUEST, "variables": {"input": {
         "datasetId": dataset, "mode": "PSI", "request": request,
         "idempotencyKey": f"soak-{tenant}-{n}"}}}
@@ -128,11 +144,10 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
             run.errors.append(extensions.get("code", "?"))
         return
     job_id = payload["data"]["requestPsi"]["id"]
+    run.sent[job_id] = (sent, wall)
     run.tenant_of[job_id] = tenant
     if job_id in run.early:
-        run.done.append((run.early[job_id], tenant, run.early.pop(job_id) - sent))
-    else:
-        run.sent[job_id] = sent
+        run.finished(job_id, run.early.pop(job_id))
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
@@ -172,37 +187,89 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
     return run, start
 
 
+def counts(tenants: Any) -> dict[str, float]:
+    tally: dict[str, float] = defaultdict(float)
+    for tenant in tenants:
+        tally[tenant] += 1
+    return tally
+
+
 def report(run: Run, start: float, seconds: float, shares: dict[str, float],
            window: float) -> dict[str, Any]:
-    latencies = sorted(latency for _, _, latency in run.done)
-    in_time = [d for d in run.done if d[0] - start <= seconds + 1]
+    """Figures over the measured window. Each timeline point's Gini compares what each
+    tenant was served in that window with its max-min fair share of the total, given what
+    it asked for in that window (the design notes' definition)."""
+    latencies = sorted(d.latency for d in run.done)
+    in_time = [d for d in run.done if d.at - start <= seconds + 1]
     offered = sum(run.offered.values())
-    served = defaultdict(int)
-    for _, tenant, _ in run.done:
-        served[tenant] += 1
+    served = counts(d.tenant for d in run.done)
     timeline = []
     for begin in range(0, int(seconds), int(window)):
-        bucket = [d for d in run.done if begin <= d[0] - start < begin + window]
-        by_tenant = defaultdict(float)
-        for _, tenant, _ in bucket:
-            by_tenant[tenant] += 1
-        demand = {t: shares[t] * len(bucket) * 10 for t in shares}  # every tenant backlogged
-        lat = sorted(latency for _, _, latency in bucket)
+        bucket = [d for d in run.done if begin <= d.at - start < begin + window]
+        asked = counts(t for at, t in run.arrivals if begin <= at - start < begin + window)
+        lat = sorted(d.latency for d in bucket)
         timeline.append({"t": begin, "jobs_per_s": len(bucket) / window,
                          "p95_ms": round(percentile(lat, 95) * 1000, 1) if lat else None,
-                         "gini": round(fairness_gini(by_tenant, demand, {}), 4)})
+                         "gini": round(fairness_gini(counts(d.tenant for d in bucket), asked,
+                                                     {}), 4)})
     lost = len(run.sent)
+    errors = len(run.errors) + lost
+
+    def ms(p: float) -> float | None:
+        return round(percentile(latencies, p) * 1000, 1) if latencies else None
+
     return {
-        "offered": offered, "completed": len(run.done), "jobs_per_s": round(len(in_time) / seconds, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
-        "p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
-        "p99_ms": round(percentile(latencies, 99) * 1000, 1) if latencies else None,
-        "errors": len(run.errors) + lost, "error_rate": round((len(run.errors) + lost) / max(offered, 1), 5),
+        "offered": offered, "completed": len(run.done),
+        "jobs_per_s": round(len(in_time) / seconds, 1),
+        "p50_ms": ms(50), "p95_ms": ms(95), "p99_ms": ms(99),
+        "errors": errors, "error_rate": round(errors / max(offered, 1), 5),
         "error_kinds": sorted(set(run.errors))[:10], "never_finished": lost,
-        "refused": dict(run.refused), "served": dict(served), "offered_by_tenant": dict(run.offered),
+        "refused": dict(run.refused), "served": dict(served),
+        "offered_by_tenant": dict(run.offered),
         "gini": round(fairness_gini(served, {t: run.offered[t] for t in shares}, {}), 4),
+        "gini_worst_window": max((p["gini"] for p in timeline), default=None),
         "timeline": timeline,
     }
+
+
+STAGES = "query($id: ID!) { psiJob(id: $id) { createdAt startedAt completedAt } }"
+
+
+async def stages(url: str, tokens: dict[str, str], run: Run, sample: int = 300
+                 ) -> dict[str, dict[str, float | None]]:
+    """Where the latency went, from a sample of finished jobs: reaching the service
+    (`ingress`), waiting to be claimed (`queued`), crypto and sealing (`answered`), and from
+    the sealed bundle to the client's DONE event (`delivered`: the commit and the push)."""
+    picked = run.done[::max(1, len(run.done) // sample)][:sample]
+    parts: dict[str, list[float]] = defaultdict(list)
+    async with aiohttp.ClientSession() as session:
+        for done in picked:
+            async with session.post(
+                f"{url}/graphql", json={"query": STAGES, "variables": {"id": done.job_id}},
+                headers={"authorization": f"Bearer {tokens[done.tenant]}"},
+            ) as response:
+                job = (await response.json())["data"]["psiJob"]
+            created, started, completed = (datetime.fromisoformat(job[k]).timestamp()
+                                           for k in ("createdAt", "startedAt", "completedAt"))
+            parts["ingress"].append(created - done.sent_wall)
+            parts["queued"].append(started - created)
+            parts["answered"].append(completed - started)
+            parts["delivered"].append(done.sent_wall + done.latency - completed)
+    return {name: {"p50_ms": round(percentile(sorted(v), 50) * 1000, 1),
+                   "p95_ms": round(percentile(sorted(v), 95) * 1000, 1)}
+            for name, v in parts.items()}
+
+
+def raw_selectors_per_core(pool: list[str], selectors: int, seconds: float = 2.0) -> float:
+    """openmined-psi's own server throughput on one core, in this process and on the same
+    requests: the yardstick for the service's crypto efficiency."""
+    responder = psi.Responder(psi.ServerKey.generate())
+    requests = [base64.b64decode(request) for request in pool]
+    n, begin = 0, time.process_time()
+    while time.process_time() - begin < seconds:
+        responder.respond(psi.Mode.PSI, requests[n % len(requests)])
+        n += 1
+    return n * selectors / (time.process_time() - begin)
 
 
 def query_times(url: str) -> list[dict[str, Any]]:
@@ -280,6 +347,7 @@ def main() -> None:
                                            for i in range(args.selectors)]).request
                         for n in range(args.pool)]
                 db_pids = descendants(server.pid) if server.pid else []
+                raw = raw_selectors_per_core(pool, args.selectors)
                 if args.warmup:
                     print(f"warming up for {args.warmup:g} s …")
                     asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens, shares,
@@ -296,6 +364,7 @@ def main() -> None:
                 cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in groups.items()}
                 cpu["load generator"] = sum(os.times()[:2]) - load_before
                 queries = query_times(f"http://127.0.0.1:{port}")
+                latency_parts = asyncio.run(stages(f"http://127.0.0.1:{port}", tokens, run))
             finally:
                 stop_app(app)
     result = report(run, start, args.duration, shares, args.window)
@@ -305,6 +374,17 @@ def main() -> None:
     result["cpu_ms_per_job"] = {name: round(1000 * seconds / max(result["completed"], 1), 2)
                                 for name, seconds in cpu.items()}
     result["graph_queries"] = queries
+    result["latency_stages"] = latency_parts
+    # the service's PSI work against the library's alone: selectors answered per second
+    # over raw selectors per second on one core times the cores there are (all of them
+    # run the service, the database and the load) and times the crypto processes' cores
+    answered = result["jobs_per_s"] * args.selectors
+    result["crypto"] = {
+        "raw_selectors_per_core_s": round(raw), "service_selectors_s": round(answered),
+        "efficiency_machine": round(answered / (raw * (os.cpu_count() or 1)), 3),
+        "efficiency_crypto_cores": round(answered / (raw * max(result["cpu_cores"]["crypto"],
+                                                                0.01)), 3),
+    }
     print_table(["jobs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error %", "Gini"],
                 [[result["jobs_per_s"], result["p50_ms"], result["p95_ms"], result["p99_ms"],
                   result["errors"], round(result["error_rate"] * 100, 3), result["gini"]]])
@@ -314,6 +394,10 @@ def main() -> None:
     print_table(["tenant", "offered", "served", "refused"],
                 [[t, result["offered_by_tenant"].get(t, 0), result["served"].get(t, 0),
                   result["refused"].get(t, 0)] for t in shares])
+    print_table(["latency stage", "p50 ms", "p95 ms"],
+                [[name, v["p50_ms"], v["p95_ms"]] for name, v in latency_parts.items()])
+    print_table(["raw selectors/s/core", "service selectors/s", "efficiency (machine)",
+                 "efficiency (crypto cores)"], [list(result["crypto"].values())])
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     path = write_json("soak", {"args": vars(args), "result": result})
