@@ -5,12 +5,14 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import aiohttp
 import httpx
 
 from tests.conftest import free_port
 from tests.test_psi import selectors
+from trustfabric.audit import iso
 from trustfabric.client import PsiClient, job_events
 from trustfabric.psi_jobs import lease_until
 
@@ -164,3 +166,20 @@ async def test_a_crashed_crypto_process_is_replaced_and_its_jobs_finish(
         # the next batch meets a broken pool: a new pool is started, and the job comes
         # back when its lease runs out
         assert await client.cardinality(psi_pair["dataset"], selectors(3, 13)) == 3
+
+
+async def test_old_job_events_are_dropped_and_the_job_stays(base_url, make_token, psi_pair,
+                                                            services):
+    async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
+        await client.cardinality(psi_pair["dataset"], selectors(2, 14))
+        job = (await services.psi.jobs.page(psi_pair["tenant"], "~", 1, None))[0]
+        assert await done_events(services, job.id) == 1
+        completed = datetime.fromisoformat(job.completed_at)
+        # a retention that ends before the job's events keeps them ...
+        await services.psi.jobs.drop_events(iso(completed - timedelta(seconds=60)))
+        assert await done_events(services, job.id) == 1
+        # ... one that ends after them drops them, and the job is still there
+        while await services.psi.jobs.drop_events(iso(completed + timedelta(seconds=1))):
+            pass
+        assert await done_events(services, job.id) == 0
+        assert (await services.psi.jobs.get(job.id, psi_pair["tenant"])).status == "DONE"

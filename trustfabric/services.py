@@ -3,10 +3,12 @@
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from trustfabric.audit import iso
 from trustfabric.backlog import Backlog
 from trustfabric.bundles import SigningKey
 from trustfabric.context import Context, Repositories
@@ -108,7 +110,8 @@ class Services:
             interval_s=s.webhook_interval_s, allow_private=s.webhook_allow_private,
         )
         tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed()),
-                 asyncio.create_task(dispatcher.run())]
+                 asyncio.create_task(dispatcher.run()),
+                 asyncio.create_task(self._retire_events())]
         if self.settings.psi_worker_in_process:
             self.psi.backlog = Backlog()
             worker = self.worker()
@@ -133,6 +136,17 @@ class Services:
             except Exception:  # stale depth only delays back-pressure; keep watching
                 log.exception("could not read the PSI queue depth")
             await asyncio.sleep(0.5)
+
+    async def _retire_events(self) -> None:
+        ORIGIN.set("background")
+        while True:
+            before = iso(datetime.now(UTC) - timedelta(seconds=self.settings.psi_event_retention_s))
+            try:
+                while await self.psi.jobs.drop_events(before) > 0:
+                    pass
+            except Exception:  # old events only cost index space; try again later
+                log.exception("could not drop old job events")
+            await asyncio.sleep(60)
 
     async def close(self) -> None:
         await self.executor.close()

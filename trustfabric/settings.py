@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # longer than this to serve at the measured rate: the part of the 0.9 s latency
     # objective left for waiting, the rest goes to the request, the crypto and the writes.
     psi_queue_wait_s: float = 0.5
+    # Job events (the outbox behind subscriptions and webhooks) are kept this long.
+    psi_event_retention_s: float = 3600.0
     # Webhooks
     webhook_max_attempts: int = 6
     webhook_backoff_base_s: float = 2.0

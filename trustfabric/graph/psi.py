@@ -281,6 +281,11 @@ class PsiJobRepository:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
         return rows[0]["bundle"] if rows else None
 
+    async def drop_events(self, before: str, limit: int = 5000) -> int:
+        """Deletes up to `limit` job events older than `before`; returns how many."""
+        rows = await self._executor.write(q.DROP_EVENTS, before=before, limit=limit)
+        return rows[0]["dropped"] if rows else 0
+
     async def events_since(self, since: str, limit: int = 1000, *, foreign: bool = False,
                            tenants: list[str] | None = None) -> list[dict[str, Any]]:
         """Job events at or after `since`, oldest first, at most `limit`; only those other

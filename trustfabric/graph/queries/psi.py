@@ -270,4 +270,16 @@ EVENTS_SINCE_ORDERED = Cypher(
     _EVENTS_WHERE + "RETURN e {.*, origin: null} AS event ORDER BY e.at LIMIT $limit",
 )
 
+# Job events are an outbox: subscribers and the webhook fan-out read them within seconds.
+# Old ones only grow the index every poll walks, so they are dropped in chunks.
+DROP_EVENTS = Cypher(
+    "psi.drop_events",
+    """
+    MATCH (e:JobEvent) WHERE e.at < $before
+    WITH e LIMIT $limit
+    DELETE e
+    RETURN count(*) AS dropped
+    """,
+)
+
 VERSION = Cypher("psi.version", "MATCH (v:DatasetVersion {key: $key}) RETURN v {.*} AS version")
