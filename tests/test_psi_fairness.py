@@ -125,5 +125,5 @@ def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
         state.admit("a")  # over capacity, and a holds more than its half
     state.admit("b")  # b is under its half: still admitted
     state.admit("c")  # a newcomer too
-    state.rate = 500.0  # measured: 450 jobs fit in 0.9 s
+    state.served(["a"] * 2500)  # measured: 500 jobs/s, so 450 fit in 0.9 s
     state.admit("a")

@@ -19,15 +19,16 @@ from trustfabric.graph.psi import PsiJobRepository
 
 log = logging.getLogger(__name__)
 
-# Events commit out of timestamp order across processes; re-reading a short overlap and
-# dropping ids already seen catches the late ones. A batch commits well within it.
-OVERLAP = timedelta(seconds=0.5)
+# Events commit out of timestamp order across processes (a DONE event is stamped when its
+# bundle is sealed, and commits with its batch); re-reading an overlap and dropping ids
+# already seen catches the late ones, and small clock differences between hosts.
+OVERLAP = timedelta(seconds=2)
 SEEN_LIMIT = 50_000
 PAGE = 1000
 # Where every job event is written by this process (its worker runs in it), each poll finds
 # nothing and still makes the database walk the overlap; polls that find nothing come
 # less often, up to this, and at once at the base interval when something turns up.
-MAX_IDLE_INTERVAL_S = 0.5
+MAX_IDLE_INTERVAL_S = 1.0
 
 
 class EventBus:

@@ -148,11 +148,13 @@ class PsiService:
             self.queue.admit(tenant)
         except AppError as refusal:
             # A retry of an accepted request gets its job back, whatever would refuse a new
-            # one now (quota spent, controls changed, queue full, a newer dataset version).
-            # Looked up only here: on the way in, the write itself finds an existing job.
-            existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
-            if existing is not None:
-                return _replayed(existing, dataset_id, mode, encoded_request)
+            # one now (quota spent, controls changed, a newer dataset version). Looked up
+            # only here: on the way in, the write itself finds an existing job. Not when
+            # shedding load, which must cost nothing: that retry is told to come back.
+            if refusal.extensions.get("reason") != "OVERLOADED":
+                existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
+                if existing is not None:
+                    return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
             await self.refusals.submit(audit_event(
                 tenant=tenant, actor=caller.token_id, action="psi.request", subject=dataset_id,
@@ -180,7 +182,7 @@ class PsiService:
         self.queue.accepted(tenant)
         if self.backlog is not None:
             self.backlog.put(tenant, job.id)
-            self.queue.observe_depth(self.backlog.depth())
+            self.queue.queued(tenant)
         self._wake.set()
         return job
 

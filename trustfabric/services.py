@@ -80,7 +80,8 @@ class Services:
             audit=AuditRepository(executor),
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
-            wake=events.wake, queue=LoadState(settings.psi_queue_wait_s),
+            wake=events.wake, queue=LoadState(settings.psi_queue_wait_s,
+                                                  max_loop_lag_s=settings.psi_max_loop_lag_s),
         )
         return cls(settings, executor, repos, service, signing, events,
                    WebhookRepository(executor, jobs))
@@ -111,7 +112,8 @@ class Services:
         )
         tasks = [asyncio.create_task(self.events.run()), asyncio.create_task(self._preseed()),
                  asyncio.create_task(dispatcher.run()),
-                 asyncio.create_task(self._retire_events())]
+                 asyncio.create_task(self._retire_events()),
+                 asyncio.create_task(self.psi.queue.watch_loop())]
         if self.settings.psi_worker_in_process:
             self.psi.backlog = Backlog()
             worker = self.worker()
@@ -142,6 +144,8 @@ class Services:
         while True:
             before = iso(datetime.now(UTC) - timedelta(seconds=self.settings.psi_event_retention_s))
             try:
+                # a stalled webhook fan-out keeps the events it has still to deliver
+                before = min(before, await self.webhooks.fanned_out_until() or before)
                 while await self.psi.jobs.drop_events(before) > 0:
                     pass
             except Exception:  # old events only cost index space; try again later

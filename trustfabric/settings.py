@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # objective left for waiting, the rest goes to the request, the crypto and the writes
     # (at 400 jobs/s offered, 0.5 gave p95 1.8 s and 0.25 gave 1.2 s).
     psi_queue_wait_s: float = 0.25
+    # ... or while the API's event loop wakes this late (it is short of CPU).
+    psi_max_loop_lag_s: float = 0.05
     # Job events (the outbox behind subscriptions and webhooks) are kept this long.
     psi_event_retention_s: float = 3600.0
     # Webhooks

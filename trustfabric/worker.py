@@ -29,7 +29,7 @@ from trustfabric.audit import audit_event, now_iso
 from trustfabric.batching import GroupCommit
 from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
 from trustfabric.controls import PilotControls
-from trustfabric.errors import AppError, Unavailable
+from trustfabric.errors import AppError, NotFound, Unavailable
 from trustfabric.explainer import explain
 from trustfabric.fairness import DeficitRoundRobin
 from trustfabric.graph.executor import ORIGIN
@@ -162,6 +162,7 @@ class ProofWorker:
         self._next_reclaim = 0.0
         self._next_scan = 0.0
         self._running: Counter[str] = Counter()  # claimed and not yet finished, per tenant
+        self._busy: set[str] = set()  # the ids of those jobs
         # One writer for all finished batches: concurrent write transactions on the same
         # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
         self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(self._finish_many)
@@ -210,13 +211,6 @@ class ProofWorker:
                 batch.cancel()
             await asyncio.gather(*batches, return_exceptions=True)
 
-    async def run_once(self) -> int:
-        """One batch, claimed and answered: how many jobs it held."""
-        jobs = await self.claim()
-        if jobs:
-            await self._process(jobs)
-        return len(jobs)
-
     async def claim(self) -> list[JobRecord]:
         """Leases the next batch: each backlogged tenant's weighted fair part of it (deficit
         round robin), plus, now and then, jobs whose worker died holding their lease.
@@ -231,7 +225,6 @@ class ProofWorker:
             # while jobs from elsewhere wait, look for them every batch
             self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
-        self.service.queue.observe_depth(depth)
         controls, _ = await self.service.controls.current()
         weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
         ids, search = [], {}
@@ -240,29 +233,40 @@ class ProofWorker:
             ids += taken
             if n > len(taken):
                 search[tenant] = n - len(taken)
+            depth[tenant] -= n  # about to run: counted as running, not queued
+        self.service.queue.observe_depth(depth)
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
             reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
         if not ids and not search and not reclaim:
             return []
         jobs = await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
-                                             reclaim, ids=ids)
+                                             reclaim, ids=ids, busy=list(self._busy))
         self._count_running(jobs, +1)
         return jobs
 
     def _count_running(self, jobs: list[JobRecord], sign: int) -> None:
         for job in jobs:
             self._running[job.tenant] += sign
+            if sign > 0:
+                self._busy.add(job.id)
+            else:
+                self._busy.discard(job.id)
         self.service.queue.running = +self._running  # for admission: only the positive
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
         try:
             await self._process_batch(jobs)
-        except Unavailable:
-            log.warning("proof worker: database unavailable; the batch's leases bring it back")
-        except Exception:
-            log.exception("proof worker: batch failed; its leases bring it back")
+        except Exception as error:
+            if isinstance(error, Unavailable):
+                log.warning("proof worker: database unavailable; the batch's leases bring it "
+                            "back")
+            else:
+                log.exception("proof worker: batch failed; its leases bring it back")
+            # a failed batch keeps its slot a while: a lasting fault must not lease the
+            # whole queue and spend every job's attempts within seconds
+            await asyncio.sleep(1.0)
         finally:
             heartbeat.cancel()
             self._count_running(jobs, -1)
@@ -281,9 +285,15 @@ class ProofWorker:
             reason = self._refusal(job, controls)
             if reason:
                 outcome.failed.append(self._failure(job, *reason))
-            else:
-                work.append(Work(job, await self._version(job), controls.in_force(job.tenant),
-                                 controls.max_request_size, self.fpr))
+                continue
+            try:
+                version = await self._version(job)
+            except NotFound:  # one job's missing version fails that job, not its batch
+                outcome.failed.append(self._failure(job, "INTERNAL_SERVER_ERROR",
+                                                    FAILURES["INTERNAL_SERVER_ERROR"]))
+                continue
+            work.append(Work(job, version, controls.in_force(job.tenant),
+                             controls.max_request_size, self.fpr))
         for item, answer in zip(work, await self._answer(work), strict=True):
             if isinstance(answer, str):
                 outcome.failed.append(self._failure(item.job, answer, FAILURES[answer]))
@@ -299,9 +309,20 @@ class ProofWorker:
         self.service.queue.served([d["tenant"] for d in outcome.done if d["id"] in finished])
 
     async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
-        finished = set(await self.service.jobs.finish(
-            self.owner, [row for o in outcomes for row in o.done],
-            [row for o in outcomes for row in o.failed]))
+        """Batches that finished together share a transaction; if it is refused (not for an
+        outage), each is written alone, so one batch's fault does not fail the others."""
+        try:
+            finished = set(await self.service.jobs.finish(
+                self.owner, [row for o in outcomes for row in o.done],
+                [row for o in outcomes for row in o.failed]))
+        except AppError as error:
+            if isinstance(error, Unavailable) or len(outcomes) == 1:
+                raise
+            finished = set()
+            for outcome in outcomes:
+                with contextlib.suppress(AppError):
+                    finished |= set(await self.service.jobs.finish(
+                        self.owner, outcome.done, outcome.failed))
         return [[r["id"] for r in o.done + o.failed if r["id"] in finished] for o in outcomes]
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
@@ -316,7 +337,7 @@ class ProofWorker:
     @staticmethod
     def _failure(job: JobRecord, code: str, message: str) -> dict[str, Any]:
         return {"id": job.id, "tenant": job.tenant, "code": code, "message": message,
-                "at": now_iso(), "eventId": secrets.token_hex(10)}
+                "eventId": secrets.token_hex(10)}  # "at" when the batch is written
 
     async def _answer(self, work: list[Work]) -> list[Answer]:
         if not work:
@@ -324,15 +345,18 @@ class ProofWorker:
         size = -(-len(work) // self.processes)
         chunks = [work[i:i + size] for i in range(0, len(work), size)]
         loop = asyncio.get_running_loop()
+        pool = self._pool
         try:
             results = await asyncio.gather(
-                *(loop.run_in_executor(self._pool, _answer_many, chunk) for chunk in chunks))
+                *(loop.run_in_executor(pool, _answer_many, chunk) for chunk in chunks))
         except BrokenProcessPool:
             # a crypto process died (killed, out of memory): a broken pool stays broken,
-            # so start a fresh one; the batch's leases bring its jobs back
-            log.error("proof worker: crypto process pool broke; starting a new one")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            # so start a fresh one (once, however many batches saw it break); the batch's
+            # leases bring its jobs back
+            if self._pool is pool:
+                log.error("proof worker: crypto process pool broke; starting a new one")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
             raise
         return [answer for chunk in results for answer in chunk]
 

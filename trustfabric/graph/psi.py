@@ -174,17 +174,17 @@ class PsiJobRepository:
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one statement, or
         finds those already recorded under the same idempotency key: (job, created) each."""
-        queued = {job.idem_key: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
-                                 "tenant": job.props["tenant"], "jobId": job.props["id"],
-                                 "status": "QUEUED"} for job in jobs}
+        queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
+                                    "tenant": job.props["tenant"], "jobId": job.props["id"],
+                                    "status": "QUEUED"} for job in jobs}
         rows = await self._executor.write(q.CREATE_JOBS, rows=[
             {"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
-             "event": queued[job.idem_key] | {"origin": self.origin}} for job in jobs])
+             "event": queued[job.props["id"]] | {"origin": self.origin}} for job in jobs])
         by_key: dict[str, tuple[JobRecord, bool]] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
             if row["idemKey"] not in by_key or row["created"]:
                 by_key[row["idemKey"]] = (JobRecord.from_row(row["job"]), row["created"])
-        self.on_events([queued[key] for key, (_, created) in by_key.items() if created])
+        self.on_events([queued[job.id] for job, created in by_key.values() if created])
         return [by_key[job.idem_key] for job in jobs]
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
@@ -209,10 +209,11 @@ class PsiJobRepository:
         return {row["tenant"]: row["queued"] for row in await self._executor.read(q.QUEUE_DEPTH)}
 
     async def claim(self, owner: str, allocation: dict[str, int], lease_until: str,
-                    reclaim: int = 0, ids: list[str] | None = None) -> list[JobRecord]:
+                    reclaim: int = 0, ids: list[str] | None = None,
+                    busy: list[str] | None = None) -> list[JobRecord]:
         """Leases the jobs `ids` if still queued, each tenant's share of the other queued
-        jobs, and up to `reclaim` jobs whose lease ran out, to `owner`; with a RUNNING event
-        for each newly started job."""
+        jobs, and up to `reclaim` jobs whose lease ran out (except the `busy` ones `owner`
+        is still answering), to `owner`; with a RUNNING event for each newly started job."""
         events: list[dict[str, Any]] = []
 
         async def work(tx: Tx) -> list[JobRecord]:
@@ -221,7 +222,8 @@ class PsiJobRepository:
             if reclaim:
                 await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)
                 rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
-                                     until=lease_until, maxAttempts=MAX_ATTEMPTS)
+                                     until=lease_until, maxAttempts=MAX_ATTEMPTS,
+                                     busy=busy or [])
             lease = {"owner": owner, "now": now, "until": lease_until, "origin": self.origin}
             if ids:
                 rows += await tx.run(q.CLAIM_IDS, ids=ids, **lease)

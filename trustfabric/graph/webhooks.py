@@ -30,6 +30,11 @@ class WebhookRepository:
         if not await self._executor.write(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
             raise NotFound(f"webhook {endpoint_id}")
 
+    async def fanned_out_until(self) -> str | None:
+        """Job events before this time have become deliveries (None: none ever did)."""
+        rows = await self._executor.read(q.CURSOR)
+        return rows[0]["at"] if rows else None
+
     async def fan_out(self, overlap_s: float, limit: int = 1000) -> int:
         """Turns job events after the stored cursor into deliveries; returns how many events."""
         rows = await self._executor.read(q.CURSOR)

@@ -108,20 +108,23 @@ QUEUE_DEPTH = Cypher(
     "MATCH (j:PsiJob) WHERE j.status = 'QUEUED' RETURN j.tenant AS tenant, count(*) AS queued",
 )
 
+# Claims lease the job and write its RUNNING event in the same statement.
+_START = """
+    SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
+        j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
+    CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
+                        jobId: j.id, status: 'RUNNING', origin: $origin})
+    RETURN j {.*} AS job, e {.*, origin: null} AS event
+"""
+
 # A tenant's oldest queued jobs: the worker asks each backlogged tenant for its fair part.
-# Claims write the RUNNING event in the same statement.
 CLAIM = Cypher(
     "psi.claim",
     """
     MATCH (j:PsiJob)
     WHERE j.status = 'QUEUED' AND j.tenant = $tenant
     WITH j ORDER BY j.createdAt LIMIT $limit
-    SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
-        j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
-    CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
-                        jobId: j.id, status: 'RUNNING', origin: $origin})
-    RETURN j {.*} AS job, e {.*, origin: null} AS event
-    """,
+    """ + _START,
 )
 
 # Jobs handed over in memory by the process that accepted them, if nobody took them since.
@@ -131,20 +134,17 @@ CLAIM_IDS = Cypher(
     UNWIND $ids AS id
     MATCH (j:PsiJob {id: id})
     WHERE j.status = 'QUEUED'
-    SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
-        j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
-    CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
-                        jobId: j.id, status: 'RUNNING', origin: $origin})
-    RETURN j {.*} AS job, e {.*, origin: null} AS event
-    """,
+    """ + _START,
 )
 
 # Running jobs whose worker stopped renewing its lease (it crashed): taken over as they are.
+# Not those the claiming worker is still answering (`busy`).
 RECLAIM = Cypher(
     "psi.reclaim",
     """
     MATCH (j:PsiJob)
     WHERE j.status = 'RUNNING' AND j.leaseUntil < $now AND j.attempts < $maxAttempts
+      AND NOT j.id IN $busy
     WITH j ORDER BY j.createdAt LIMIT $limit
     SET j.leaseOwner = $owner, j.leaseUntil = $until, j.attempts = coalesce(j.attempts, 0) + 1
     RETURN j {.*} AS job
