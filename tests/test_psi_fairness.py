@@ -127,3 +127,19 @@ def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
     state.admit("c")  # a newcomer too
     state.served(["a"] * 2500)  # measured: 500 jobs/s, so 450 fit in 0.9 s
     state.admit("a")
+
+
+def test_a_process_short_of_cpu_sheds_the_tenant_taking_more_than_its_share():
+    state = LoadState(queue_wait_s=0.9, max_loop_lag_s=0.05)
+    for _ in range(60):
+        state.accepted("flood")
+    for tenant in ("light1", "light2"):
+        for _ in range(10):
+            state.accepted(tenant)
+    state.admit("flood")  # the loop keeps up: everyone is admitted
+    state.loop_lag_s = 0.2
+    with pytest.raises(Unavailable) as refused:
+        state.admit("flood")  # 60 of the last 80 admissions: over its third
+    assert refused.value.extensions["reason"] == "OVERLOADED"
+    state.admit("light1")  # 10 of 80: under its third
+    state.admit("newcomer")

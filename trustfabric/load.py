@@ -46,6 +46,7 @@ class LoadState:
         self._demand = Window()
         self._served = Window()
         self._recent = Window()  # the last RATE_WINDOW_S of it, for the service rate
+        self._admitted = Window()  # jobs accepted over the last RATE_WINDOW_S
 
     # -- observations ----------------------------------------------------------------------
     def queued(self, tenant: str) -> None:
@@ -63,6 +64,7 @@ class LoadState:
     def accepted(self, tenant: str) -> None:
         ACCEPTED.labels(tenant).inc()
         self._demand.add(time.monotonic(), tenant)
+        self._admitted.add(time.monotonic(), tenant)
 
     def refused(self, tenant: str, code: str) -> None:
         REFUSED.labels(tenant, code).inc()
@@ -85,18 +87,23 @@ class LoadState:
     # -- decisions -------------------------------------------------------------------------
     def admit(self, tenant: str) -> None:
         """Refuses a new job when more jobs are outstanding than the workers can serve
-        within the queue wait, or the event loop runs late, and this tenant holds at least
-        its even part of what is outstanding: better a clear refusal now than a timeout
-        later, and the flooding tenant first."""
+        within the queue wait, or the event loop runs late, and this tenant took at least
+        its even part of what was admitted lately (or, with nothing admitted lately, holds
+        its even part of what is outstanding): better a clear refusal now than a timeout
+        later, the flooding tenant first, and a tenant asking less than its share never."""
         outstanding = {t: self.depth.get(t, 0) + self.running.get(t, 0)
                        for t in self.depth.keys() | self.running.keys()}
         capacity = max(self.rate(), self.min_rate) * self.queue_wait_s
-        total = sum(outstanding.values())
-        if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
+        if sum(outstanding.values()) <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
             return
-        backlogged = {t for t, n in outstanding.items() if n > 0} | {tenant}
-        held = outstanding.get(tenant, 0)
-        if held > 0 and held >= min(capacity, total) / len(backlogged):
+        admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
+        if admitted:
+            taken, whole = admitted.get(tenant, 0), sum(admitted.values())
+            parties = len(admitted.keys() | {tenant})
+        else:
+            taken, whole = outstanding.get(tenant, 0), capacity
+            parties = len({t for t, n in outstanding.items() if n > 0} | {tenant})
+        if taken >= whole / parties:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 
