@@ -87,10 +87,11 @@ class LoadState:
     # -- decisions -------------------------------------------------------------------------
     def admit(self, tenant: str) -> None:
         """Refuses a new job when more jobs are outstanding than the workers can serve
-        within the queue wait, or the event loop runs late, and this tenant took at least
-        its even part of what was admitted lately (or, with nothing admitted lately, holds
-        its even part of what is outstanding): better a clear refusal now than a timeout
-        later, the flooding tenant first, and a tenant asking less than its share never."""
+        within the queue wait, or the event loop runs late, and this tenant took the most,
+        or at least its even part, of what was admitted lately (or, with nothing admitted
+        lately, holds its even part of what is outstanding): better a clear refusal now
+        than a timeout later, the flooding tenant first, and a tenant asking less than its
+        share only when all of them together are too many."""
         outstanding = {t: self.depth.get(t, 0) + self.running.get(t, 0)
                        for t in self.depth.keys() | self.running.keys()}
         capacity = max(self.rate(), self.min_rate) * self.queue_wait_s
@@ -98,12 +99,13 @@ class LoadState:
             return
         admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
         if admitted:
-            taken, whole = admitted.get(tenant, 0), sum(admitted.values())
-            parties = len(admitted.keys() | {tenant})
+            taken = admitted.get(tenant, 0)
+            shed = (taken >= sum(admitted.values()) / len(admitted.keys() | {tenant})
+                    or 0 < taken == max(admitted.values()))
         else:
-            taken, whole = outstanding.get(tenant, 0), capacity
-            parties = len({t for t, n in outstanding.items() if n > 0} | {tenant})
-        if taken >= whole / parties:
+            backlogged = {t for t, n in outstanding.items() if n > 0} | {tenant}
+            shed = outstanding.get(tenant, 0) >= capacity / len(backlogged)
+        if shed:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 

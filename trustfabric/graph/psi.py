@@ -1,5 +1,6 @@
 """Partner datasets and PSI jobs: durable records, leases, exactly-once completion."""
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,6 +171,10 @@ class PsiJobRepository:
         # so its poller reads only the events of other processes.
         self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
         self.origin = secrets.token_hex(8)
+        # Accepting, claiming and finishing jobs all append PsiJob, JobEvent and AuditEvent
+        # records: run side by side they collide on the same pages (ArcadeDB's optimistic
+        # concurrency), and under load the retries ran out. One at a time per process.
+        self._writing = asyncio.Lock()
 
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one statement, or
@@ -177,9 +182,10 @@ class PsiJobRepository:
         queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
                                     "tenant": job.props["tenant"], "jobId": job.props["id"],
                                     "status": "QUEUED"} for job in jobs}
-        rows = await self._executor.write(q.CREATE_JOBS, rows=[
-            {"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
-             "event": queued[job.props["id"]] | {"origin": self.origin}} for job in jobs])
+        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
+                    "event": queued[job.props["id"]] | {"origin": self.origin}} for job in jobs]
+        async with self._writing:
+            rows = await self._executor.write(q.CREATE_JOBS, rows=rows_in)
         by_key: dict[str, tuple[JobRecord, bool]] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
             if row["idemKey"] not in by_key or row["created"]:
@@ -232,7 +238,8 @@ class PsiJobRepository:
             events[:] = [row["event"] for row in rows if row.get("event")]
             return [JobRecord.from_row(row["job"]) for row in rows]
 
-        jobs = await self._executor.write_tx(work)
+        async with self._writing:
+            jobs = await self._executor.write_tx(work)
         self.on_events(events)
         return jobs
 
@@ -255,7 +262,8 @@ class PsiJobRepository:
                                                            origin=self.origin)]
             return finished
 
-        finished = set(await self._executor.write_tx(work))
+        async with self._writing:
+            finished = set(await self._executor.write_tx(work))
         self.on_events(
             [{"id": r["eventId"], "at": r["completedAt"], "tenant": r["tenant"],
               "jobId": r["id"], "status": "DONE"} for r in done if r["id"] in finished]
