@@ -100,6 +100,15 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
         worker.start()
     assert refused and refused[0]["reason"] == "OVERLOADED" and refused[0]["retryAfterSeconds"]
     jobs = await wait_all_done(services, [tenant])
+    # shed requests are audited as a count per second, not one record each
+    for _ in range(30):
+        shed = [e for e in await services.psi.audit.page(tenant, "", 100, "psi.request")
+                if e.outcome == "refused"]
+        if shed:
+            break
+        await asyncio.sleep(0.1)
+    assert [e.details for e in shed] == [{"reason": "OVERLOADED", "mode": "PSI_CA",
+                                          "count": len(refused)}]
     assert sorted(j.id for j in jobs) == sorted(accepted)  # every accepted job was served
     for n in range(100):  # and once the queue has drained, requests are admitted again
         result = await gql(REQUEST, token, input={

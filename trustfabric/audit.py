@@ -13,7 +13,7 @@ from typing import Any
 ALLOWED_DETAILS = frozenset({
     "mode", "datasetId", "datasetVersion", "datasetHash", "partner", "requestCommitment",
     "requestSize", "responseCommitment", "bundleId", "reason", "changed", "size",
-    "idempotencyKeyHash", "retryAfterSeconds", "url", "attempts", "serverKeyId",
+    "idempotencyKeyHash", "retryAfterSeconds", "url", "attempts", "serverKeyId", "count",
 })
 
 

@@ -18,6 +18,10 @@ class Backlog:
     def depth(self) -> dict[str, int]:
         return {tenant: len(queue) for tenant, queue in self._queues.items() if queue}
 
+    def give_back(self, tenant: str, job_ids: list[str]) -> None:
+        """Returns ids taken for a claim that failed, to the front."""
+        self._queues[tenant].extendleft(reversed(job_ids))
+
     def take(self, tenant: str, n: int) -> list[str]:
         """Up to `n` of the tenant's job ids, oldest first."""
         queue = self._queues[tenant]

@@ -4,7 +4,9 @@ serves dataset setups from a cache, and manages datasets and controls with audit
 import asyncio
 import base64
 import hashlib
+import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +32,8 @@ from trustfabric.graph.psi import (
 )
 from trustfabric.ingest import IDENT
 from trustfabric.load import LoadState
+
+log = logging.getLogger(__name__)
 
 DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -110,6 +114,10 @@ class PsiService:
         self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(jobs.create_many)
         # refusals are audited in batches too: under overload they are most of the traffic
         self.refusals: GroupCommit[dict[str, Any], None] = GroupCommit(self._audit_many)
+        # and requests shed under overload are audited per second, counted by tenant, token,
+        # dataset and mode: one record per request would load the database being relieved
+        self._shed: Counter[tuple[str, str, str, str]] = Counter()
+        self._auditing: set[asyncio.Task[None]] = set()
         # and a refused request looks for its own earlier job in one read with the others
         self.earlier: GroupCommit[str, JobRecord | None] = GroupCommit(
             jobs.by_idempotency_keys)
@@ -156,6 +164,11 @@ class PsiService:
                 if existing is not None:
                     return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
+            if refusal.extensions.get("reason") == "OVERLOADED":
+                if not self._shed:
+                    asyncio.get_running_loop().call_later(1.0, self._audit_shed)
+                self._shed[(tenant, caller.token_id, dataset_id, mode.value)] += 1
+                raise
             await self.refusals.submit(audit_event(
                 tenant=tenant, actor=caller.token_id, action="psi.request", subject=dataset_id,
                 outcome="refused", reason=refusal.code, **details))
@@ -185,6 +198,22 @@ class PsiService:
             self.queue.queued(tenant)
         self._wake.set()
         return job
+
+    def _audit_shed(self) -> None:
+        shed, self._shed = self._shed, Counter()
+        for (tenant, actor, dataset_id, mode), count in shed.items():
+            event = audit_event(tenant=tenant, actor=actor, action="psi.request",
+                                subject=dataset_id, outcome="refused", reason="OVERLOADED",
+                                mode=mode, count=count)
+            task = asyncio.create_task(self._audit_later(event))
+            self._auditing.add(task)
+            task.add_done_callback(self._auditing.discard)
+
+    async def _audit_later(self, event: dict[str, Any]) -> None:
+        try:
+            await self.refusals.submit(event)
+        except AppError:  # an outage: the counts are lost, the refusals were answered
+            log.warning("could not audit requests shed under overload")
 
     async def _audit_many(self, events: list[dict[str, Any]]) -> list[None]:
         await self.audit.record(*events)

@@ -227,21 +227,31 @@ class ProofWorker:
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
         controls, _ = await self.service.controls.current()
         weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
-        ids, search = [], {}
+        handed: dict[str, list[str]] = {}
+        search: dict[str, int] = {}
         for tenant, n in self.drr.allocate(depth, weights, self.batch_size).items():
-            taken = backlog.take(tenant, n) if backlog else []
-            ids += taken
-            if n > len(taken):
-                search[tenant] = n - len(taken)
+            # jobs queued elsewhere (older ones among them) get their part of the tenant's
+            # slots, or a steady flow of new jobs here would keep them waiting for ever
+            apart = min(elsewhere.get(tenant, 0), -(-n * elsewhere.get(tenant, 0) // depth[tenant]))
+            handed[tenant] = backlog.take(tenant, n - apart) if backlog else []
+            if n > len(handed[tenant]):
+                search[tenant] = n - len(handed[tenant])
             depth[tenant] -= n  # about to run: counted as running, not queued
         self.service.queue.observe_depth(depth)
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
             reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
+        ids = [job_id for taken in handed.values() for job_id in taken]
         if not ids and not search and not reclaim:
             return []
-        jobs = await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
-                                             reclaim, ids=ids, busy=list(self._busy))
+        try:
+            jobs = await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
+                                                 reclaim, ids=ids, busy=list(self._busy))
+        except Exception:
+            if backlog:  # the jobs are still queued: first in line next time
+                for tenant, taken in handed.items():
+                    backlog.give_back(tenant, taken)
+            raise
         self._count_running(jobs, +1)
         return jobs
 
