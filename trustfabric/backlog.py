@@ -5,24 +5,33 @@ claims these by id (an index lookup) instead of searching the queue for them. Wh
 crash loses here is still QUEUED in the graph, and is claimed from there.
 """
 
-from collections import defaultdict, deque
+from collections import defaultdict
+from itertools import islice
 
 
 class Backlog:
     def __init__(self) -> None:
-        self._queues: dict[str, deque[str]] = defaultdict(deque)
+        # job ids per tenant, oldest first (dicts keep insertion order and drop in O(1))
+        self._queues: dict[str, dict[str, None]] = defaultdict(dict)
 
     def put(self, tenant: str, job_id: str) -> None:
-        self._queues[tenant].append(job_id)
+        self._queues[tenant][job_id] = None
 
     def depth(self) -> dict[str, int]:
         return {tenant: len(queue) for tenant, queue in self._queues.items() if queue}
 
-    def give_back(self, tenant: str, job_ids: list[str]) -> None:
-        """Returns ids taken for a claim that failed, to the front."""
-        self._queues[tenant].extendleft(reversed(job_ids))
-
     def take(self, tenant: str, n: int) -> list[str]:
         """Up to `n` of the tenant's job ids, oldest first."""
         queue = self._queues[tenant]
-        return [queue.popleft() for _ in range(min(n, len(queue)))]
+        taken = list(islice(queue, n))
+        for job_id in taken:
+            del queue[job_id]
+        return taken
+
+    def give_back(self, tenant: str, job_ids: list[str]) -> None:
+        """Returns ids taken for a claim that failed, to the front."""
+        self._queues[tenant] = dict.fromkeys(job_ids) | self._queues[tenant]
+
+    def discard(self, tenant: str, job_id: str) -> None:
+        """A job claimed some other way (found in the graph): no longer waiting here."""
+        self._queues[tenant].pop(job_id, None)

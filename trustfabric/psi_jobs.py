@@ -111,7 +111,9 @@ class PsiService:
         self.queue = queue
         # set when this process runs a proof worker: accepted jobs are handed to it directly
         self.backlog: Backlog | None = None
-        self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(jobs.create_many)
+        # jobs in a write under way, per tenant: committed, maybe, but not yet in the backlog
+        self.creating: Counter[str] = Counter()
+        self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(self._create)
         # refusals are audited in batches too: under overload they are most of the traffic
         self.refusals: GroupCommit[dict[str, Any], None] = GroupCommit(self._audit_many)
         # and requests shed under overload are audited per second, counted by tenant, token,
@@ -193,11 +195,22 @@ class PsiService:
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)
-        if self.backlog is not None:
-            self.backlog.put(tenant, job.id)
-            self.queue.queued(tenant)
         self._wake.set()
         return job
+
+    async def _create(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
+        creating = Counter(job.props["tenant"] for job in jobs)
+        self.creating += creating
+        try:
+            results = await self.jobs.create_many(jobs)
+        finally:
+            self.creating -= creating
+        if self.backlog is not None:  # in the same step: the worker never sees them missing
+            for job, created in results:
+                if created:
+                    self.backlog.put(job.tenant, job.id)
+                    self.queue.queued(job.tenant)
+        return results
 
     def _audit_shed(self) -> None:
         shed, self._shed = self._shed, Counter()

@@ -217,11 +217,13 @@ class ProofWorker:
         Jobs this process accepted are claimed by id; the graph is searched only for jobs
         queued elsewhere."""
         backlog = self.service.backlog
-        here = backlog.depth() if backlog else {}
+        here: dict[str, int] = backlog.depth() if backlog else {}
         elsewhere: dict[str, int] = {}
         if backlog is None or time.monotonic() >= self._next_scan:
             queued = await self.service.jobs.queue_depth()
-            elsewhere = {t: n - here.get(t, 0) for t, n in queued.items() if n > here.get(t, 0)}
+            # jobs being recorded here may be counted in the graph and not yet handed over
+            mine = Counter(here) + self.service.creating
+            elsewhere = {t: n - mine[t] for t, n in queued.items() if n > mine[t]}
             # while jobs from elsewhere wait, look for them every batch
             self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
@@ -252,6 +254,9 @@ class ProofWorker:
                 for tenant, taken in handed.items():
                     backlog.give_back(tenant, taken)
             raise
+        if backlog:  # the graph search may have found jobs that were waiting here too
+            for job in jobs:
+                backlog.discard(job.tenant, job.id)
         self._count_running(jobs, +1)
         return jobs
 
