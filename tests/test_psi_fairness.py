@@ -134,6 +134,9 @@ def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
         state.admit("a")  # over capacity, and a holds more than its half
     state.admit("b")  # b is under its half: still admitted
     state.admit("c")  # a newcomer too
+    state.observe_depth({"a": 80, "b": 20})
+    with pytest.raises(Unavailable):
+        state.admit("b")  # over twice what fits: nobody, whatever the shares
     state.served(["a"] * 2500)  # measured: 500 jobs/s, so 450 fit in 0.9 s
     state.admit("a")
 
