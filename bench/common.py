@@ -18,6 +18,10 @@ from typing import Any
 
 import httpx
 
+from trustfabric.auth import Caller, Role
+from trustfabric.demo import demo_customers
+from trustfabric.migrations import migrate
+from trustfabric.services import Services
 from trustfabric.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -209,3 +213,24 @@ def stop_app(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+async def psi_pilot(target: Target, workdir: Path, partner: str, items: int,
+                    tenants: list[str], **controls: Any) -> tuple[str, dict[str, str]]:
+    """A migrated graph with a partner dataset of `items`, and a member token for each
+    tenant, allowed PSI and PSI-CA against it (with `controls`, e.g. a quota):
+    (dataset id, {tenant: token})."""
+    operator = Caller(token_id="bench", tenant=f"{partner}-ops", role=Role.OPERATOR)
+    services = Services.open(target.settings().model_copy(update={"data_dir": workdir}))
+    try:
+        await migrate(services.executor)
+        await services.seed_controls()
+        dataset = await services.psi.register_dataset(operator, partner, "customers",
+                                                      demo_customers(items))
+        tokens = {}
+        for tenant in tenants:
+            await services.psi.change_controls(
+                operator, lambda c, t=tenant: c.with_tenant(
+                    t, psi=True, psi_ca=True, scopes=(dataset.id,), **controls), "bench")
+            tokens[tenant] = (await services.repos.tokens.create(tenant, Role.MEMBER, "bench"))[1]
+        return dataset.id, tokens
+    finally:
+        await services.close()

@@ -25,38 +25,18 @@ from bench.common import (
     cleanup_on_sigterm,
     free_port,
     print_table,
+    psi_pilot,
     start_app,
     stop_app,
     summarize,
     write_json,
 )
-from trustfabric.auth import Caller, Role
 from trustfabric.client import FINAL, PreparedRequest, PsiClient, job_events
-from trustfabric.demo import demo_customers
 from trustfabric.graph.embedded import EmbeddedServer
-from trustfabric.migrations import migrate
-from trustfabric.services import Services
 
 PARTNER, TENANT = "benchpartner", "benchtenant"
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 BUNDLE = "query($id: ID!) { proofBundle(jobId: $id) { id } }"
-OPERATOR = Caller(token_id="bench", tenant=TENANT, role=Role.OPERATOR)
-
-
-async def prepare(settings_target: Target, workdir: Path, items: int) -> tuple[str, str]:
-    services = Services.open(settings_target.settings().model_copy(update={"data_dir": workdir}))
-    try:
-        await migrate(services.executor)
-        await services.seed_controls()
-        dataset = await services.psi.register_dataset(OPERATOR, PARTNER, "customers",
-                                                      demo_customers(items))
-        await services.psi.change_controls(
-            OPERATOR, lambda c: c.with_tenant(TENANT, psi=True, psi_ca=True,
-                                              scopes=(dataset.id,)), "bench")
-        _, token = await services.repos.tokens.create(TENANT, Role.MEMBER, "bench")
-        return dataset.id, token
-    finally:
-        await services.close()
 
 
 class Events:
@@ -131,7 +111,9 @@ def main() -> None:
         server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
         with server:
             target = Target(server.uri, "root", server.password, "trustfabric", None)
-            dataset, token = asyncio.run(prepare(target, workdir, args.dataset_items))
+            dataset, tokens = asyncio.run(psi_pilot(target, workdir, PARTNER,
+                                                    args.dataset_items, [TENANT]))
+            token = tokens[TENANT]
             os.environ["TF_DATA_DIR"] = str(workdir)  # the API finds the same keys
             port = free_port()
             app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)

@@ -33,23 +33,19 @@ from bench.common import (
     free_port,
     percentile,
     print_table,
+    psi_pilot,
     start_app,
     stop_app,
     write_json,
 )
 from trustfabric import psi
-from trustfabric.auth import Caller, Role
 from trustfabric.client import FINAL, PsiClient, job_events
 from trustfabric.controls import Quota
-from trustfabric.demo import demo_customers
 from trustfabric.fairness import fairness_gini
 from trustfabric.graph.embedded import EmbeddedServer
-from trustfabric.migrations import migrate
-from trustfabric.services import Services
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 PARTNER = "soakpartner"
-OPERATOR = Caller(token_id="soak", tenant="soak-ops", role=Role.OPERATOR)
 
 
 def duration(text: str) -> float:
@@ -65,25 +61,6 @@ def demand_shares(tenants: int, skew: float) -> dict[str, float]:
     weights = {name: (skew if n == 0 else 1.0) for n, name in enumerate(names)}
     total = sum(weights.values())
     return {name: w / total for name, w in weights.items()}
-
-
-async def prepare(target: Target, workdir: Path, tenants: list[str], items: int,
-                  quota: Quota) -> tuple[str, dict[str, str]]:
-    services = Services.open(target.settings().model_copy(update={"data_dir": workdir}))
-    try:
-        await migrate(services.executor)
-        await services.seed_controls()
-        dataset = await services.psi.register_dataset(OPERATOR, PARTNER, "customers",
-                                                      demo_customers(items))
-        tokens = {}
-        for tenant in tenants:
-            await services.psi.change_controls(
-                OPERATOR, lambda c, t=tenant: c.with_tenant(
-                    t, psi=True, psi_ca=True, scopes=(dataset.id,), quota=quota), "soak")
-            tokens[tenant] = (await services.repos.tokens.create(tenant, Role.MEMBER))[1]
-        return dataset.id, tokens
-    finally:
-        await services.close()
 
 
 @dataclass(frozen=True)
@@ -334,9 +311,9 @@ def main() -> None:
         server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
         with server:
             target = Target(server.uri, "root", server.password, "trustfabric", None)
-            dataset, tokens = asyncio.run(prepare(
-                target, workdir, list(shares), args.dataset_items,
-                Quota(args.quota, 60, max(1, args.quota // 10))))
+            dataset, tokens = asyncio.run(psi_pilot(
+                target, workdir, PARTNER, args.dataset_items, list(shares),
+                quota=Quota(args.quota, 60, max(1, args.quota // 10))))
             os.environ.update({"TF_DATA_DIR": str(workdir),
                                "TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)})
             port = free_port()
