@@ -98,11 +98,10 @@ class LoadState:
         total = sum(outstanding.values())
         if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
             return
-        if total > 2 * capacity:  # shares decide who goes first, this bounds how many wait
-            raise Unavailable("the PSI queue is full; retry shortly",
-                              reason="OVERLOADED", retryAfterSeconds=1)
         admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
-        if admitted:
+        if total > 2 * capacity:  # shares decide who goes first, this bounds how many wait
+            shed = True
+        elif admitted:
             taken = admitted.get(tenant, 0)
             shed = (taken >= sum(admitted.values()) / len(admitted.keys() | {tenant})
                     or 0 < taken == max(admitted.values()))

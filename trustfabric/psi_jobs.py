@@ -157,16 +157,17 @@ class PsiService:
             await self.quotas.take(tenant, controls.for_tenant(tenant).quota)
             self.queue.admit(tenant)
         except AppError as refusal:
+            shedding = refusal.extensions.get("reason") == "OVERLOADED"
             # A retry of an accepted request gets its job back, whatever would refuse a new
             # one now (quota spent, controls changed, a newer dataset version). Looked up
             # only here: on the way in, the write itself finds an existing job. Not when
             # shedding load, which must cost nothing: that retry is told to come back.
-            if refusal.extensions.get("reason") != "OVERLOADED":
+            if not shedding:
                 existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
                 if existing is not None:
                     return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
-            if refusal.extensions.get("reason") == "OVERLOADED":
+            if shedding:
                 if not self._shed:
                     asyncio.get_running_loop().call_later(1.0, self._audit_shed)
                 self._shed[(tenant, caller.token_id, dataset_id, mode.value)] += 1
@@ -214,17 +215,16 @@ class PsiService:
 
     def _audit_shed(self) -> None:
         shed, self._shed = self._shed, Counter()
-        for (tenant, actor, dataset_id, mode), count in shed.items():
-            event = audit_event(tenant=tenant, actor=actor, action="psi.request",
-                                subject=dataset_id, outcome="refused", reason="OVERLOADED",
-                                mode=mode, count=count)
-            task = asyncio.create_task(self._audit_later(event))
-            self._auditing.add(task)
-            task.add_done_callback(self._auditing.discard)
+        task = asyncio.create_task(self._audit_later([
+            audit_event(tenant=tenant, actor=actor, action="psi.request", subject=dataset_id,
+                        outcome="refused", reason="OVERLOADED", mode=mode, count=count)
+            for (tenant, actor, dataset_id, mode), count in shed.items()]))
+        self._auditing.add(task)
+        task.add_done_callback(self._auditing.discard)
 
-    async def _audit_later(self, event: dict[str, Any]) -> None:
+    async def _audit_later(self, events: list[dict[str, Any]]) -> None:
         try:
-            await self.refusals.submit(event)
+            await self.audit.record(*events)
         except AppError:  # an outage: the counts are lost, the refusals were answered
             log.warning("could not audit requests shed under overload")
 

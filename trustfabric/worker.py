@@ -161,8 +161,7 @@ class ProofWorker:
         self.drr = DeficitRoundRobin()
         self._next_reclaim = 0.0
         self._next_scan = 0.0
-        self._running: Counter[str] = Counter()  # claimed and not yet finished, per tenant
-        self._busy: set[str] = set()  # the ids of those jobs
+        self._busy: dict[str, str] = {}  # claimed and not yet finished: job id → tenant
         # One writer for all finished batches: concurrent write transactions on the same
         # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
         self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(self._finish_many)
@@ -257,17 +256,16 @@ class ProofWorker:
         if backlog:  # the graph search may have found jobs that were waiting here too
             for job in jobs:
                 backlog.discard(job.tenant, job.id)
-        self._count_running(jobs, +1)
+        self._track(jobs, busy=True)
         return jobs
 
-    def _count_running(self, jobs: list[JobRecord], sign: int) -> None:
+    def _track(self, jobs: list[JobRecord], busy: bool) -> None:
         for job in jobs:
-            self._running[job.tenant] += sign
-            if sign > 0:
-                self._busy.add(job.id)
+            if busy:
+                self._busy[job.id] = job.tenant
             else:
-                self._busy.discard(job.id)
-        self.service.queue.running = +self._running  # for admission: only the positive
+                self._busy.pop(job.id, None)
+        self.service.queue.running = Counter(self._busy.values())  # for admission
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
@@ -284,7 +282,7 @@ class ProofWorker:
             await asyncio.sleep(1.0)
         finally:
             heartbeat.cancel()
-            self._count_running(jobs, -1)
+            self._track(jobs, busy=False)
 
     async def _keep_leases(self, job_ids: list[str]) -> None:
         while True:
