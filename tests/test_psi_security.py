@@ -70,7 +70,7 @@ async def test_no_selector_reaches_logs_audit_events_errors_or_metrics(
 
 
 async def test_another_tenant_cannot_read_or_cancel_a_job(base_url, gql, make_token, psi_pair,
-                                                          worker):
+                                                          worker, services):
     owner = await make_token(psi_pair["tenant"])
     intruder = await make_token(psi_pair["tenant"] + "-x")
     async with PsiClient(base_url, owner) as client:
@@ -81,6 +81,8 @@ async def test_another_tenant_cannot_read_or_cancel_a_job(base_url, gql, make_to
             assert codes(await gql(JOB, intruder, id=queued["id"])) == ["NOT_FOUND"]
             cancelled = await gql(CANCEL, owner, id=queued["id"])
             assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
+            # and it left the queue: no worker will find it there
+            assert psi_pair["tenant"] not in await services.psi.jobs.queue_depth()
         finally:
             worker.start()
         job = await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)))

@@ -97,7 +97,7 @@ class PsiService:
         self, *, datasets: DatasetRepository, jobs: PsiJobRepository,
         controls: ControlsRepository, audit: AuditRepository, setups: SetupCache,
         key: psi.ServerKey, quotas: QuotaGate, max_dataset_items: int,
-        wake: asyncio.Event, queue: LoadState,
+        wake: asyncio.Event, queue: LoadState, write_spacing_s: float = 0.0,
     ) -> None:
         self.datasets = datasets
         self.jobs = jobs
@@ -113,7 +113,8 @@ class PsiService:
         self.backlog: Backlog | None = None
         # jobs in a write under way, per tenant: committed, maybe, but not yet in the backlog
         self.creating: Counter[str] = Counter()
-        self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(self._create)
+        self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(
+            self._create, spacing_s=write_spacing_s)
         # refusals are audited in batches too: under overload they are most of the traffic
         self.refusals: GroupCommit[dict[str, Any], None] = GroupCommit(self._audit_many)
         # and requests shed under overload are audited per second, counted by tenant, token,

@@ -82,6 +82,7 @@ class Services:
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
             wake=events.wake, queue=LoadState(settings.psi_queue_wait_s,
                                                   max_loop_lag_s=settings.psi_max_loop_lag_s),
+            write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, service, signing, events,
                    WebhookRepository(executor, jobs))
@@ -99,7 +100,7 @@ class Services:
         return ProofWorker(self.psi, self.signing, processes=s.psi_worker_processes,
                            batch_size=s.psi_batch_size, in_flight=s.psi_batches_in_flight,
                            lease_s=s.psi_lease_s, poll_s=s.psi_poll_interval_s,
-                           fpr=s.psi_false_positive_rate)
+                           fpr=s.psi_false_positive_rate, write_spacing_s=s.psi_write_spacing_s)
 
     async def run_background(self) -> list[asyncio.Task[None]]:
         """Tasks this process runs beside requests: the event poller, setup pre-seeding,

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     psi_queue_wait_s: float = 0.25
     # ... or while the API's event loop wakes this late (it is short of CPU).
     psi_max_loop_lag_s: float = 0.05
+    # The least time between two job writes of a kind (accepting, claiming, finishing).
+    # The database's cost is mostly per transaction, so under load this keeps transactions
+    # few and batches large; idle, a job waits for nobody.
+    psi_write_spacing_s: float = 0.05
     # Job events (the outbox behind subscriptions and webhooks) are kept this long.
     psi_event_retention_s: float = 3600.0
     # Webhooks

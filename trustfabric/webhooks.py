@@ -120,8 +120,8 @@ class WebhookDispatcher:
                                          ) as session:
             while True:
                 try:
-                    await self.repo.fan_out(overlap_s=2.0)
-                    await self.deliver_due(session)
+                    if await self.repo.fan_out(overlap_s=2.0) is not None:
+                        await self.deliver_due(session)  # with no endpoint, nothing is due
                 except Unavailable:
                     log.warning("webhooks: database unavailable; retrying")
                 except Exception:  # a dead dispatcher would silence every endpoint

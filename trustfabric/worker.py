@@ -126,7 +126,7 @@ def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
     return {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
             "commitment": response_commitment, "completedAt": completed_at,
             "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
-            "markdown": explainer["markdown"], "eventId": secrets.token_hex(10),
+            "eventId": secrets.token_hex(10),
             "audit": audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
                         subject=job.id, outcome="done", mode=job.mode,
                         datasetId=job.dataset_id, datasetVersion=job.dataset_version,
@@ -146,7 +146,7 @@ class Outcome:
 class ProofWorker:
     def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
                  batch_size: int, in_flight: int, lease_s: float, poll_s: float,
-                 fpr: float) -> None:
+                 fpr: float, write_spacing_s: float = 0.0) -> None:
         self.service = service
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -164,7 +164,9 @@ class ProofWorker:
         self._busy: dict[str, str] = {}  # claimed and not yet finished: job id → tenant
         # One writer for all finished batches: concurrent write transactions on the same
         # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
-        self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(self._finish_many)
+        self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(
+            self._finish_many, spacing_s=write_spacing_s)
+        self.claim_spacing_s = write_spacing_s
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: a forked child would inherit the API's listening socket.
@@ -184,8 +186,11 @@ class ProofWorker:
         slots = asyncio.Semaphore(self.in_flight)
         batches: set[asyncio.Task[None]] = set()
         try:
+            last_claim = float("-inf")
             while True:
                 await slots.acquire()
+                await asyncio.sleep(last_claim + self.claim_spacing_s - time.monotonic())
+                last_claim = time.monotonic()
                 try:
                     jobs = await self.claim()
                 except Unavailable:

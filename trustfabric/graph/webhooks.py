@@ -35,14 +35,15 @@ class WebhookRepository:
         rows = await self._executor.read(q.CURSOR)
         return rows[0]["at"] if rows else None
 
-    async def fan_out(self, overlap_s: float, limit: int = 1000) -> int:
-        """Turns job events after the stored cursor into deliveries; returns how many events."""
+    async def fan_out(self, overlap_s: float, limit: int = 1000) -> int | None:
+        """Turns job events after the stored cursor into deliveries; returns how many events,
+        or None when no endpoint listens."""
+        tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
+        if not tenants:  # nothing to read, and nothing owed to later endpoints
+            await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
+            return None
         rows = await self._executor.read(q.CURSOR)
         start = rows[0]["at"] if rows else now_iso()
-        tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
-        if not tenants:  # nobody listens: nothing to read, and nothing owed to later endpoints
-            await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
-            return 0
         # look back for late commits, except after a full page (reading on from its end)
         back = 0.0 if rows and rows[0]["full"] else overlap_s
         since = iso(datetime.fromisoformat(start) - timedelta(seconds=back))

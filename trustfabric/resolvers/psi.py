@@ -5,6 +5,7 @@ from typing import Annotated
 import strawberry
 
 from trustfabric.auth import Caller, Role
+from trustfabric.bundles import explainer_markdown
 from trustfabric.controls import PilotControls as Controls
 from trustfabric.controls import Quota
 from trustfabric.errors import BadUserInput, Forbidden
@@ -73,7 +74,7 @@ async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
     if bundle is None:
         return None
     return ProofBundle(id=bundle["id"], envelope=bundle["envelope"],
-                       explainer_markdown=bundle["markdown"])
+                       explainer_markdown=explainer_markdown(bundle["envelope"]))
 
 
 async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:

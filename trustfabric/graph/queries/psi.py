@@ -58,7 +58,7 @@ CURRENT_VERSIONS = Cypher(
 )
 
 # The idempotency key is unique per tenant: a second request with it finds the first job,
-# and writes no events.
+# and writes no events. A new job gets its entry in the queue.
 CREATE_JOBS = Cypher(
     "psi.create_jobs",
     """
@@ -66,6 +66,8 @@ CREATE_JOBS = Cypher(
     MERGE (j:PsiJob {idemKey: row.idemKey})
       ON CREATE SET j += row.props
     WITH row, j, j.id = row.props.id AS created
+    FOREACH (_ IN CASE WHEN created AND j.status = 'QUEUED' THEN [1] ELSE [] END |
+      CREATE (:PsiQueueEntry {jobId: j.id, tenant: j.tenant, createdAt: j.createdAt}))
     FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
       CREATE (e:JobEvent) SET e = row.event
       CREATE (a:AuditEvent) SET a = row.audit)
@@ -105,11 +107,13 @@ JOBS_PAGE = Cypher(
 
 QUEUE_DEPTH = Cypher(
     "psi.queue_depth",
-    "MATCH (j:PsiJob) WHERE j.status = 'QUEUED' RETURN j.tenant AS tenant, count(*) AS queued",
+    "MATCH (q:PsiQueueEntry) RETURN q.tenant AS tenant, count(*) AS queued",
 )
 
-# Claims lease the job and write its RUNNING event in the same statement.
+# Claims take the job's queue entry (of two claims, one finds it), lease the job and write
+# its RUNNING event in the same statement.
 _START = """
+    DELETE q
     SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
         j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
     CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
@@ -121,9 +125,10 @@ _START = """
 CLAIM = Cypher(
     "psi.claim",
     """
-    MATCH (j:PsiJob)
-    WHERE j.status = 'QUEUED' AND j.tenant = $tenant
-    WITH j ORDER BY j.createdAt LIMIT $limit
+    MATCH (q:PsiQueueEntry)
+    WHERE q.tenant = $tenant
+    WITH q ORDER BY q.createdAt LIMIT $limit
+    MATCH (j:PsiJob {id: q.jobId})
     """ + _START,
 )
 
@@ -132,8 +137,8 @@ CLAIM_IDS = Cypher(
     "psi.claim_ids",
     """
     UNWIND $ids AS id
+    MATCH (q:PsiQueueEntry {jobId: id})
     MATCH (j:PsiJob {id: id})
-    WHERE j.status = 'QUEUED'
     """ + _START,
 )
 
@@ -189,7 +194,7 @@ COMPLETE = Cypher(
     SET j.status = 'DONE', j.response = row.response, j.responseCommitment = row.commitment,
         j.completedAt = row.completedAt, j.bundleId = row.bundleId, j.request = null
     CREATE (:ProofBundle {jobId: j.id, id: row.bundleId, tenant: j.tenant,
-                          envelope: row.envelope, markdown: row.markdown})
+                          envelope: row.envelope})
     CREATE (:JobEvent {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
                        status: 'DONE', origin: $origin})
     CREATE (a:AuditEvent)
@@ -220,6 +225,8 @@ CANCEL = Cypher(
     MATCH (j:PsiJob)
     WHERE (j.id = $id AND ($tenant IS NULL OR j.tenant = $tenant))
       AND j.status IN ['QUEUED', 'RUNNING']
+    OPTIONAL MATCH (q:PsiQueueEntry {jobId: j.id})
+    DELETE q
     SET j.status = 'CANCELLED', j.completedAt = $now, j.request = null
     CREATE (:JobEvent {id: $eventId, at: $now, tenant: j.tenant, jobId: j.id,
                        status: 'CANCELLED'})
@@ -233,6 +240,8 @@ CANCEL_FOR_PARTY = Cypher(
     """
     MATCH (j:PsiJob)
     WHERE j.status IN ['QUEUED', 'RUNNING'] AND (j.tenant = $party OR j.partner = $party)
+    OPTIONAL MATCH (q:PsiQueueEntry {jobId: j.id})
+    DELETE q
     SET j.status = 'CANCELLED', j.completedAt = $now, j.request = null,
         j.errorCode = 'FORBIDDEN', j.errorMessage = 'a party opted out'
     CREATE (:JobEvent {id: $now + ':' + j.id, at: $now, tenant: j.tenant, jobId: j.id,
