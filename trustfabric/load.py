@@ -40,7 +40,6 @@ class LoadState:
         # process whose workers run elsewhere (a floor: 100-selector jobs run ~75/s here)
         self.min_rate = min_rate
         self.depth: dict[str, int] = {}  # queued jobs per tenant
-        self.running: dict[str, int] = {}  # claimed by this process's worker, not finished
         # (time, tenant) within the window, with running counts per tenant: the Gini is
         # updated every batch, so it must not walk the whole window each time
         self._demand = Window()
@@ -86,28 +85,30 @@ class LoadState:
 
     # -- decisions -------------------------------------------------------------------------
     def admit(self, tenant: str) -> None:
-        """Refuses a new job when more jobs are outstanding than the workers can serve
-        within the queue wait, or the event loop runs late, and this tenant took the most,
-        or at least its even part, of what was admitted lately (or, with nothing admitted
-        lately, holds its even part of what is outstanding): better a clear refusal now
-        than a timeout later, the flooding tenant first, and a tenant asking less than its
-        share only when all of them together are too many."""
-        outstanding = {t: self.depth.get(t, 0) + self.running.get(t, 0)
-                       for t in self.depth.keys() | self.running.keys()}
+        """Refuses a new job when more jobs are queued than the workers can start within the
+        queue wait, or the event loop runs late, and this tenant took the most, or at least
+        its even part, of what was admitted lately (or, with nothing admitted lately, holds
+        its even part of the queue): better a clear refusal now than a timeout later, the
+        flooding tenant first, and a tenant asking less than its share only when all of
+        them together are too many.
+        Jobs being answered do not count: they are past the queue, and counting them made
+        the pipeline alone (two batches of 64 in flight) look like a full queue."""
         capacity = max(self.rate(), self.min_rate) * self.queue_wait_s
-        total = sum(outstanding.values())
+        total = sum(self.depth.values())
         if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
             return
         admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
-        if total > 2 * capacity:  # shares decide who goes first, this bounds how many wait
-            shed = True
+        backlogged = {t for t, n in self.depth.items() if n > 0} | {tenant}
+        if total > 2 * capacity:
+            # shares decide who goes first, this bounds how many wait: a tenant holding its
+            # even part of twice the budget is not admitted, whatever it took lately
+            shed = self.depth.get(tenant, 0) >= 2 * capacity / len(backlogged)
         elif admitted:
             taken = admitted.get(tenant, 0)
             shed = (taken >= sum(admitted.values()) / len(admitted.keys() | {tenant})
                     or 0 < taken == max(admitted.values()))
         else:
-            backlogged = {t for t, n in outstanding.items() if n > 0} | {tenant}
-            shed = outstanding.get(tenant, 0) >= capacity / len(backlogged)
+            shed = self.depth.get(tenant, 0) >= capacity / len(backlogged)
         if shed:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)

@@ -161,7 +161,7 @@ class ProofWorker:
         self.drr = DeficitRoundRobin()
         self._next_reclaim = 0.0
         self._next_scan = 0.0
-        self._busy: dict[str, str] = {}  # claimed and not yet finished: job id → tenant
+        self._busy: set[str] = set()  # ids of jobs claimed and not yet finished
         # One writer for all finished batches: concurrent write transactions on the same
         # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
         self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(
@@ -261,16 +261,8 @@ class ProofWorker:
         if backlog:  # the graph search may have found jobs that were waiting here too
             for job in jobs:
                 backlog.discard(job.tenant, job.id)
-        self._track(jobs, busy=True)
+        self._busy.update(job.id for job in jobs)
         return jobs
-
-    def _track(self, jobs: list[JobRecord], busy: bool) -> None:
-        for job in jobs:
-            if busy:
-                self._busy[job.id] = job.tenant
-            else:
-                self._busy.pop(job.id, None)
-        self.service.queue.running = Counter(self._busy.values())  # for admission
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
@@ -287,7 +279,7 @@ class ProofWorker:
             await asyncio.sleep(1.0)
         finally:
             heartbeat.cancel()
-            self._track(jobs, busy=False)
+            self._busy.difference_update(job.id for job in jobs)
 
     async def _keep_leases(self, job_ids: list[str]) -> None:
         while True:
