@@ -51,7 +51,7 @@ async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, 
 
     await worker.stop()
     services.psi.backlog = Backlog() if handed_over else None
-    wait, services.psi.queue.queue_wait_s = services.psi.queue.queue_wait_s, 3600
+    floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
     try:
         for n in range(240):  # the flood is queued first ...
             await submit(flood, n)
@@ -64,7 +64,7 @@ async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, 
         jobs = await wait_all_done(services, [flood, *lights])
     finally:
         services.psi.backlog = None
-        services.psi.queue.queue_wait_s = wait  # back-pressure has its own test
+        services.psi.queue.min_queued = floor  # back-pressure has its own test
     assert {j.attempts for j in jobs} == {1}  # each claimed once, by id or from the graph
     # FIFO would claim them last, after 240 flood jobs; fair shares put them all in the
     # first batch claimed, beside the flood's part of it, while most of the flood waits
@@ -122,9 +122,9 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
 
 
 def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
-    state = LoadState(queue_wait_s=0.9, min_rate=50)
+    state = LoadState(queue_wait_s=0.9, min_queued=45)
     state.observe_depth({"a": 40})
-    state.admit("a")  # 40 queued < 45 startable within 0.9 s
+    state.admit("a")  # 40 queued < 45, the least queue held (no rate measured yet)
     state.observe_depth({"a": 40, "b": 10})
     with pytest.raises(Unavailable):
         state.admit("a")  # over capacity, and a holds more than its half

@@ -29,16 +29,17 @@ RATE_WINDOW_S = 5.0
 
 class LoadState:
     def __init__(self, queue_wait_s: float, window_s: float = 60.0,
-                 min_rate: float = 50.0, max_loop_lag_s: float = 0.05) -> None:
+                 min_queued: int = 64, max_loop_lag_s: float = 0.05) -> None:
         self.queue_wait_s = queue_wait_s
         # Beyond this the process itself is short of CPU: every request, even a refusal,
         # makes it worse, and the queue measures only what got in.
         self.max_loop_lag_s = max_loop_lag_s
         self.loop_lag_s = 0.0
         self.window_s = window_s
-        # assumed capacity where none is measured: before the first jobs, and in an API
-        # process whose workers run elsewhere (a floor: 100-selector jobs run ~75/s here)
-        self.min_rate = min_rate
+        # The queue is never held shorter than one batch, which a worker takes at once:
+        # before any job is measured, a burst must not be refused by a rate of zero (and an
+        # API process whose workers run elsewhere measures none).
+        self.min_queued = min_queued
         self.depth: dict[str, int] = {}  # queued jobs per tenant
         # (time, tenant) within the window, with running counts per tenant: the Gini is
         # updated every batch, so it must not walk the whole window each time
@@ -93,7 +94,7 @@ class LoadState:
         them together are too many.
         Jobs being answered do not count: they are past the queue, and counting them made
         the pipeline alone (two batches of 64 in flight) look like a full queue."""
-        capacity = max(self.rate(), self.min_rate) * self.queue_wait_s
+        capacity = max(self.rate() * self.queue_wait_s, self.min_queued)
         total = sum(self.depth.values())
         if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
             return

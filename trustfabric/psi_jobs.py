@@ -111,7 +111,8 @@ class PsiService:
         self.queue = queue
         # set when this process runs a proof worker: accepted jobs are handed to it directly
         self.backlog: Backlog | None = None
-        # jobs in a write under way, per tenant: committed, maybe, but not yet in the backlog
+        # jobs accepted and not yet in the backlog (waiting for their write, or in it), per
+        # tenant: they count against the queue budget from the moment they are admitted
         self.creating: Counter[str] = Counter()
         self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(
             self._create, spacing_s=write_spacing_s)
@@ -188,12 +189,17 @@ class PsiService:
             "setupId": self.setups.setup_id(dataset, controls.max_request_size),
             "maxClientItems": controls.max_request_size,
         }
-        job, created = await self.writer.submit(NewJob(
-            props, f"{tenant}:{idempotency_key}",
-            audit_event(tenant=tenant, actor=caller.token_id, action="psi.request",
-                        subject=job_id, outcome="accepted", **details,
-                        idempotencyKeyHash=_hash(idempotency_key)),
-        ))
+        self.creating[tenant] += 1
+        self.queue.queued(tenant)
+        try:
+            job, created = await self.writer.submit(NewJob(
+                props, f"{tenant}:{idempotency_key}",
+                audit_event(tenant=tenant, actor=caller.token_id, action="psi.request",
+                            subject=job_id, outcome="accepted", **details,
+                            idempotencyKeyHash=_hash(idempotency_key)),
+            ))
+        finally:
+            self.creating[tenant] -= 1
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)
@@ -201,17 +207,11 @@ class PsiService:
         return job
 
     async def _create(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
-        creating = Counter(job.props["tenant"] for job in jobs)
-        self.creating += creating
-        try:
-            results = await self.jobs.create_many(jobs)
-        finally:
-            self.creating -= creating
+        results = await self.jobs.create_many(jobs)
         if self.backlog is not None:  # in the same step: the worker never sees them missing
             for job, created in results:
                 if created:
                     self.backlog.put(job.tenant, job.id)
-                    self.queue.queued(job.tenant)
         return results
 
     def _audit_shed(self) -> None:

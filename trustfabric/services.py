@@ -81,6 +81,7 @@ class Services:
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
             wake=events.wake, queue=LoadState(settings.psi_queue_wait_s,
+                                                  min_queued=settings.psi_batch_size,
                                                   max_loop_lag_s=settings.psi_max_loop_lag_s),
             write_spacing_s=settings.psi_write_spacing_s,
         )

@@ -243,7 +243,8 @@ class ProofWorker:
             if n > len(handed[tenant]):
                 search[tenant] = n - len(handed[tenant])
             depth[tenant] -= n  # about to run: counted as running, not queued
-        self.service.queue.observe_depth(depth)
+        # with the jobs admitted and still being written: admission counts them from the start
+        self.service.queue.observe_depth(dict(Counter(depth) + self.service.creating))
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
             reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
