@@ -84,6 +84,7 @@ class Run:
         self.refused: dict[str, int] = defaultdict(int)
         self.errors: list[str] = []
         self.early: dict[str, float] = {}  # DONE before the mutation's answer came back
+        self.service: list[dict[str, float]] = []  # the service's own view, per window
 
     def finished(self, job_id: str, at: float) -> None:
         if job_id not in self.sent:
@@ -127,8 +128,38 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
         run.finished(job_id, run.early.pop(job_id))
 
 
+async def watch_service(session: aiohttp.ClientSession, url: str, start: float, window: float,
+                        run: Run) -> None:
+    """Every window, from the service's /metrics: how late its event loop wakes, the jobs
+    queued, and the database time per query and per second in that window (to tell a
+    service short of CPU from a database slowing down as the jobs pile up)."""
+    async def metrics() -> str:
+        async with session.get(f"{url}/metrics") as response:
+            return await response.text()
+
+    before = graph_query_totals(await metrics())
+    while True:
+        await asyncio.sleep(window)
+        text = await metrics()
+        totals = graph_query_totals(text)
+        time_s = sum(v.get("sum", 0) - before.get(q, {}).get("sum", 0) for q, v in totals.items())
+        count = sum(v.get("count", 0) - before.get(q, {}).get("count", 0)
+                    for q, v in totals.items())
+        before = totals
+        gauges = {m[1]: float(m[2]) for m in re.finditer(
+            r"^(tf_event_loop_lag_seconds|tf_psi_service_rate) (\S+)$", text, re.M)}
+        run.service.append({
+            "t": round(time.monotonic() - start), "loop_lag_ms": round(
+                1000 * gauges.get("tf_event_loop_lag_seconds", 0), 1),
+            "queued": sum(float(m[1]) for m in re.finditer(
+                r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
+            "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
+            "db_s_per_s": round(time_s / window, 3)})
+
+
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
-                rps: float, seconds: float, pool: list[str], phase: str) -> tuple[Run, float]:
+                rps: float, seconds: float, pool: list[str], phase: str,
+                window: float = 10.0) -> tuple[Run, float]:
     run = Run()
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector,
@@ -143,6 +174,7 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
             cumulative.append(total)
         tasks: set[asyncio.Task[None]] = set()
         start = time.monotonic()
+        watcher = asyncio.create_task(watch_service(session, url, start, window, run))
         n = 0
         while (now := time.monotonic()) - start < seconds:
             due = int((now - start) * rps)
@@ -159,7 +191,7 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
         drain_until = time.monotonic() + 10
         while run.sent and time.monotonic() < drain_until:
             await asyncio.sleep(0.1)
-        for listener in listeners:
+        for listener in [*listeners, watcher]:
             listener.cancel()
     return run, start
 
@@ -206,6 +238,7 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
         "gini": round(fairness_gini(served, {t: run.offered[t] for t in shares}, {}), 4),
         "gini_worst_window": max((p["gini"] for p in timeline), default=None),
         "timeline": timeline,
+        "service_timeline": run.service,
     }
 
 
@@ -249,15 +282,20 @@ def raw_selectors_per_core(pool: list[str], selectors: int, seconds: float = 2.0
     return n * selectors / (time.process_time() - begin)
 
 
+def graph_query_totals(metrics: str) -> dict[str, dict[str, float]]:
+    """{query name: {"sum": seconds, "count": n}} from the service's /metrics text."""
+    totals: dict[str, dict[str, float]] = defaultdict(dict)
+    for match in re.finditer(r'^tf_graph_query_seconds_(sum|count)\{query="([^"]+)"\} (\S+)$',
+                             metrics, re.M):
+        totals[match[2]][match[1]] = float(match[3])
+    return totals
+
+
 def query_times(url: str) -> list[dict[str, Any]]:
     """Where the database time went: the service's own per-query timings from /metrics."""
     import httpx
 
-    totals: dict[str, dict[str, float]] = defaultdict(dict)
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        match = re.match(r'tf_graph_query_seconds_(sum|count)\{query="([^"]+)"\} (\S+)', line)
-        if match:
-            totals[match[2]][match[1]] = float(match[3])
+    totals = graph_query_totals(httpx.get(f"{url}/metrics", timeout=10).text)
     rows = [{"query": name, "count": int(v.get("count", 0)), "total_s": round(v.get("sum", 0), 2),
              "mean_ms": round(1000 * v.get("sum", 0) / max(v.get("count", 1), 1), 2)}
             for name, v in totals.items()]
@@ -300,6 +338,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2000, help="precomputed client requests")
     parser.add_argument("--crypto-processes", type=int, default=2)
     parser.add_argument("--quota", type=int, default=100_000, help="requests/min per tenant")
+    parser.add_argument("--db-heap", default="2g",
+                        help="embedded database JVM heap (a quarter of it caches pages)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
     parser.add_argument("--warmup", type=duration, default=duration("30s"),
                         help="unmeasured load first: a cold JVM spends several times the CPU")
@@ -308,7 +348,8 @@ def main() -> None:
     shares = demand_shares(args.tenants, args.skew)
     with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
         workdir = Path(tmp)
-        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
+        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
+                                heap=args.db_heap)
         with server:
             target = Target(server.uri, "root", server.password, "trustfabric", None)
             dataset, tokens = asyncio.run(psi_pilot(
@@ -329,16 +370,19 @@ def main() -> None:
                     print(f"warming up for {args.warmup:g} s …")
                     asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens, shares,
                                       args.rps, args.warmup, pool, "warmup"))
-                # the crypto processes start with the first batch: listed after warm-up
-                groups = {"service": [app.pid], "crypto": descendants(app.pid)[1:],
-                          "database": db_pids}
-                cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+                # per process: the crypto processes start with the first batch, so with no
+                # warm-up they appear during the run (and all their CPU is the run's)
+                cpu_before = {pid: cpu_seconds([pid]) for pid in descendants(app.pid) + db_pids}
                 load_before = sum(os.times()[:2])
                 print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
                       f"{args.tenants} tenants (one at {args.skew:g}x) …")
                 run, start = asyncio.run(drive(f"http://127.0.0.1:{port}", dataset, tokens,
-                                               shares, args.rps, args.duration, pool, "soak"))
-                cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in groups.items()}
+                                               shares, args.rps, args.duration, pool, "soak",
+                                               args.window))
+                groups = {"service": [app.pid], "crypto": descendants(app.pid)[1:],
+                          "database": db_pids}
+                cpu = {name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in pids)
+                       for name, pids in groups.items()}
                 cpu["load generator"] = sum(os.times()[:2]) - load_before
                 queries = query_times(f"http://127.0.0.1:{port}")
                 latency_parts = asyncio.run(stages(f"http://127.0.0.1:{port}", tokens, run))
@@ -377,6 +421,12 @@ def main() -> None:
                  "efficiency (crypto cores)"], [list(result["crypto"].values())])
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
+    windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
+    print_table(["t s", "jobs/s", "p95 ms", "Gini", "loop lag ms", "queued", "db ms/query",
+                 "db s/s"],
+                [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
+                  seen["loop_lag_ms"], seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
+                 for load, seen in windows[::max(1, len(windows) // 12)]])
     path = write_json("soak", {"args": vars(args), "result": result})
     png = path.with_suffix(".png")
     plot(result, png)

@@ -10,7 +10,6 @@ from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaxTokensLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -178,9 +177,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         RequestMetrics,
         ErrorCodes,
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         partial(AddValidationRules, rules),
-        partial(CodedParserCache, maxsize=1024),
+        partial(CodedParserCache, maxsize=1024, max_tokens=settings.max_tokens),
         partial(ValidationCache, maxsize=1024),
     ]
     if not settings.introspection:

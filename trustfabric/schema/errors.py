@@ -87,13 +87,19 @@ class CanWrite(BasePermission):
 
 class CodedParserCache(ParserCache):
     """The parser cache, giving syntax errors their code where they are raised: a parse
-    error leaves the operation before ErrorCodes sees the result."""
+    error leaves the operation before ErrorCodes sees the result. It also bounds the
+    tokens a document may have (graphql-core's parser counts them), which Strawberry's
+    MaxTokensLimiter would do as one more extension instantiated for every request."""
+
+    def __init__(self, maxsize: int, max_tokens: int) -> None:
+        super().__init__(maxsize)
+        self.max_tokens = max_tokens
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         try:
             context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
+                context.query, **{**context.parse_options, "max_tokens": self.max_tokens}
             )
         except GraphQLError as error:
             raise GraphQLError(error.message, source=error.source, positions=error.positions,
