@@ -1,7 +1,7 @@
 """What a process knows of the PSI load: queue depth, service rate, a fairness window.
 
-Feeds back-pressure (refuse early when more jobs are outstanding than the workers can
-serve within the queue-wait budget) and the metrics the fairness SLO is measured on.
+Feeds back-pressure (refuse early when more jobs are queued than the workers can start
+within the queue-wait budget) and the metrics the fairness SLO is measured on.
 """
 
 import asyncio

@@ -111,9 +111,12 @@ class PsiService:
         self.queue = queue
         # set when this process runs a proof worker: accepted jobs are handed to it directly
         self.backlog: Backlog | None = None
-        # jobs accepted and not yet in the backlog (waiting for their write, or in it), per
+        # jobs admitted and not yet in the backlog (waiting for their write, or in it), per
         # tenant: they count against the queue budget from the moment they are admitted
         self.creating: Counter[str] = Counter()
+        # jobs in a write under way: committed, maybe, so counted in the graph's queue, and
+        # not yet in the backlog (the worker must not take them for jobs queued elsewhere)
+        self.writing: Counter[str] = Counter()
         self.writer: GroupCommit[NewJob, tuple[JobRecord, bool]] = GroupCommit(
             self._create, spacing_s=write_spacing_s)
         # refusals are audited in batches too: under overload they are most of the traffic
@@ -142,6 +145,9 @@ class PsiService:
             raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
+            # first: under overload most requests are shed, and shedding must cost nothing
+            # (no lookup, no decoding, no quota spent)
+            self.queue.admit(tenant)
             controls, _ = await self.controls.current()
             dataset = await self._dataset(dataset_id)
             details["partner"] = dataset.partner
@@ -157,7 +163,6 @@ class PsiService:
                 raise BadUserInput("the setup is stale (new dataset version or server key): "
                                    "fetch datasetSetup again")
             await self.quotas.take(tenant, controls.for_tenant(tenant).quota)
-            self.queue.admit(tenant)
         except AppError as refusal:
             shedding = refusal.extensions.get("reason") == "OVERLOADED"
             # A retry of an accepted request gets its job back, whatever would refuse a new
@@ -207,7 +212,12 @@ class PsiService:
         return job
 
     async def _create(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
-        results = await self.jobs.create_many(jobs)
+        writing = Counter(job.props["tenant"] for job in jobs)
+        self.writing += writing
+        try:
+            results = await self.jobs.create_many(jobs)
+        finally:
+            self.writing -= writing
         if self.backlog is not None:  # in the same step: the worker never sees them missing
             for job, created in results:
                 if created:

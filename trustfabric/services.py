@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,7 +137,8 @@ class Services:
         ORIGIN.set("background")
         while True:
             try:
-                self.psi.queue.observe_depth(await self.psi.jobs.queue_depth())
+                queued = Counter(await self.psi.jobs.queue_depth()) + self.psi.creating
+                self.psi.queue.observe_depth(dict(queued))
             except Exception:  # stale depth only delays back-pressure; keep watching
                 log.exception("could not read the PSI queue depth")
             await asyncio.sleep(0.5)

@@ -189,8 +189,8 @@ class ProofWorker:
             last_claim = float("-inf")
             while True:
                 await slots.acquire()
+                # spaced after a claim that found jobs; idle, a new job waits for nobody
                 await asyncio.sleep(last_claim + self.claim_spacing_s - time.monotonic())
-                last_claim = time.monotonic()
                 try:
                     jobs = await self.claim()
                 except Unavailable:
@@ -201,7 +201,9 @@ class ProofWorker:
                     # (names and codes only, never payloads) and keep serving.
                     log.exception("proof worker: claim failed; retrying")
                     jobs = await _pause(1.0)
-                if not jobs:
+                if jobs:
+                    last_claim = time.monotonic()
+                else:
                     slots.release()
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -226,7 +228,7 @@ class ProofWorker:
         if backlog is None or time.monotonic() >= self._next_scan:
             queued = await self.service.jobs.queue_depth()
             # jobs being recorded here may be counted in the graph and not yet handed over
-            mine = Counter(here) + self.service.creating
+            mine = Counter(here) + self.service.writing
             elsewhere = {t: n - mine[t] for t, n in queued.items() if n > mine[t]}
             # while jobs from elsewhere wait, look for them every batch
             self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
@@ -242,7 +244,7 @@ class ProofWorker:
             handed[tenant] = backlog.take(tenant, n - apart) if backlog else []
             if n > len(handed[tenant]):
                 search[tenant] = n - len(handed[tenant])
-            depth[tenant] -= n  # about to run: counted as running, not queued
+            depth[tenant] -= n  # about to run: no longer queued
         # with the jobs admitted and still being written: admission counts them from the start
         self.service.queue.observe_depth(dict(Counter(depth) + self.service.creating))
         reclaim = 0

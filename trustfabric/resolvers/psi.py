@@ -5,7 +5,6 @@ from typing import Annotated
 import strawberry
 
 from trustfabric.auth import Caller, Role
-from trustfabric.bundles import explainer_markdown
 from trustfabric.controls import PilotControls as Controls
 from trustfabric.controls import Quota
 from trustfabric.errors import BadUserInput, Forbidden
@@ -73,8 +72,7 @@ async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
     bundle = await info.context.psi.jobs.bundle(str(job_id), info.context.caller.read_scope)
     if bundle is None:
         return None
-    return ProofBundle(id=bundle["id"], envelope=bundle["envelope"],
-                       explainer_markdown=explainer_markdown(bundle["envelope"]))
+    return ProofBundle(id=bundle["id"], envelope=bundle["envelope"])
 
 
 async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:

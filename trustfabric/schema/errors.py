@@ -88,8 +88,8 @@ class CanWrite(BasePermission):
 class CodedParserCache(ParserCache):
     """The parser cache, giving syntax errors their code where they are raised: a parse
     error leaves the operation before ErrorCodes sees the result. It also bounds the
-    tokens a document may have (graphql-core's parser counts them), which Strawberry's
-    MaxTokensLimiter would do as one more extension instantiated for every request."""
+    lexical tokens a document may have (graphql-core's parser counts them), which
+    Strawberry's MaxTokensLimiter would do as one more extension built for every request."""
 
     def __init__(self, maxsize: int, max_tokens: int) -> None:
         super().__init__(maxsize)
@@ -99,7 +99,8 @@ class CodedParserCache(ParserCache):
         context = self.execution_context
         try:
             context.graphql_document = self.cached_parse_document(
-                context.query, **{**context.parse_options, "max_tokens": self.max_tokens}
+                context.query,
+                **{**context.parse_options, "max_lexical_tokens": self.max_tokens},
             )
         except GraphQLError as error:
             raise GraphQLError(error.message, source=error.source, positions=error.positions,

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from trustfabric.audit import ALLOWED_DETAILS
+from trustfabric.bundles import explainer_markdown
 from trustfabric.controls import PilotControls as Controls
 from trustfabric.graph.audit import AuditRecord
 from trustfabric.graph.psi import DatasetRecord, JobRecord
@@ -72,7 +73,10 @@ class ProofBundle:
     id: str
     envelope: str = strawberry.field(
         description="The signed bundle as canonical JSON; verify with proofPublicKey.")
-    explainer_markdown: str
+
+    @strawberry.field(description="The bundle's explainer as Markdown (from the envelope).")
+    def explainer_markdown(self) -> str:
+        return explainer_markdown(self.envelope)
 
 
 @strawberry.type

@@ -110,10 +110,12 @@ QUEUE_DEPTH = Cypher(
     "MATCH (q:PsiQueueEntry) RETURN q.tenant AS tenant, count(*) AS queued",
 )
 
-# Claims take the job's queue entry (of two claims, one finds it), lease the job and write
-# its RUNNING event in the same statement.
+# Claims take the job's queue entry (of two claims, one finds it), and lease the job if it
+# is still queued (an entry left by a cancel elsewhere goes too), writing its RUNNING event
+# in the same statement.
 _START = """
     DELETE q
+    WITH j WHERE j.status = 'QUEUED'
     SET j.status = 'RUNNING', j.leaseOwner = $owner, j.leaseUntil = $until,
         j.startedAt = coalesce(j.startedAt, $now), j.attempts = coalesce(j.attempts, 0) + 1
     CREATE (e:JobEvent {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant,
