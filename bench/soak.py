@@ -130,14 +130,20 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
 
 async def watch_service(session: aiohttp.ClientSession, url: str, start: float, window: float,
                         run: Run) -> None:
-    """Every window, from the service's /metrics: how late its event loop wakes, the jobs
-    queued, and the database time per query and per second in that window (to tell a
-    service short of CPU from a database slowing down as the jobs pile up)."""
+    """Every window, from the service's /metrics: how late its event loop wakes, the time
+    its garbage collector stopped it, the jobs queued, and the database time per query and
+    per second in that window (to tell a service short of CPU from a database slowing down
+    as the jobs pile up)."""
     async def metrics() -> str:
         async with session.get(f"{url}/metrics") as response:
             return await response.text()
 
-    before = graph_query_totals(await metrics())
+    def gc_seconds(text: str) -> float:
+        return sum(float(m[1]) for m in re.finditer(
+            r'^tf_gc_pause_seconds_sum\{[^}]*\} (\S+)$', text, re.M))
+
+    first = await metrics()
+    before, gc_before = graph_query_totals(first), gc_seconds(first)
     while True:
         await asyncio.sleep(window)
         try:
@@ -149,6 +155,7 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
         count = sum(v.get("count", 0) - before.get(q, {}).get("count", 0)
                     for q, v in totals.items())
         before = totals
+        gc_pause, gc_before = gc_seconds(text) - gc_before, gc_seconds(text)
         gauges = {m[1]: float(m[2]) for m in re.finditer(
             r"^(tf_event_loop_lag_seconds|tf_psi_service_rate) (\S+)$", text, re.M)}
         run.service.append({
@@ -157,7 +164,8 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
             "queued": sum(float(m[1]) for m in re.finditer(
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
-            "db_s_per_s": round(time_s / window, 3)})
+            "db_s_per_s": round(time_s / window, 3),
+            "gc_ms_per_s": round(1000 * gc_pause / window, 1)})
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
@@ -425,10 +433,11 @@ def main() -> None:
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
-    print_table(["t s", "jobs/s", "p95 ms", "Gini", "loop lag ms", "queued", "db ms/query",
-                 "db s/s"],
+    print_table(["t s", "jobs/s", "p95 ms", "Gini", "loop lag ms", "GC ms/s", "queued",
+                 "db ms/query", "db s/s"],
                 [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
-                  seen["loop_lag_ms"], seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
+                  seen["loop_lag_ms"], seen["gc_ms_per_s"], seen["queued"],
+                  seen["db_ms_per_query"], seen["db_s_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
     path = write_json("soak", {"args": vars(args), "result": result})
     png = path.with_suffix(".png")

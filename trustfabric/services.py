@@ -25,7 +25,7 @@ from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import DatasetRepository, PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
-from trustfabric.load import LoadState
+from trustfabric.load import LoadState, settle_collector
 from trustfabric.psi import ServerKey
 from trustfabric.psi_jobs import PsiService, SetupCache
 from trustfabric.settings import Settings
@@ -117,6 +117,7 @@ class Services:
                  asyncio.create_task(dispatcher.run()),
                  asyncio.create_task(self._retire_events()),
                  asyncio.create_task(self.psi.queue.watch_loop())]
+        settle_collector()
         if self.settings.psi_worker_in_process:
             self.psi.backlog = Backlog()
             worker = self.worker()
