@@ -155,12 +155,12 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
         count = sum(v.get("count", 0) - before.get(q, {}).get("count", 0)
                     for q, v in totals.items())
         before = totals
-        gc_pause, gc_before = gc_seconds(text) - gc_before, gc_seconds(text)
-        gauges = {m[1]: float(m[2]) for m in re.finditer(
-            r"^(tf_event_loop_lag_seconds|tf_psi_service_rate) (\S+)$", text, re.M)}
+        gc_now = gc_seconds(text)
+        gc_pause, gc_before = gc_now - gc_before, gc_now
+        lag = re.search(r"^tf_event_loop_lag_seconds (\S+)$", text, re.M)
         run.service.append({
-            "t": round(time.monotonic() - start), "loop_lag_ms": round(
-                1000 * gauges.get("tf_event_loop_lag_seconds", 0), 1),
+            "t": round(time.monotonic() - start),
+            "loop_lag_ms": round(1000 * float(lag[1]), 1) if lag else 0.0,
             "queued": sum(float(m[1]) for m in re.finditer(
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),

@@ -45,6 +45,9 @@ class LoadState:
         # API process whose workers run elsewhere measures none).
         self.min_queued = min_queued
         self.depth: dict[str, int] = {}  # queued jobs per tenant
+        # admitted and not yet handed to a worker (waiting for their write, or in it): not
+        # in what a worker or the graph reports, and queued all the same
+        self._arriving: dict[str, int] = defaultdict(int)
         # (time, tenant) within the window, with running counts per tenant: the Gini is
         # updated every batch, so it must not walk the whole window each time
         self._demand = Window()
@@ -54,16 +57,27 @@ class LoadState:
 
     # -- observations ----------------------------------------------------------------------
     def queued(self, tenant: str) -> None:
-        """One more job queued here (until the worker's next claim says how many)."""
+        """One more job admitted: queued from now on, until `handed_over`, whatever the
+        worker's or the graph's count says meanwhile."""
+        self._arriving[tenant] += 1
         self.depth[tenant] = self.depth.get(tenant, 0) + 1
         QUEUE_DEPTH.labels(tenant).set(self.depth[tenant])
 
+    def handed_over(self, tenant: str) -> None:
+        """The job's write returned: the worker's or the graph's count has it now."""
+        self._arriving[tenant] -= 1
+        if not self._arriving[tenant]:
+            del self._arriving[tenant]
+
     def observe_depth(self, depth: dict[str, int]) -> None:
+        """The queue as a worker or the graph sees it, plus the jobs still arriving."""
+        depth = {t: depth.get(t, 0) + self._arriving.get(t, 0)
+                 for t in depth.keys() | self._arriving.keys()}
         for tenant in set(self.depth) - set(depth):
             QUEUE_DEPTH.labels(tenant).set(0)
         for tenant, queued in depth.items():
             QUEUE_DEPTH.labels(tenant).set(queued)
-        self.depth = dict(depth)
+        self.depth = depth
 
     def accepted(self, tenant: str) -> None:
         ACCEPTED.labels(tenant).inc()

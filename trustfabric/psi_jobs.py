@@ -111,9 +111,6 @@ class PsiService:
         self.queue = queue
         # set when this process runs a proof worker: accepted jobs are handed to it directly
         self.backlog: Backlog | None = None
-        # jobs admitted and not yet in the backlog (waiting for their write, or in it), per
-        # tenant: they count against the queue budget from the moment they are admitted
-        self.creating: Counter[str] = Counter()
         # jobs in a write under way: committed, maybe, so counted in the graph's queue, and
         # not yet in the backlog (the worker must not take them for jobs queued elsewhere)
         self.writing: Counter[str] = Counter()
@@ -194,8 +191,7 @@ class PsiService:
             "setupId": self.setups.setup_id(dataset, controls.max_request_size),
             "maxClientItems": controls.max_request_size,
         }
-        self.creating[tenant] += 1
-        self.queue.queued(tenant)
+        self.queue.queued(tenant)  # counts against the budget from now on
         try:
             job, created = await self.writer.submit(NewJob(
                 props, f"{tenant}:{idempotency_key}",
@@ -204,7 +200,7 @@ class PsiService:
                             idempotencyKeyHash=_hash(idempotency_key)),
             ))
         finally:
-            self.creating[tenant] -= 1
+            self.queue.handed_over(tenant)
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,8 +137,7 @@ class Services:
         ORIGIN.set("background")
         while True:
             try:
-                queued = Counter(await self.psi.jobs.queue_depth()) + self.psi.creating
-                self.psi.queue.observe_depth(dict(queued))
+                self.psi.queue.observe_depth(await self.psi.jobs.queue_depth())
             except Exception:  # stale depth only delays back-pressure; keep watching
                 log.exception("could not read the PSI queue depth")
             await asyncio.sleep(0.5)

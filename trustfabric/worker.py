@@ -245,8 +245,7 @@ class ProofWorker:
             if n > len(handed[tenant]):
                 search[tenant] = n - len(handed[tenant])
             depth[tenant] -= n  # about to run: no longer queued
-        # with the jobs admitted and still being written: admission counts them from the start
-        self.service.queue.observe_depth(dict(Counter(depth) + self.service.creating))
+        self.service.queue.observe_depth(depth)
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
             reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
