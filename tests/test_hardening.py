@@ -1,14 +1,17 @@
 """Limits, error codes, probes, and a database outage that the service rides out."""
 
 import asyncio
+import gc
 import time
 
 import pytest
 from graphql import GraphQLError
 
 from tests.conftest import codes
+from trustfabric.context import Context
 from trustfabric.schema import build_schema
 from trustfabric.schema.errors import _coded
+from trustfabric.schema.execution import ExecutionContext
 from trustfabric.settings import Settings
 
 
@@ -141,3 +144,23 @@ async def test_oversized_bodies_are_refused_before_they_are_read(http, settings)
     response = await http.post("/graphql", content=chunks(),
                                headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+async def test_requests_leave_no_reference_cycles(gql, make_token, tenant):
+    """What a request held is freed as it ends, answered or refused, and not left for the
+    cyclic garbage collector: under load its collections took 8-14 % of the service's time."""
+    token = await make_token(tenant)
+    answered, refused = "{ datasets { id } }", '{ psiJob(id: "psi_none") { id } }'
+    await gql(answered, token)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage to look at
+    try:
+        assert "errors" not in await gql(answered, token)
+        assert codes(await gql(refused, token)) == ["NOT_FOUND"]
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage
+                if isinstance(o, ExecutionContext | Context | GraphQLError)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []

@@ -22,6 +22,7 @@ from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
+from trustfabric.schema.execution import ExecutionContext
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.limits import cost_limit_rule
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
@@ -184,5 +185,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     return Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, types=list(NODE_TYPES.values()), extensions=extensions
+        query=Query, mutation=Mutation, subscription=Subscription,
+        types=list(NODE_TYPES.values()), extensions=extensions,
+        execution_context_class=ExecutionContext,
     )

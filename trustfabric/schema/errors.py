@@ -54,17 +54,35 @@ def _coded(error: GraphQLError) -> GraphQLError:
                         extensions={"code": "INTERNAL_SERVER_ERROR"})
 
 
+def _coded_all(errors: list[GraphQLError]) -> list[GraphQLError]:
+    coded = [_coded(e) for e in errors]
+    for error in errors:  # logged where it had to be: the traces have served
+        _forget_traceback(error)
+    return coded
+
+
+def _forget_traceback(error: BaseException | None) -> None:
+    """A traceback keeps alive the frames it passed through, and they the executor that
+    holds the error: a reference cycle a failed request, which only the cyclic garbage
+    collector frees (refusals under load made many thousands a second)."""
+    while error is not None and error.__traceback__ is not None:
+        error.__traceback__ = None
+        if isinstance(error, GraphQLError):
+            _forget_traceback(error.original_error)
+        error = error.__cause__ or error.__context__
+
+
 class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [_coded(e) for e in result.errors]
+            result.errors = _coded_all(result.errors)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """A subscription's results leave one by one, before the operation ends."""
         if result.errors:
-            result.errors = [_coded(e) for e in result.errors]
+            result.errors = _coded_all(result.errors)
         yield
 
 
