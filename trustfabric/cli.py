@@ -16,6 +16,7 @@ from trustfabric.auth import Role
 from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, verify
 from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
 from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.load import settle_collector
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.psi import ServerKey
 from trustfabric.services import Services
@@ -150,6 +151,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to r
 async def _work(settings: Settings) -> None:
     services = Services.open(settings)
     worker = services.worker()
+    settle_collector()  # it claims and writes as the API's in-process worker does
     try:
         await worker.run(services.events.wake)
     finally:
