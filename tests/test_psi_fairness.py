@@ -2,6 +2,7 @@
 no accepted job."""
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -152,3 +153,34 @@ def test_a_process_short_of_cpu_sheds_the_tenant_taking_more_than_its_share():
     assert refused.value.extensions["reason"] == "OVERLOADED"
     state.admit("light1")  # 10 of 80: under its third
     state.admit("newcomer")
+
+
+async def test_batches_of_large_requests_hold_fewer_jobs(services, worker, psi_pair, settings):
+    """A batch holds at most `psi_batch_selectors` selectors, after the sizes of the requests
+    claimed lately: 100-selector requests are answered ten at a time, not 64 (a batch of them
+    took as long as 400 small ones to answer), and the queue's floor shrinks with it."""
+    tenant, dataset = psi_pair["tenant"], psi_pair["dataset"]
+    await allow(services, tenant, dataset, quota=Quota(100_000, 60, 100_000))
+    request = PsiClient.prepare(selectors(50, 50)).request
+    caller = Caller(token_id="t", tenant=tenant, role=Role.MEMBER)
+    await worker.stop()
+    sized = services.worker()
+    floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
+    try:
+        for n in range(90):
+            await services.psi.request(caller, dataset, Mode.PSI, request, f"big{n}", None)
+        running = asyncio.create_task(sized.run(services.events.wake))
+        try:
+            jobs = await wait_all_done(services, [tenant])
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        assert services.psi.queue.min_queued == settings.psi_batch_selectors // 100
+    finally:
+        services.psi.queue.min_queued = floor
+        await asyncio.to_thread(sized.close)
+        worker.start()
+    batches = Counter(job.started_at for job in jobs)
+    sizes = [batches[started] for started in sorted(batches)]
+    assert sizes[0] == settings.psi_batch_size  # before any request was measured
+    assert max(sizes[1:]) == settings.psi_batch_selectors // 100

@@ -99,7 +99,8 @@ class Services:
     def worker(self) -> ProofWorker:
         s = self.settings
         return ProofWorker(self.psi, self.signing, processes=s.psi_worker_processes,
-                           batch_size=s.psi_batch_size, in_flight=s.psi_batches_in_flight,
+                           batch_size=s.psi_batch_size, batch_selectors=s.psi_batch_selectors,
+                           in_flight=s.psi_batches_in_flight,
                            lease_s=s.psi_lease_s, poll_s=s.psi_poll_interval_s,
                            fpr=s.psi_false_positive_rate, write_spacing_s=s.psi_write_spacing_s)
 

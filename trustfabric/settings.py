@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Under overload every batch is full, so batch × in-flight jobs wait in the pipeline:
     # at 550 jobs/s offered, 64 × 2 served 285/s with p95 1.09 s, 128 × 3 240/s and 1.22 s.
     psi_batch_size: int = 64
+    # ... and at most this many selectors: a batch of 100-selector requests is as long to
+    # answer as one of 16-selector requests, and the queue's floor shrinks with it.
+    psi_batch_selectors: int = 1024
     psi_batches_in_flight: int = 2
     # New jobs are refused while the jobs queued (admitted, not yet claimed; at least one
     # batch) would take longer than this to start at the measured rate: the part of the

@@ -146,11 +146,15 @@ class Outcome:
 class ProofWorker:
     def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
                  batch_size: int, in_flight: int, lease_s: float, poll_s: float,
-                 fpr: float, write_spacing_s: float = 0.0) -> None:
+                 fpr: float, write_spacing_s: float = 0.0, batch_selectors: int = 0) -> None:
         self.service = service
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
+        # A batch of large requests takes as long to answer as one of small ones: at most
+        # this many selectors (0: no bound), after the sizes of the requests claimed lately.
+        self.batch_selectors = batch_selectors
+        self._selectors_per_job = batch_selectors / batch_size
         self.in_flight = in_flight
         self.lease_s = lease_s
         self.poll_s = poll_s
@@ -237,7 +241,10 @@ class ProofWorker:
         weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
         handed: dict[str, list[str]] = {}
         search: dict[str, int] = {}
-        for tenant, n in self.drr.allocate(depth, weights, self.batch_size).items():
+        batch = self.batch_jobs()
+        # the queue is never held shorter than the batch a worker takes at once
+        self.service.queue.min_queued = batch
+        for tenant, n in self.drr.allocate(depth, weights, batch).items():
             # jobs queued elsewhere (older ones among them) get their part of the tenant's
             # slots, or a steady flow of new jobs here would keep them waiting for ever
             apart = min(elsewhere.get(tenant, 0), -(-n * elsewhere.get(tenant, 0) // depth[tenant]))
@@ -248,7 +255,7 @@ class ProofWorker:
         self.service.queue.observe_depth(depth)
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
-            reclaim, self._next_reclaim = self.batch_size, time.monotonic() + self.lease_s / 4
+            reclaim, self._next_reclaim = batch, time.monotonic() + self.lease_s / 4
         ids = [job_id for taken in handed.values() for job_id in taken]
         if not ids and not search and not reclaim:
             return []
@@ -264,7 +271,14 @@ class ProofWorker:
             for job in jobs:
                 backlog.discard(job.tenant, job.id)
         self._busy.update(job.id for job in jobs)
+        for job in jobs:
+            self._selectors_per_job += (job.request_size - self._selectors_per_job) / 20
         return jobs
+
+    def batch_jobs(self) -> int:
+        if not self.batch_selectors:
+            return self.batch_size
+        return max(1, min(self.batch_size, int(self.batch_selectors / self._selectors_per_job)))
 
     async def _process(self, jobs: list[JobRecord]) -> None:
         heartbeat = asyncio.create_task(self._keep_leases([job.id for job in jobs]))
