@@ -103,7 +103,7 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
     jobs = await wait_all_done(services, [tenant])
     # shed requests are audited as a count per second, not one record each
     for _ in range(30):
-        shed = [e for e in await services.psi.audit.page(tenant, "", 100, "psi.request")
+        shed = [e for e in await services.psi.audit.page(tenant, "", 1000, "psi.request")
                 if e.outcome == "refused"]
         if shed:
             break
@@ -139,6 +139,31 @@ def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
     state.admit("a")
 
 
+def test_a_job_counts_against_the_queue_from_admission_until_it_is_not_queued():
+    """Admitted jobs whose write has not returned are queued all the same (a burst must not
+    all get in while the writes are on their way); a replay or a failed write queues none."""
+    state = LoadState(queue_wait_s=0.9, min_queued=4)
+    admitted = 0
+    while admitted < 10:
+        try:
+            state.admit("a")
+        except Unavailable:
+            break
+        state.queued("a")  # admitted; its write is on its way
+        admitted += 1
+    assert admitted == 5  # while no more than the floor were queued, though no write returned
+    state.observe_depth({})  # a worker's count, without the jobs still arriving ...
+    with pytest.raises(Unavailable):
+        state.admit("a")  # ... has them all the same
+    for _ in range(3):
+        state.handed_over("a", created=False)  # replays: no job was queued
+    for _ in range(2):
+        state.handed_over("a")  # written: queued until a worker takes them
+    state.admit("a")  # 2 queued, before any worker looked again
+    state.observe_depth({"a": 2})  # the worker's count has them now
+    state.admit("a")
+
+
 def test_a_process_short_of_cpu_sheds_the_tenant_taking_more_than_its_share():
     state = LoadState(queue_wait_s=0.9, max_loop_lag_s=0.05)
     for _ in range(60):
@@ -157,8 +182,8 @@ def test_a_process_short_of_cpu_sheds_the_tenant_taking_more_than_its_share():
 
 async def test_batches_of_large_requests_hold_fewer_jobs(services, worker, psi_pair, settings):
     """A batch holds at most `psi_batch_selectors` selectors, after the sizes of the requests
-    claimed lately: 100-selector requests are answered ten at a time, not 64 (a batch of them
-    took as long as 400 small ones to answer), and the queue's floor shrinks with it."""
+    claimed lately: a batch holds a sixth as many 100-selector requests as 16-selector ones
+    (or it took six times as long to answer), and the queue's floor shrinks with it."""
     tenant, dataset = psi_pair["tenant"], psi_pair["dataset"]
     await allow(services, tenant, dataset, quota=Quota(100_000, 60, 100_000))
     request = PsiClient.prepare(selectors(50, 50)).request
@@ -167,7 +192,7 @@ async def test_batches_of_large_requests_hold_fewer_jobs(services, worker, psi_p
     sized = services.worker()
     floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
     try:
-        for n in range(90):
+        for n in range(settings.psi_batch_size + 2 * settings.psi_batch_selectors // 100):
             await services.psi.request(caller, dataset, Mode.PSI, request, f"big{n}", None)
         running = asyncio.create_task(sized.run(services.events.wake))
         try:

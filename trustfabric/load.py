@@ -63,11 +63,15 @@ class LoadState:
         self.depth[tenant] = self.depth.get(tenant, 0) + 1
         QUEUE_DEPTH.labels(tenant).set(self.depth[tenant])
 
-    def handed_over(self, tenant: str) -> None:
-        """The job's write returned: the worker's or the graph's count has it now."""
+    def handed_over(self, tenant: str, created: bool = True) -> None:
+        """The job's write returned: the worker's or the graph's count has it now. If it
+        created no job (a replay of an earlier request, or a failed write), none is queued."""
         self._arriving[tenant] -= 1
         if not self._arriving[tenant]:
             del self._arriving[tenant]
+        if not created and self.depth.get(tenant, 0) > 0:
+            self.depth[tenant] -= 1
+            QUEUE_DEPTH.labels(tenant).set(self.depth[tenant])
 
     def observe_depth(self, depth: dict[str, int]) -> None:
         """The queue as a worker or the graph sees it, plus the jobs still arriving."""

@@ -192,6 +192,7 @@ class PsiService:
             "maxClientItems": controls.max_request_size,
         }
         self.queue.queued(tenant)  # counts against the budget from now on
+        created = False
         try:
             job, created = await self.writer.submit(NewJob(
                 props, f"{tenant}:{idempotency_key}",
@@ -200,7 +201,7 @@ class PsiService:
                             idempotencyKeyHash=_hash(idempotency_key)),
             ))
         finally:
-            self.queue.handed_over(tenant)
+            self.queue.handed_over(tenant, created)
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self.queue.accepted(tenant)
