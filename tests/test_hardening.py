@@ -5,7 +5,8 @@ import gc
 import time
 
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
+from graphql import build_schema as build_graphql_schema
 
 from tests.conftest import codes
 from trustfabric.context import Context
@@ -164,3 +165,20 @@ async def test_requests_leave_no_reference_cycles(gql, make_token, tenant):
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+def test_subscription_events_do_not_grow_what_the_subscription_keeps():
+    """Each event's executor memoizes its own sub-fields: graphql-core's copies shared one
+    memo keyed by every event's new field lists, which grew for as long as a subscriber
+    stayed (1.6 million objects after five minutes under load)."""
+    schema = build_graphql_schema("""
+        type Query { ok: Boolean }
+        type Event { id: String, status: String }
+        type Subscription { event: Event }
+    """)
+    subscription = ExecutionContext.build(schema, parse("subscription { event { id status } }"))
+    for n in range(50):
+        event = {"event": {"id": str(n), "status": "DONE"}}
+        result = subscription.build_per_event_executor(event).execute_operation(False)
+        assert result.data == event
+    assert subscription._relevant_sub_fields == {}

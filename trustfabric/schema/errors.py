@@ -65,7 +65,9 @@ def _forget_traceback(error: BaseException | None) -> None:
     """A traceback keeps alive the frames it passed through, and they the executor that
     holds the error: a reference cycle a failed request, which only the cyclic garbage
     collector frees (refusals under load made many thousands a second)."""
-    while error is not None and error.__traceback__ is not None:
+    seen: set[int] = set()  # a chain of causes may loop
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
         error.__traceback__ = None
         if isinstance(error, GraphQLError):
             _forget_traceback(error.original_error)
