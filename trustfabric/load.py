@@ -33,7 +33,7 @@ RATE_WINDOW_S = 5.0
 
 class LoadState:
     def __init__(self, queue_wait_s: float, window_s: float = 60.0,
-                 min_queued: int = 64, max_loop_lag_s: float = 0.05) -> None:
+                 min_queued: int = 128, max_loop_lag_s: float = 0.05) -> None:
         self.queue_wait_s = queue_wait_s
         # Beyond this the process itself is short of CPU: every request, even a refusal,
         # makes it worse, and the queue measures only what got in.
@@ -115,7 +115,7 @@ class LoadState:
         flooding tenant first, and a tenant asking less than its share only when all of
         them together are too many.
         Jobs being answered do not count: they are past the queue, and counting them made
-        the pipeline alone (two batches of 64 in flight) look like a full queue."""
+        the pipeline alone (the two batches in flight) look like a full queue."""
         capacity = max(self.rate() * self.queue_wait_s, self.min_queued)
         total = sum(self.depth.values())
         if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:

@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     # 0.79 s.
     psi_batch_size: int = 128
     psi_batches_in_flight: int = 2
-    # ... and at most this many selectors: a batch of 100-selector requests is as long to
-    # answer as one of 16-selector requests, and the queue's floor shrinks with it.
+    # ... and at most this many selectors, so that a batch of 100-selector requests takes
+    # no longer to answer than one of 16-selector requests; in the process running the
+    # worker, the queue's floor (one batch) shrinks with it.
     psi_batch_selectors: int = 2048
     # New jobs are refused while the jobs queued (admitted, not yet claimed; at least one
     # batch) would take longer than this to start at the measured rate: the part of the

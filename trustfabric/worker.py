@@ -151,8 +151,9 @@ class ProofWorker:
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
-        # A batch of large requests takes as long to answer as one of small ones: at most
-        # this many selectors (0: no bound), after the sizes of the requests claimed lately.
+        # At most this many selectors a batch (0: no bound), after the sizes of the requests
+        # claimed lately: so a batch of 100-selector requests takes no longer to answer
+        # than a full batch of 16-selector ones.
         self.batch_selectors = batch_selectors
         self._selectors_per_job = batch_selectors / batch_size
         self.in_flight = in_flight
@@ -271,8 +272,9 @@ class ProofWorker:
             for job in jobs:
                 backlog.discard(job.tenant, job.id)
         self._busy.update(job.id for job in jobs)
-        for job in jobs:
-            self._selectors_per_job += (job.request_size - self._selectors_per_job) / 20
+        if jobs:  # a claim's jobs come grouped by tenant: its mean, not its last few
+            mean = sum(job.request_size for job in jobs) / len(jobs)
+            self._selectors_per_job += (mean - self._selectors_per_job) * min(1, len(jobs) / 20)
         return jobs
 
     def batch_jobs(self) -> int:

@@ -61,17 +61,21 @@ def _coded_all(errors: list[GraphQLError]) -> list[GraphQLError]:
     return coded
 
 
-def _forget_traceback(error: BaseException | None) -> None:
+def _forget_traceback(error: BaseException) -> None:
     """A traceback keeps alive the frames it passed through, and they the executor that
     holds the error: a reference cycle a failed request, which only the cyclic garbage
     collector frees (refusals under load made many thousands a second)."""
-    seen: set[int] = set()  # a chain of causes may loop
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        error.__traceback__ = None
-        if isinstance(error, GraphQLError):
-            _forget_traceback(error.original_error)
-        error = error.__cause__ or error.__context__
+    pending: list[BaseException | None] = [error]
+    seen: set[int] = set()  # causes, contexts and original errors may loop
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__]
+        if isinstance(current, GraphQLError):
+            pending.append(current.original_error)
 
 
 class ErrorCodes(SchemaExtension):

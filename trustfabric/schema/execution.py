@@ -12,9 +12,10 @@
 """
 
 import weakref
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any, Self
 
+from graphql.pyutils import gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -22,19 +23,17 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # the same helpers, reaching the executor weakly: resolvers only use them while
-        # it runs, and then it is alive
-        gather, track = (weakref.WeakMethod(self.gather_async_work),
-                         weakref.WeakMethod(self.track_async_work))
-
-        def gather_async_work(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
-            return gather()(values)  # type: ignore[misc]
+        track = weakref.WeakMethod(self.track_async_work)
 
         def track_async_work(values: Sequence[Any]) -> None:
-            track()(values)  # type: ignore[misc]
+            executor_track = track()
+            if executor_track is not None:
+                executor_track(values)
+            # else the operation has ended and was freed: no one is left to settle it for
 
-        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather_async_work,
-                                                       track=track_async_work)
+        # the same helpers without the executor in them (gathering never needed it)
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=lambda values: gather_with_cancel(*values), track=track_async_work)
 
     def build_per_event_executor(self, payload: Any) -> Self:
         executor = super().build_per_event_executor(payload)
