@@ -3,6 +3,8 @@ no accepted job."""
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -23,6 +25,16 @@ async def allow(services, tenant: str, dataset: str, **changes) -> None:
     await services.psi.change_controls(
         OPERATOR, lambda c: c.with_tenant(tenant, psi=True, psi_ca=True, scopes=(dataset,),
                                           **changes), f"tenant:{tenant}")
+
+
+@contextmanager
+def without_back_pressure(services) -> Iterator[None]:
+    """Queues as deep as a test needs (back-pressure has its own tests)."""
+    floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
+    try:
+        yield
+    finally:
+        services.psi.queue.min_queued = floor
 
 
 async def wait_all_done(services, tenants: list[str]) -> list:
@@ -52,20 +64,19 @@ async def test_a_flooding_tenant_does_not_delay_light_tenants(services, worker, 
 
     await worker.stop()
     services.psi.backlog = Backlog() if handed_over else None
-    floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
-    try:
-        for n in range(240):  # the flood is queued first ...
-            await submit(flood, n)
-        for light in lights:  # ... and the light tenants' jobs after all of it
-            for n in range(5):
-                await submit(light, n)
-    finally:
-        worker.start()
-    try:
-        jobs = await wait_all_done(services, [flood, *lights])
-    finally:
-        services.psi.backlog = None
-        services.psi.queue.min_queued = floor  # back-pressure has its own test
+    with without_back_pressure(services):
+        try:
+            for n in range(240):  # the flood is queued first ...
+                await submit(flood, n)
+            for light in lights:  # ... and the light tenants' jobs after all of it
+                for n in range(5):
+                    await submit(light, n)
+        finally:
+            worker.start()
+        try:
+            jobs = await wait_all_done(services, [flood, *lights])
+        finally:
+            services.psi.backlog = None
     assert {j.attempts for j in jobs} == {1}  # each claimed once, by id or from the graph
     # FIFO would claim them last, after 240 flood jobs; fair shares put them all in the
     # first batch claimed, beside the flood's part of it, while most of the flood waits
@@ -190,19 +201,18 @@ async def test_batches_of_large_requests_hold_fewer_jobs(services, worker, psi_p
     caller = Caller(token_id="t", tenant=tenant, role=Role.MEMBER)
     await worker.stop()
     sized = services.worker()
-    floor, services.psi.queue.min_queued = services.psi.queue.min_queued, 10_000
     try:
-        for n in range(settings.psi_batch_size + 2 * settings.psi_batch_selectors // 100):
-            await services.psi.request(caller, dataset, Mode.PSI, request, f"big{n}", None)
-        running = asyncio.create_task(sized.run(services.events.wake))
-        try:
-            jobs = await wait_all_done(services, [tenant])
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-        assert services.psi.queue.min_queued == settings.psi_batch_selectors // 100
+        with without_back_pressure(services):
+            for n in range(settings.psi_batch_size + 2 * settings.psi_batch_selectors // 100):
+                await services.psi.request(caller, dataset, Mode.PSI, request, f"big{n}", None)
+            running = asyncio.create_task(sized.run(services.events.wake))
+            try:
+                jobs = await wait_all_done(services, [tenant])
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+            assert services.psi.queue.min_queued == settings.psi_batch_selectors // 100
     finally:
-        services.psi.queue.min_queued = floor
         await asyncio.to_thread(sized.close)
         worker.start()
     batches = Counter(job.started_at for job in jobs)

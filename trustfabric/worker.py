@@ -145,8 +145,8 @@ class Outcome:
 
 class ProofWorker:
     def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
-                 batch_size: int, in_flight: int, lease_s: float, poll_s: float,
-                 fpr: float, write_spacing_s: float = 0.0, batch_selectors: int = 0) -> None:
+                 batch_size: int, batch_selectors: int, in_flight: int, lease_s: float,
+                 poll_s: float, fpr: float, write_spacing_s: float = 0.0) -> None:
         self.service = service
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
