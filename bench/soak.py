@@ -154,9 +154,11 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
         except (aiohttp.ClientError, TimeoutError):  # a busy service: this window goes blank
             continue
         totals = graph_query_totals(text)
-        time_s = sum(v.get("sum", 0) - before.get(q, {}).get("sum", 0) for q, v in totals.items())
-        count = sum(v.get("count", 0) - before.get(q, {}).get("count", 0)
-                    for q, v in totals.items())
+        window_queries = {q: (v.get("count", 0) - before.get(q, {}).get("count", 0),
+                              v.get("sum", 0) - before.get(q, {}).get("sum", 0))
+                          for q, v in totals.items()}
+        time_s = sum(s for _, s in window_queries.values())
+        count = sum(n for n, _ in window_queries.values())
         before = totals
         gc_now = gc_seconds(text)
         gc_pause, gc_before = gc_now - gc_before, gc_now
@@ -168,7 +170,10 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
             "db_s_per_s": round(time_s / window, 3),
-            "gc_ms_per_s": round(1000 * gc_pause / window, 1)})
+            "gc_ms_per_s": round(1000 * gc_pause / window, 1),
+            # which statement slows down, if the database does
+            "query_mean_ms": {q: round(1000 * s / n, 2)
+                              for q, (n, s) in window_queries.items() if n}})
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],

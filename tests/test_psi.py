@@ -16,6 +16,7 @@ from trustfabric.audit import now_iso
 from trustfabric.bundles import BundleInvalid, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
 from trustfabric.graph.psi import NewJob
+from trustfabric.psi_jobs import lease_until
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
 KEY = "query { proofPublicKey }"
@@ -194,27 +195,40 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
                    for e in events for k in e["details"])
 
 
-async def test_opting_out_cancels_queued_jobs(services, psi_pair, make_token, gql):
+async def test_opting_out_cancels_pending_jobs(services, worker, psi_pair, make_token, gql):
     from tests.conftest import OPERATOR
 
     tenant = psi_pair["tenant"]
     prepared = PsiClient.prepare(selectors(4, 12))
-    [(job, _)] = await services.psi.jobs.create_many([NewJob(
-        {"id": "psi_optout_" + tenant, "tenant": tenant, "partner": psi_pair["partner"],
-         "datasetId": psi_pair["dataset"], "datasetVersion": 1, "datasetHash": "sha256:x",
-         "mode": "PSI", "requestSize": 16, "requestCommitment": "sha256:y",
-         "serverKeyId": "k", "request": prepared.request, "createdAt": now_iso(),
-         # held by a worker elsewhere, so this process's worker leaves it alone
-         "status": "RUNNING", "leaseOwner": "elsewhere", "leaseUntil": "9999-01-01"},
-        f"{tenant}:optout", {"id": "a", "key": "a", "at": "a", "tenant": tenant, "actor": "t",
-                             "action": "t", "subject": "t", "outcome": "t", "details": "{}"},
-    )])
-    await services.psi.set_opt_out(OPERATOR, tenant, True)
-    await services.psi.set_opt_out(OPERATOR, tenant, False)
+    jobs = []
+    await worker.stop()  # this process's worker leaves the jobs alone
+    try:
+        for n in range(2):
+            [(job, _)] = await services.psi.jobs.create_many([NewJob(
+                {"id": f"psi_optout_{n}_{tenant}", "tenant": tenant,
+                 "partner": psi_pair["partner"], "datasetId": psi_pair["dataset"],
+                 "datasetVersion": 1, "datasetHash": "sha256:x", "mode": "PSI",
+                 "requestSize": 16, "requestCommitment": "sha256:y", "serverKeyId": "k",
+                 "request": prepared.request, "createdAt": now_iso(), "status": "QUEUED"},
+                f"{tenant}:optout{n}", {"id": f"optout{n}", "key": f"optout{n}", "at": "a",
+                                        "tenant": tenant, "actor": "t", "action": "t",
+                                        "subject": "t", "outcome": "t", "details": "{}"},
+            )])
+            jobs.append(job)
+        # one stays queued, the other runs on a worker elsewhere
+        await services.psi.jobs.claim("elsewhere", {}, lease_until(600), ids=[jobs[1].id])
+        await services.psi.set_opt_out(OPERATOR, tenant, True)
+        await services.psi.set_opt_out(OPERATOR, tenant, False)
+    finally:
+        worker.start()
     token = await make_token(tenant)
-    result = await gql("query($id: ID!) { psiJob(id: $id) { status error { code } } }", token,
-                       id=job.id)
-    assert result["data"]["psiJob"] == {"status": "CANCELLED", "error": {"code": "FORBIDDEN"}}
+    for job in jobs:
+        result = await gql("query($id: ID!) { psiJob(id: $id) { status error { code } } }",
+                           token, id=job.id)
+        assert result["data"]["psiJob"] == {"status": "CANCELLED",
+                                            "error": {"code": "FORBIDDEN"}}
+    # nothing of theirs is left to claim
+    assert await services.psi.jobs.claim("elsewhere", {tenant: 10}, lease_until(600)) == []
 
 
 def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):

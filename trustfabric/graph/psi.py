@@ -4,9 +4,10 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from trustfabric.audit import now_iso
+from trustfabric.audit import iso, now_iso
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
@@ -291,9 +292,15 @@ class PsiJobRepository:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
         return rows[0]["bundle"] if rows else None
 
-    async def drop_events(self, before: str, limit: int = 5000) -> int:
-        """Deletes up to `limit` job events older than `before`; returns how many."""
-        rows = await self._executor.write(q.DROP_EVENTS, before=before, limit=limit)
+    async def drop_events(self, before: str, slice_s: float = 2.0) -> int:
+        """Deletes the job events of at most `slice_s` seconds from the oldest one, if it
+        is older than `before`; returns how many (0: none is left that old)."""
+        rows = await self._executor.read(q.OLDEST_EVENT, before=before)
+        if not rows:
+            return 0
+        oldest = rows[0]["at"]
+        until = min(before, iso(datetime.fromisoformat(oldest) + timedelta(seconds=slice_s)))
+        rows = await self._executor.write(q.DROP_EVENTS, **{"from": oldest, "before": until})
         return rows[0]["dropped"] if rows else 0
 
     async def events_since(self, since: str, limit: int = 1000, *, foreign: bool = False,
