@@ -16,9 +16,11 @@ import pytest
 import uvicorn
 
 from trustfabric.app import create_app
+from trustfabric.audit import now_iso
 from trustfabric.auth import Caller, Role
 from trustfabric.demo import demo_batch
 from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.graph.psi import NewJob
 from trustfabric.ingest import plan_batch
 from trustfabric.migrations import migrate
 from trustfabric.services import Services
@@ -148,6 +150,18 @@ class GraphQLClient:
 @pytest.fixture
 def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+def raw_job(tenant: str, key: str, **props: Any) -> NewJob:
+    """A PSI job written straight to the graph, as another process or version would have;
+    `props` override the placeholders."""
+    return NewJob(
+        {"id": f"psi_{key}_{tenant}", "tenant": tenant, "partner": "p", "datasetId": "p/d",
+         "datasetVersion": 1, "datasetHash": "sha256:x", "mode": "PSI", "requestSize": 16,
+         "requestCommitment": "sha256:y", "serverKeyId": "k", "createdAt": now_iso(),
+         "status": "QUEUED", **props},
+        f"{tenant}:{key}", {"id": key, "key": key, "at": "a", "tenant": tenant, "actor": "t",
+                            "action": "t", "subject": "t", "outcome": "t", "details": "{}"})
 
 
 def codes(result: dict) -> list[str]:

@@ -3,11 +3,9 @@ import secrets
 
 import pytest
 
+from tests.conftest import raw_job
 from trustfabric import migrations
-from trustfabric.audit import now_iso
 from trustfabric.errors import AppError
-from trustfabric.graph.cypher import Cypher
-from trustfabric.graph.psi import NewJob
 from trustfabric.graph.queries import migrations as q
 
 
@@ -37,17 +35,10 @@ async def test_leases_of_jobs_running_before_the_upgrade_move_to_queue_entries(s
     """A job running under the previous version (its lease on the job, no queue entry)
     can still be found among the unfinished jobs once 0005 has run again."""
     tenant = "legacy-" + secrets.token_hex(4)
-    [(job, created)] = await services.psi.jobs.create_many([NewJob(
-        {"id": "psi_" + tenant, "tenant": tenant, "partner": "p", "datasetId": "p/d",
-         "datasetVersion": 1, "datasetHash": "sha256:x", "mode": "PSI", "requestSize": 1,
-         "requestCommitment": "sha256:y", "serverKeyId": "k", "createdAt": now_iso(),
-         "status": "RUNNING", "leaseOwner": "old-worker", "leaseUntil": "9999-01-01"},
-        f"{tenant}:legacy", {"id": tenant, "key": tenant, "at": "a", "tenant": tenant,
-                             "actor": "t", "action": "t", "subject": "t", "outcome": "t",
-                             "details": "{}"})])
+    [(job, created)] = await services.psi.jobs.create_many([raw_job(
+        tenant, "legacy", status="RUNNING", leaseOwner="old-worker", leaseUntil="9999-01-01")])
     assert created
     assert await services.psi.jobs.cancel_for_party(tenant) == []  # no entry: not found
     [leases] = [m for m in migrations.load_migrations() if m.name == "psi_leases"]
-    for number, statement in enumerate(leases.statements):
-        await services.executor.write(Cypher(f"test.0005.{number}", statement))
+    await migrations.apply(services.executor, leases)
     assert await services.psi.jobs.cancel_for_party(tenant) == [job.id]

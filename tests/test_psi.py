@@ -11,11 +11,9 @@ import sys
 
 import pytest
 
-from tests.conftest import codes
-from trustfabric.audit import now_iso
+from tests.conftest import codes, raw_job
 from trustfabric.bundles import BundleInvalid, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
-from trustfabric.graph.psi import NewJob
 from trustfabric.psi_jobs import lease_until
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
@@ -204,16 +202,9 @@ async def test_opting_out_cancels_pending_jobs(services, worker, psi_pair, make_
     await worker.stop()  # this process's worker leaves the jobs alone
     try:
         for n in range(2):
-            [(job, _)] = await services.psi.jobs.create_many([NewJob(
-                {"id": f"psi_optout_{n}_{tenant}", "tenant": tenant,
-                 "partner": psi_pair["partner"], "datasetId": psi_pair["dataset"],
-                 "datasetVersion": 1, "datasetHash": "sha256:x", "mode": "PSI",
-                 "requestSize": 16, "requestCommitment": "sha256:y", "serverKeyId": "k",
-                 "request": prepared.request, "createdAt": now_iso(), "status": "QUEUED"},
-                f"{tenant}:optout{n}", {"id": f"optout{n}", "key": f"optout{n}", "at": "a",
-                                        "tenant": tenant, "actor": "t", "action": "t",
-                                        "subject": "t", "outcome": "t", "details": "{}"},
-            )])
+            [(job, _)] = await services.psi.jobs.create_many([raw_job(
+                tenant, f"optout{n}", partner=psi_pair["partner"],
+                datasetId=psi_pair["dataset"], request=prepared.request)])
             jobs.append(job)
         # one stays queued, the other runs on a worker elsewhere
         await services.psi.jobs.claim("elsewhere", {}, lease_until(600), ids=[jobs[1].id])

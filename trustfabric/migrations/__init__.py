@@ -49,13 +49,18 @@ async def migrate(executor: GraphExecutor) -> list[str]:
             if applied[migration.id] != migration.checksum:
                 raise AppError(f"migration {migration.id} changed after it was applied")
             continue
-        # Schema statements run one per transaction: Neo4j refuses DDL mixed with writes.
-        for number, statement in enumerate(migration.statements):
-            ddl = Cypher(f"migration.{migration.id}.{number}", cast(LiteralString, statement))
-            await executor.write(ddl)
+        await apply(executor, migration)
         await executor.write(
             q.RECORD, id=migration.id, name=migration.name, checksum=migration.checksum
         )
         log.info("applied migration %s_%s", migration.id, migration.name)
         done.append(migration.id)
     return done
+
+
+async def apply(executor: GraphExecutor, migration: Migration) -> None:
+    """Runs a migration's statements, without recording it."""
+    # Schema statements run one per transaction: Neo4j refuses DDL mixed with writes.
+    for number, statement in enumerate(migration.statements):
+        ddl = Cypher(f"migration.{migration.id}.{number}", cast(LiteralString, statement))
+        await executor.write(ddl)
