@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.conftest import codes, raw_job
-from trustfabric.bundles import BundleInvalid, load_public_key, verify
+from trustfabric.bundles import BundleInvalid, canonical, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
 from trustfabric.psi_jobs import lease_until
 
@@ -58,6 +58,7 @@ async def test_bundle_is_signed_content_addressed_explained_and_tamper_evident(
     public_pem = (await gql(KEY))["data"]["proofPublicKey"]
 
     body = verify(envelope, load_public_key(public_pem))
+    assert bundle["envelope"].encode() == canonical(envelope)  # stored as signed: canonical
     assert envelope["id"] == bundle["id"]
     assert body["jobId"] == job["id"] and body["tenant"] == psi_pair["tenant"]
     assert body["mode"] == "PSI_CA" and body["outcome"] == "DONE"

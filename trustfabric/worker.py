@@ -27,7 +27,7 @@ from typing import Any
 from trustfabric import psi
 from trustfabric.audit import audit_event, now_iso
 from trustfabric.batching import GroupCommit
-from trustfabric.bundles import BUNDLE_TYPE, SigningKey, canonical
+from trustfabric.bundles import BUNDLE_TYPE, SigningKey
 from trustfabric.controls import PilotControls
 from trustfabric.errors import AppError, NotFound, Unavailable
 from trustfabric.explainer import explain
@@ -122,17 +122,17 @@ def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
         "outcome": "DONE",
         "explainer": explainer,
     }
-    envelope = signing.sign(body)
+    bundle_id, envelope = signing.sign(body)
     return {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
             "commitment": response_commitment, "completedAt": completed_at,
-            "bundleId": envelope["id"], "envelope": canonical(envelope).decode(),
+            "bundleId": bundle_id, "envelope": envelope.decode(),
             "eventId": secrets.token_hex(10),
             "audit": audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
                         subject=job.id, outcome="done", mode=job.mode,
                         datasetId=job.dataset_id, datasetVersion=job.dataset_version,
                         requestCommitment=job.request_commitment,
                         responseCommitment=response_commitment,
-                        requestSize=job.request_size, bundleId=envelope["id"])}
+                        requestSize=job.request_size, bundleId=bundle_id)}
 
 
 @dataclass
