@@ -359,6 +359,8 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=100_000, help="requests/min per tenant")
     parser.add_argument("--db-heap", default="2g",
                         help="embedded database JVM heap (a quarter of it caches pages)")
+    parser.add_argument("--db-page-cache-mb", type=int, default=0,
+                        help="embedded database page cache (0: a quarter of the heap)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
     parser.add_argument("--warmup", type=duration, default=duration("30s"),
                         help="unmeasured load first: a cold JVM spends several times the CPU")
@@ -368,7 +370,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
         workdir = Path(tmp)
         server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
-                                heap=args.db_heap)
+                                heap=args.db_heap, page_cache_mb=args.db_page_cache_mb)
         with server:
             target = Target(server.uri, "root", server.password, "trustfabric", None)
             dataset, tokens = asyncio.run(psi_pilot(

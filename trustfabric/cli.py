@@ -38,6 +38,7 @@ def graph_settings() -> Iterator[Settings]:
     server = EmbeddedServer(
         settings.data_dir, settings.neo4j_database, settings.embedded_bolt_port,
         settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
+        settings.embedded_page_cache_mb,
     )
     typer.echo(f"starting the embedded database under {server.data_dir} …")
     with server:

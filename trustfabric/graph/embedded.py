@@ -46,6 +46,7 @@ class EmbeddedServer:
         http_port: int,
         heap: str = "2g",
         wal_flush: int = 1,
+        page_cache_mb: int = 0,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.database = database
@@ -53,6 +54,7 @@ class EmbeddedServer:
         self.http_port = http_port
         self.heap = heap
         self.wal_flush = wal_flush
+        self.page_cache_mb = page_cache_mb
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.password = _read_or_create_password(self.data_dir / "bolt-password")
         self._process: subprocess.Popen[str] | None = None
@@ -86,6 +88,7 @@ class EmbeddedServer:
                 "--http-port", str(self.http_port),
                 "--heap", self.heap,
                 "--wal-flush", str(self.wal_flush),
+                "--page-cache-mb", str(self.page_cache_mb),
                 "--ready-file", str(ready),
             ],
             cwd=self.data_dir,  # ArcadeDB writes ./log relative to its working directory

@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--heap", default="2g")
     parser.add_argument("--wal-flush", type=int, default=1)
+    parser.add_argument("--page-cache-mb", type=int, default=0)
     parser.add_argument("--ready-file", required=True)
     args = parser.parse_args()
     password = sys.stdin.readline().strip()
@@ -40,7 +41,8 @@ def main() -> None:
         # ~15 % more CPU a PSI job (1.15 → 0.99 ms in the soak). Its pauses (with -Xlog:gc
         # over a 10-minute soak: young ones mostly under 50 ms, up to 0.38 s; full ones
         # 0.1-0.3 s every ~10 s) cost the p95 less: 832-851 ms against G1's 885.
-        jvm_kwargs={"heap_size": args.heap, "jvm_args": "-XX:+UseParallelGC"},
+        jvm_kwargs={"heap_size": args.heap, "jvm_args": ["-XX:+UseParallelGC"] + (
+            [f"-Darcadedb.maxPageRAM={args.page_cache_mb}"] if args.page_cache_mb else [])},
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
