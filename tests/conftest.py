@@ -35,9 +35,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(
-        tmp_path_factory.mktemp("graph"), "trustfabric", free_port(), free_port(), heap="1g"
-    )
+    # a page cache set apart from the heap, as a sized deployment runs it
+    server = EmbeddedServer(tmp_path_factory.mktemp("graph"), "trustfabric", free_port(),
+                            free_port(), heap="1g", page_cache_mb=384)
     with server:
         yield server
 
