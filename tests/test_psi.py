@@ -65,10 +65,14 @@ async def test_bundle_is_signed_content_addressed_explained_and_tamper_evident(
     assert body["dataset"]["id"] == psi_pair["dataset"] and body["dataset"]["version"] == 1
     assert body["commitments"]["request"].startswith("sha256:")
     explainer = body["explainer"]
-    assert set(explainer) == {"rationale", "provenance", "constraints", "markdown"}
+    assert set(explainer) == {"rationale", "provenance", "constraints"}
     assert explainer["constraints"]["cardinalityOnly"] is True
     assert explainer["constraints"]["flags"] == {"psi": True, "psiCa": True}
-    assert "## Why it was allowed" in bundle["explainerMarkdown"]
+    # the Markdown is rendered from the signed fields: it says what they say
+    assert f"job `{job['id']}`" in bundle["explainerMarkdown"]
+    assert "Mode **PSI_CA** (cardinality only)" in bundle["explainerMarkdown"]
+    for reason in explainer["rationale"]["allowedBecause"]:
+        assert f"- {reason}\n" in bundle["explainerMarkdown"]
     assert prepared.request not in bundle["envelope"]  # no blinded selector in the bundle
 
     good, bad, key = tmp_path / "bundle.json", tmp_path / "tampered.json", tmp_path / "key.pem"

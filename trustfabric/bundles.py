@@ -85,11 +85,6 @@ class SigningKey:
         return f"SigningKey(key_id={self.key_id})"
 
 
-def explainer_markdown(envelope: str) -> str:
-    """The bundle's explainer as Markdown, read from the signed envelope (stored once)."""
-    return str(json.loads(envelope)["bundle"]["explainer"]["markdown"])
-
-
 def load_public_key(pem: str) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(pem.encode())
     if not isinstance(key, Ed25519PublicKey):

@@ -1,5 +1,7 @@
 """The explainer attached to every proof bundle: why a run was allowed, what it used, and
-the constraints it ran under, as structured fields and as Markdown."""
+the constraints it ran under. The bundle carries it as structured fields, signed; its
+Markdown is rendered from those signed fields when asked for, so it says nothing the
+signature does not cover, and a bundle does not store the same facts twice."""
 
 from typing import Any
 
@@ -7,7 +9,7 @@ from trustfabric.psi import Mode
 
 
 def explain(
-    *, job_id: str, tenant: str, mode: Mode, dataset: dict[str, Any], request_size: int,
+    *, tenant: str, mode: Mode, dataset: dict[str, Any], request_size: int,
     request_commitment: str, response_commitment: str, controls: dict[str, Any],
 ) -> dict[str, Any]:
     computed = (
@@ -47,11 +49,21 @@ def explain(
         "selectorsSeenByService": "none in clear: the request holds selectors blinded by the "
                                   "client's key, and only their hash is recorded",
     }
+    return {"rationale": rationale, "provenance": provenance, "constraints": constraints}
+
+
+def markdown(bundle: dict[str, Any]) -> str:
+    """A signed bundle's explainer for people."""
+    rationale, provenance, constraints = (
+        bundle["explainer"][part] for part in ("rationale", "provenance", "constraints"))
+    dataset = provenance["dataset"]
     allowed = "\n".join(f"- {line}" for line in rationale["allowedBecause"])
-    markdown = f"""# Proof explainer — job `{job_id}`
+    flags, quota = constraints["flags"], constraints["quota"]
+    unseen = constraints["selectorsSeenByService"]
+    return f"""# Proof explainer — job `{bundle['jobId']}`
 
 ## What was computed
-The service computed {computed}. Mode **{mode.value}**{' (cardinality only)' if mode is Mode.PSI_CA else ''}.
+The service computed {rationale['computed']}. Mode **{constraints['mode']}**{' (cardinality only)' if constraints['cardinalityOnly'] else ''}.
 
 ## Why it was allowed
 {allowed}
@@ -59,14 +71,12 @@ The service computed {computed}. Mode **{mode.value}**{' (cardinality only)' if 
 ## Inputs and provenance
 - Dataset `{dataset['id']}` version {dataset['version']}, {dataset['size']} items, hash `{dataset['hash']}`
 - {provenance['lineage']}
-- Request commitment `{request_commitment}`; response commitment `{response_commitment}`
+- Request commitment `{provenance['requestCommitment']}`; response commitment `{provenance['responseCommitment']}`
 
 ## Constraints in force
-- Request size between {controls['minRequestSize']} and {controls['maxRequestSize']} selectors
-- Flags: PSI {'on' if controls['flags']['psi'] else 'off'}, PSI-CA {'on' if controls['flags']['psiCa'] else 'off'}
-- Scopes: {', '.join(f'`{s}`' for s in controls['scopes']) or 'none'}
-- Quota: {controls['quota']['requests']} requests per {controls['quota']['perSeconds']} s
-- {constraints['selectorsSeenByService'][0].upper() + constraints['selectorsSeenByService'][1:]}
+- Request size between {constraints['minRequestSize']} and {constraints['maxRequestSize']} selectors
+- Flags: PSI {'on' if flags['psi'] else 'off'}, PSI-CA {'on' if flags['psiCa'] else 'off'}
+- Scopes: {', '.join(f'`{s}`' for s in constraints['scopes']) or 'none'}
+- Quota: {quota['requests']} requests per {quota['perSeconds']} s
+- {unseen[0].upper() + unseen[1:]}
 """
-    return {"rationale": rationale, "provenance": provenance, "constraints": constraints,
-            "markdown": markdown}

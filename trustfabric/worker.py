@@ -102,7 +102,7 @@ def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
                "hash": job.dataset_hash, "size": item.version.size,
                "uploadedAt": item.version.uploaded_at}
     explainer = explain(
-        job_id=job.id, tenant=job.tenant, mode=psi.Mode(job.mode), dataset=dataset,
+        tenant=job.tenant, mode=psi.Mode(job.mode), dataset=dataset,
         request_size=job.request_size, request_commitment=job.request_commitment,
         response_commitment=response_commitment, controls=item.controls,
     )

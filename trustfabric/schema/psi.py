@@ -9,8 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from trustfabric.audit import ALLOWED_DETAILS
-from trustfabric.bundles import explainer_markdown
 from trustfabric.controls import PilotControls as Controls
+from trustfabric.explainer import markdown
 from trustfabric.graph.audit import AuditRecord
 from trustfabric.graph.psi import DatasetRecord, JobRecord
 from trustfabric.psi import Mode
@@ -74,9 +74,10 @@ class ProofBundle:
     envelope: str = strawberry.field(
         description="The signed bundle as canonical JSON; verify with proofPublicKey.")
 
-    @strawberry.field(description="The bundle's explainer as Markdown (from the envelope).")
+    @strawberry.field(description="The bundle's explainer as Markdown, rendered from the "
+                                  "signed envelope.")
     def explainer_markdown(self) -> str:
-        return explainer_markdown(self.envelope)
+        return markdown(json.loads(self.envelope)["bundle"])
 
 
 @strawberry.type
