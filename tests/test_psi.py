@@ -112,6 +112,19 @@ async def test_same_idempotency_key_same_job_different_payload_refused(client, g
     assert [j["id"] for j in await jobs_of(gql, token)] == [first["id"]]
 
 
+async def test_same_idempotency_key_at_once_is_one_job(client, gql, make_token, psi_pair):
+    """Sent together, both requests go in one write: one creates the job, the other gets it."""
+    setup_id, _ = await client.setup(psi_pair["dataset"])
+    prepared = client.prepare(selectors(2, 14))
+    jobs = await asyncio.gather(*(client.submit(psi_pair["dataset"], prepared, setup_id,
+                                                "order-43") for _ in range(3)))
+    assert len({job["id"] for job in jobs}) == 1
+    assert {job["status"] for job in jobs} <= {"QUEUED", "RUNNING", "DONE"}
+    await client.wait(jobs[0]["id"])
+    token = await make_token(psi_pair["tenant"])
+    assert [j["id"] for j in await jobs_of(gql, token)] == [jobs[0]["id"]]
+
+
 def corrupt(request: str, how: str) -> str:
     raw = base64.b64decode(request)
     if how == "truncated":

@@ -187,10 +187,12 @@ class PsiJobRepository:
                     "event": queued[job.props["id"]] | {"origin": self.origin}} for job in jobs]
         async with self._writing:
             rows = await self._executor.write(q.CREATE_JOBS, rows=rows_in)
+        sent = {job.props["id"]: job.props for job in jobs}
         by_key: dict[str, tuple[JobRecord, bool]] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
             if row["idemKey"] not in by_key or row["created"]:
-                by_key[row["idemKey"]] = (JobRecord.from_row(row["job"]), row["created"])
+                job = (sent[row["id"]] | {"request": None}) if row["created"] else row["job"]
+                by_key[row["idemKey"]] = (JobRecord.from_row(job), row["created"])
         self.on_events([queued[job.id] for job, created in by_key.values() if created])
         return [by_key[job.idem_key] for job in jobs]
 

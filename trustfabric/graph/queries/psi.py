@@ -58,7 +58,9 @@ CURRENT_VERSIONS = Cypher(
 )
 
 # The idempotency key is unique per tenant: a second request with it finds the first job,
-# and writes no events. A new job gets its entry in the queue.
+# and writes no events. A new job gets its entry in the queue. Only a job found is sent
+# back: a new one is what the service just sent (decoding it again cost the API's event
+# loop more than the write itself).
 CREATE_JOBS = Cypher(
     "psi.create_jobs",
     """
@@ -71,7 +73,8 @@ CREATE_JOBS = Cypher(
     FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
       CREATE (e:JobEvent) SET e = row.event
       CREATE (a:AuditEvent) SET a = row.audit)
-    RETURN row.idemKey AS idemKey, j {.*, request: null} AS job, created
+    RETURN row.idemKey AS idemKey, j.id AS id, created,
+           CASE WHEN created THEN null ELSE j {.*, request: null} END AS job
     """,
 )
 
