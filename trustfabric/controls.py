@@ -161,15 +161,14 @@ class QuotaGate:
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     async def take(self, tenant: str, quota: Quota) -> None:
-        """Spends one request of the tenant's burst and of its sustained quota. A request
-        the sustained quota refuses has still spent its burst slot: it was a request in
-        that second, and one check each (not a test and then a hit) halves the work."""
         burst = RateLimitItemPerSecond(quota.burst, 1)
         sustained = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
         for item in (burst, sustained):
-            if not await self._limiter.hit(item, tenant):
+            if not await self._limiter.test(item, tenant):
                 reset = (await self._limiter.get_window_stats(item, tenant)).reset_time
                 raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
                                     retryAfterSeconds=max(1, math.ceil(reset - time.time())))
+        await self._limiter.hit(burst, tenant)
+        await self._limiter.hit(sustained, tenant)
 
 
