@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import codes, raw_job
 from trustfabric.bundles import BundleInvalid, canonical, load_public_key, verify
 from trustfabric.client import PsiClient, PsiError
+from trustfabric.errors import NotFound
 from trustfabric.psi_jobs import lease_until
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
@@ -112,17 +113,18 @@ async def test_same_idempotency_key_same_job_different_payload_refused(client, g
     assert [j["id"] for j in await jobs_of(gql, token)] == [first["id"]]
 
 
-async def test_same_idempotency_key_at_once_is_one_job(client, gql, make_token, psi_pair):
-    """Sent together, both requests go in one write: one creates the job, the other gets it."""
-    setup_id, _ = await client.setup(psi_pair["dataset"])
-    prepared = client.prepare(selectors(2, 14))
-    jobs = await asyncio.gather(*(client.submit(psi_pair["dataset"], prepared, setup_id,
-                                                "order-43") for _ in range(3)))
-    assert len({job["id"] for job in jobs}) == 1
-    assert {job["status"] for job in jobs} <= {"QUEUED", "RUNNING", "DONE"}
-    await client.wait(jobs[0]["id"])
-    token = await make_token(psi_pair["tenant"])
-    assert [j["id"] for j in await jobs_of(gql, token)] == [jobs[0]["id"]]
+async def test_same_idempotency_key_twice_in_one_write_is_one_job(services, tenant):
+    """Two requests under one key in the same batch: the first creates the job, the second
+    is told it found it (so its payload is compared, as a later retry's would be)."""
+    first, second = (raw_job(tenant, "order-43", id=f"psi_order43_{n}_{tenant}")
+                     for n in (1, 2))
+    results = await services.psi.jobs.create_many([first, second])
+    assert [created for _, created in results] == [True, False]
+    assert {job.id for job, _ in results} == {first.props["id"]}
+    assert results[0][0].status == "QUEUED" and results[0][0].request is None
+    assert (await services.psi.jobs.get(first.props["id"], tenant)).id == first.props["id"]
+    with pytest.raises(NotFound):
+        await services.psi.jobs.get(second.props["id"], tenant)
 
 
 def corrupt(request: str, how: str) -> str:

@@ -194,7 +194,9 @@ class PsiJobRepository:
                 job = (sent[row["id"]] | {"request": None}) if row["created"] else row["job"]
                 by_key[row["idemKey"]] = (JobRecord.from_row(job), row["created"])
         self.on_events([queued[job.id] for job, created in by_key.values() if created])
-        return [by_key[job.idem_key] for job in jobs]
+        # and only the request whose job it is created it: the other is a replay
+        return [(record, created and record.id == job.props["id"])
+                for job in jobs for record, created in [by_key[job.idem_key]]]
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)

@@ -59,8 +59,8 @@ CURRENT_VERSIONS = Cypher(
 
 # The idempotency key is unique per tenant: a second request with it finds the first job,
 # and writes no events. A new job gets its entry in the queue. Only a job found is sent
-# back: a new one is what the service just sent (decoding it again cost the API's event
-# loop more than the write itself).
+# back: a new one is what the service just sent, and decoding it again runs on the API's
+# event loop, the service's one serial part.
 CREATE_JOBS = Cypher(
     "psi.create_jobs",
     """
