@@ -413,6 +413,9 @@ def main() -> None:
                 latency_parts = uvloop.run(stages(f"http://127.0.0.1:{port}", tokens, run))
             finally:
                 stop_app(app)
+    # measured again with the service and the database stopped: on a shared host the
+    # machine's speed can change under a run, and this says whether it did
+    raw_after = raw_selectors_per_core(pool, args.selectors)
     result = report(run, start, args.duration, shares, args.window)
     result["cpu_cores"] = {name: round(seconds / args.duration, 2)
                            for name, seconds in cpu.items()}
@@ -428,7 +431,9 @@ def main() -> None:
     # run the service, the database and the load) and times the crypto processes' cores
     answered = result["jobs_per_s"] * args.selectors
     result["crypto"] = {
-        "raw_selectors_per_core_s": round(raw), "service_selectors_s": round(answered),
+        "raw_selectors_per_core_s": round(raw),
+        "raw_selectors_per_core_s_after": round(raw_after),
+        "service_selectors_s": round(answered),
         "efficiency_machine": round(answered / (raw * (os.cpu_count() or 1)), 3),
         "efficiency_crypto_cores": round(answered / (raw * max(result["cpu_cores"]["crypto"],
                                                                 0.01)), 3),
@@ -445,8 +450,12 @@ def main() -> None:
                   result["refused"].get(t, 0)] for t in shares])
     print_table(["latency stage", "p50 ms", "p95 ms"],
                 [[name, v["p50_ms"], v["p95_ms"]] for name, v in latency_parts.items()])
-    print_table(["raw selectors/s/core", "service selectors/s", "efficiency (machine)",
-                 "efficiency (crypto cores)"], [list(result["crypto"].values())])
+    print_table(["raw selectors/s/core", "after the run", "service selectors/s",
+                 "efficiency (machine)", "efficiency (crypto cores)"],
+                [list(result["crypto"].values())])
+    if abs(raw_after - raw) > 0.1 * raw:
+        print(f"\nthe machine's speed changed during the run (raw PSI {raw:.0f} -> "
+              f"{raw_after:.0f} selectors/s/core): not comparable with other runs")
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))

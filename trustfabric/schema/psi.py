@@ -8,9 +8,9 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from trustfabric import explainer
 from trustfabric.audit import ALLOWED_DETAILS
 from trustfabric.controls import PilotControls as Controls
-from trustfabric.explainer import markdown
 from trustfabric.graph.audit import AuditRecord
 from trustfabric.graph.psi import DatasetRecord, JobRecord
 from trustfabric.psi import Mode
@@ -77,7 +77,7 @@ class ProofBundle:
     @strawberry.field(description="The bundle's explainer as Markdown, rendered from the "
                                   "signed envelope.")
     def explainer_markdown(self) -> str:
-        return markdown(json.loads(self.envelope)["bundle"])
+        return explainer.markdown(json.loads(self.envelope)["bundle"])
 
 
 @strawberry.type
