@@ -188,15 +188,17 @@ class PsiJobRepository:
         async with self._writing:
             rows = await self._executor.write(q.CREATE_JOBS, rows=rows_in)
         sent = {job.props["id"]: job.props for job in jobs}
-        by_key: dict[str, tuple[JobRecord, bool]] = {}
+        by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
             if row["idemKey"] not in by_key or row["created"]:
                 job = (sent[row["id"]] | {"request": None}) if row["created"] else row["job"]
-                by_key[row["idemKey"]] = (JobRecord.from_row(job), row["created"])
-        self.on_events([queued[job.id] for job, created in by_key.values() if created])
-        # and only the request whose job it is created it: the other is a replay
-        return [(record, created and record.id == job.props["id"])
-                for job in jobs for record, created in [by_key[job.idem_key]]]
+                by_key[row["idemKey"]] = JobRecord.from_row(job)
+        # a request created its job when the job carries the id it proposed (as the
+        # statement decides); under a key sent twice, the other request is a replay
+        results = [(by_key[job.idem_key], by_key[job.idem_key].id == job.props["id"])
+                   for job in jobs]
+        self.on_events([queued[record.id] for record, created in results if created])
+        return results
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)
