@@ -102,7 +102,8 @@ class Services:
                            batch_size=s.psi_batch_size, batch_selectors=s.psi_batch_selectors,
                            in_flight=s.psi_batches_in_flight,
                            lease_s=s.psi_lease_s, poll_s=s.psi_poll_interval_s,
-                           fpr=s.psi_false_positive_rate, write_spacing_s=s.psi_write_spacing_s)
+                           fpr=s.psi_false_positive_rate, write_spacing_s=s.psi_write_spacing_s,
+                           nice=s.psi_worker_nice)
 
     async def run_background(self) -> list[asyncio.Task[None]]:
         """Tasks this process runs beside requests: the event poller, setup pre-seeding,

@@ -46,12 +46,13 @@ PR_SET_PDEATHSIG = 1
 SCAN_EVERY_S = 0.5
 
 
-def _init_process(secret: bytes, signing_pem: bytes, parent: int) -> None:
+def _init_process(secret: bytes, signing_pem: bytes, parent: int, nice: int) -> None:
     global _responder, _signing
     if sys.platform == "linux":  # die with the worker, even when it is killed with -9 ...
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # ... or before this process had started
         os._exit(0)
+    os.nice(nice)
     _responder = psi.Responder(psi.ServerKey(secret))
     _signing = SigningKey.from_pem(signing_pem)
 
@@ -146,7 +147,7 @@ class Outcome:
 class ProofWorker:
     def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
                  batch_size: int, batch_selectors: int, in_flight: int, lease_s: float,
-                 poll_s: float, fpr: float, write_spacing_s: float = 0.0) -> None:
+                 poll_s: float, fpr: float, write_spacing_s: float = 0.0, nice: int = 0) -> None:
         self.service = service
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -161,6 +162,7 @@ class ProofWorker:
         self.poll_s = poll_s
         self.fpr = fpr
         self.processes = processes
+        self.nice = nice
         self._pool = self._new_pool()
         self._versions: dict[str, VersionRecord] = {}
         self.drr = DeficitRoundRobin()
@@ -178,7 +180,8 @@ class ProofWorker:
         return ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process,
-            initargs=(self.service.key.secret, self.signing.private_pem(), os.getpid()),
+            initargs=(self.service.key.secret, self.signing.private_pem(), os.getpid(),
+                      self.nice),
         )
 
     def close(self) -> None:
