@@ -179,8 +179,7 @@ def start_app(target: Target, factory: str, workers: int, port: int,
                "--no-access-log", "--log-level", "warning"]
     if find_spec("uvloop"):
         command += ["--loop", "uvloop"]
-    if find_spec("httptools"):
-        command += ["--http", "httptools"]
+    command += ["--http", "trustfabric.serving:HttpProtocol"]
     env = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
            "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database}
     with open(workdir / "uvicorn.log", "ab") as log:

@@ -24,6 +24,7 @@ from trustfabric.graph.psi import NewJob
 from trustfabric.ingest import plan_batch
 from trustfabric.migrations import migrate
 from trustfabric.services import Services
+from trustfabric.serving import HttpProtocol
 from trustfabric.settings import Settings
 
 
@@ -102,7 +103,7 @@ async def worker(services: Services) -> AsyncIterator[WorkerControl]:
 async def base_url(settings: Settings, services: Services, worker: WorkerControl
                    ) -> AsyncIterator[str]:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
-                            log_level="warning", lifespan="on")
+                            log_level="warning", lifespan="on", http=HttpProtocol)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

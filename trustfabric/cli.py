@@ -20,6 +20,7 @@ from trustfabric.load import settle_collector
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.psi import ServerKey
 from trustfabric.services import Services
+from trustfabric.serving import HttpProtocol
 from trustfabric.settings import Settings, get_settings
 
 app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
@@ -91,7 +92,7 @@ def serve(
         typer.echo(f"GraphQL (GraphiQL in a browser): http://{settings.host}:{port}/graphql")
         uvicorn.run(
             "trustfabric.app:create_app", factory=True, host=settings.host, port=port,
-            workers=workers, log_level="info", access_log=False,
+            workers=workers, log_level="info", access_log=False, http=HttpProtocol,
         )
 
 
