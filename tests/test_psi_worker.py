@@ -183,3 +183,9 @@ async def test_old_job_events_are_dropped_and_the_job_stays(base_url, make_token
             pass
         assert await done_events(services, job.id) == 0
         assert (await services.psi.jobs.get(job.id, psi_pair["tenant"])).status == "DONE"
+
+
+async def test_crypto_processes_give_way_to_the_api(worker, settings):
+    pool = worker.worker._pool
+    theirs = await asyncio.get_running_loop().run_in_executor(pool, os.nice, 0)
+    assert theirs == min(os.nice(0) + settings.psi_worker_nice, 19) > os.nice(0)

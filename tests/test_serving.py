@@ -1,12 +1,19 @@
-"""The HTTP protocol every test's server runs on; here, its transport's contract alone."""
+"""The HTTP protocol every test's server runs on, driven here over a recorded socket: what
+leaves, and in how many sends."""
 
 import asyncio
 
-from trustfabric.serving import CoalescingTransport
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.server import ServerState
+
+from trustfabric.serving import CoalescingTransport, HttpProtocol
+
+REQUEST = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
 class Socket:
-    """What reaches the socket: one entry a send."""
+    """The socket's transport: one entry a send."""
 
     def __init__(self) -> None:
         self.sends: list[bytes] = []
@@ -17,6 +24,9 @@ class Socket:
         assert not self.closed
         self.sends.append(data)
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     def is_closing(self) -> bool:
         return self.closed
 
@@ -26,25 +36,49 @@ class Socket:
     def abort(self) -> None:
         self.aborted = self.closed = True
 
-    def get_extra_info(self, name: str) -> str:
-        return f"info:{name}"
+    def get_extra_info(self, name: str) -> None:
+        return None
 
 
-async def test_writes_in_one_step_leave_in_one_send_after_it():
+async def ok(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def connect() -> tuple[HttpProtocol, Socket]:
+    config = Config(app=ok, lifespan="off", log_level="warning", http=HttpProtocol)
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
     socket = Socket()
-    transport = CoalescingTransport(socket)  # type: ignore[arg-type]
-    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.write(b"{}")
-    assert socket.sends == []  # nothing until the step ends
-    await asyncio.sleep(0)
-    assert socket.sends == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
-    transport.write(b"next")
-    await asyncio.sleep(0)
-    assert socket.sends[1:] == [b"next"]
-    assert transport.get_extra_info("peername") == "info:peername"
+    protocol.connection_made(socket)  # type: ignore[arg-type]
+    return protocol, socket
 
 
-async def test_close_sends_what_is_pending_first_and_abort_drops_it():
+async def test_a_response_leaves_in_one_send_after_the_loop_iteration():
+    protocol, socket = connect()
+    protocol.data_received(REQUEST)
+    await asyncio.sleep(0)  # the app writes head and body; nothing is sent yet
+    assert socket.sends == []
+    await asyncio.sleep(0)
+    [sent] = socket.sends
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and sent.endswith(b"\r\n\r\nok")
+    protocol.data_received(REQUEST)  # keep-alive: the next response, its own send
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(socket.sends) == 2 and socket.sends[1].endswith(b"ok")
+
+
+async def test_a_client_half_close_does_not_lose_a_held_response():
+    protocol, socket = connect()
+    protocol.data_received(REQUEST)
+    await asyncio.sleep(0)  # written and held
+    protocol.eof_received()  # the loop closes the socket's transport right after this
+    socket.close()
+    [sent] = socket.sends
+    assert sent.endswith(b"ok")
+
+
+async def test_close_sends_what_is_held_first_and_abort_drops_it():
     socket = Socket()
     transport = CoalescingTransport(socket)  # type: ignore[arg-type]
     transport.write(b"last words")
@@ -59,3 +93,13 @@ async def test_close_sends_what_is_pending_first_and_abort_drops_it():
     transport.abort()
     await asyncio.sleep(0)
     assert socket.sends == [] and socket.aborted
+
+
+async def test_flow_control_sees_what_is_held_and_large_writes_do_not_wait():
+    socket = Socket()
+    transport = CoalescingTransport(socket)  # type: ignore[arg-type]
+    transport.writelines([b"a", b"bc"])
+    assert transport.get_write_buffer_size() == 3 and socket.sends == []
+    big = b"x" * HIGH_WATER_LIMIT
+    transport.write(big)
+    assert socket.sends == [b"abc" + big] and transport.get_write_buffer_size() == 0

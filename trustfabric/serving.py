@@ -4,40 +4,54 @@ uvicorn writes a response's head and its body as two sends, and a subscription's
 send each. On the loopback every send runs the receiver's side of TCP in the sender's
 process and wakes the receiver: at 550 PSI jobs/s offered, socket writes were 13 % of the
 API's event loop (py-spy), the response head's send alone 5 %. Writes to a connection in
-one iteration are joined and leave at the start of the next: a response is one send, and
-so are the frames a subscriber is sent in one iteration. Two minutes at 550 jobs/s offered: 506 →
-530-543 jobs/s, p95 720 → 450-580 ms, CPU a job: service 1.35 → 1.15-1.27 ms, load
-generator 0.46 → 0.32-0.35.
+one iteration are held and leave together in a callback of the next (after that
+iteration's reads): a response is one send, and so are the frames a subscriber is sent in
+one iteration. Two minutes at 550 jobs/s offered: 506 → 530-543 jobs/s, p95 720 →
+450-580 ms, CPU a job: service 1.35 → 1.15-1.27 ms, load generator 0.46 → 0.32-0.35.
 
 Serve with `--http trustfabric.serving:HttpProtocol` (the uvicorn CLI takes an import
 string) or `uvicorn.run(..., http=HttpProtocol)`.
 """
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
-    """A transport whose writes are joined until the loop's current iteration ends; every
-    other call goes to the socket's transport as it is (close and write_eof after what is
-    pending, abort without it)."""
+    """A transport whose writes are held until the loop's current iteration ends, or until
+    they reach the high-water mark (what is held counts in the write buffer's size, so flow
+    control sees it). Close and write_eof send what is held first; abort drops it. Every
+    other call goes to the socket's transport."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes > HIGH_WATER_LIMIT:
+            self.flush()
+
+    def writelines(self, lines: Iterable[bytes]) -> None:
+        for data in lines:
+            self.write(data)
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
         if pending and not self._transport.is_closing():
             self._transport.write(b"".join(pending))
+
+    def get_write_buffer_size(self) -> int:
+        return self._pending_bytes + self._transport.get_write_buffer_size()
 
     def write_eof(self) -> None:
         self.flush()
@@ -48,7 +62,7 @@ class CoalescingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = []
+        self._pending, self._pending_bytes = [], 0
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
@@ -59,3 +73,8 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # A websocket upgrade hands this same transport to the websocket protocol.
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        # A client that half-closes after its request: returning None here makes the loop
+        # close the socket's transport itself, past the wrapper, so what is held goes first.
+        self.transport.flush()  # type: ignore[attr-defined]

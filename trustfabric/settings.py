@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,11 +62,11 @@ class Settings(BaseSettings):
     # Run the proof worker inside the API process (False: run `trustfabric worker`).
     psi_worker_in_process: bool = True
     psi_worker_processes: int = 2
-    # The crypto processes' nice value. They answer whole batches and can wait; the API's
-    # event loop is the one serial part, and every process waits on it when a busy core
-    # delays it. At 550 jobs/s offered for 2 minutes: nice 0 served 491-492 jobs/s with
+    # Added to the crypto processes' niceness (0-19: lowering it needs privileges). They
+    # answer whole batches and can wait; the API's event loop is the one serial part, and
+    # every process waits on it when a busy core delays it. At 550 jobs/s offered for 2 minutes: nice 0 served 491-492 jobs/s with
     # 1.70-1.71 of the 2 cores busy; nice 5 502 (1.81), nice 10 506 (1.84).
-    psi_worker_nice: int = 10
+    psi_worker_nice: int = Field(10, ge=0, le=19)
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
     # Jobs per worker batch (and per claim and completion statement), and batches answered
