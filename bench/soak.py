@@ -243,8 +243,12 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
     lost = len(run.sent)
     errors = len(run.errors) + lost
 
-    def ms(p: float) -> float | None:
-        return round(percentile(latencies, p) * 1000, 1) if latencies else None
+    def ms(p: float, ordered: list[float] = latencies) -> float | None:
+        return round(percentile(ordered, p) * 1000, 1) if ordered else None
+
+    by_tenant: dict[str, list[float]] = defaultdict(list)
+    for done in run.done:
+        by_tenant[done.tenant].append(done.latency)
 
     return {
         "offered": offered, "completed": len(run.done),
@@ -254,6 +258,8 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
         "error_kinds": sorted(set(run.errors))[:10], "never_finished": lost,
         "refused": dict(run.refused), "served": dict(served),
         "offered_by_tenant": dict(run.offered),
+        # a fair queue shares out the waiting too: whose jobs wait longest
+        "p95_ms_by_tenant": {t: ms(95, sorted(lat)) for t, lat in by_tenant.items()},
         "gini": round(fairness_gini(served, {t: run.offered[t] for t in shares}, {}), 4),
         "gini_worst_window": max((p["gini"] for p in timeline), default=None),
         "timeline": timeline,
@@ -445,9 +451,10 @@ def main() -> None:
                 [[name, cores, result["cpu_ms_per_job"][name]]
                  for name, cores in result["cpu_cores"].items()])
     print_table(["machine cores busy", "of which softirq", "steal"], [list(machine.values())])
-    print_table(["tenant", "offered", "served", "refused"],
+    print_table(["tenant", "offered", "served", "refused", "p95 ms"],
                 [[t, result["offered_by_tenant"].get(t, 0), result["served"].get(t, 0),
-                  result["refused"].get(t, 0)] for t in shares])
+                  result["refused"].get(t, 0), result["p95_ms_by_tenant"].get(t)]
+                 for t in shares])
     print_table(["latency stage", "p50 ms", "p95 ms"],
                 [[name, v["p50_ms"], v["p95_ms"]] for name, v in latency_parts.items()])
     print_table(["raw selectors/s/core", "after the run", "service selectors/s",
