@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     psi_worker_processes: int = 2
     # Added to the crypto processes' niceness (0-19: lowering it needs privileges). They
     # answer whole batches and can wait; the API's event loop is the one serial part, and
-    # every process waits on it when a busy core delays it. At 550 jobs/s offered for 2 minutes: nice 0 served 491-492 jobs/s with
-    # 1.70-1.71 of the 2 cores busy; nice 5 502 (1.81), nice 10 506 (1.84).
+    # every process waits on it when a busy core delays it. At 550 jobs/s offered for 2
+    # minutes: nice 0 served 491-492 jobs/s with 1.70-1.71 of the 2 cores busy; nice 5 502
+    # (1.81), nice 10 506 (1.84).
     psi_worker_nice: int = Field(10, ge=0, le=19)
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05

@@ -195,8 +195,8 @@ class PsiJobRepository:
                 by_key[row["idemKey"]] = JobRecord.from_row(job)
         # a request created its job when the job carries the id it proposed (as the
         # statement decides); under a key sent twice, the other request is a replay
-        results = [(by_key[job.idem_key], by_key[job.idem_key].id == job.props["id"])
-                   for job in jobs]
+        results = [(record, record.id == job.props["id"])
+                   for job in jobs for record in [by_key[job.idem_key]]]
         self.on_events([queued[record.id] for record, created in results if created])
         return results
 
