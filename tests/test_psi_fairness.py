@@ -6,17 +6,21 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 
 from tests.conftest import OPERATOR, codes
 from tests.test_psi import selectors
+from trustfabric.app import GraphQLApp
 from trustfabric.auth import Caller, Role
 from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
 from trustfabric.controls import Quota
 from trustfabric.errors import Unavailable
 from trustfabric.load import LoadState
+from trustfabric.middleware import ShedOverload
 from trustfabric.psi import Mode
+from trustfabric.schema import build_schema
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 
@@ -219,3 +223,84 @@ async def test_batches_of_large_requests_hold_fewer_jobs(services, worker, psi_p
     sizes = [batches[started] for started in sorted(batches)]
     assert sizes[0] == settings.psi_batch_size  # before any request was measured
     assert max(sizes[1:]) == settings.psi_batch_selectors // 100
+
+
+@contextmanager
+def overloaded_by(services, flood: str) -> Iterator[None]:
+    """A queue over budget (the event loop runs late) after `flood` took every admission."""
+    queue, services.psi.queue = services.psi.queue, LoadState(0.25, max_loop_lag_s=0.05)
+    services.psi.queue.accepted(flood)
+    services.psi.queue.loop_lag_s = 1.0
+    try:
+        yield
+    finally:
+        services.psi.queue = queue
+
+
+async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
+    services, settings, worker, psi_pair, make_token, tenant
+):
+    """Under overload the middleware answers the flooding tenant's request as GraphQL would
+    have (same body), without GraphQL running; another tenant's request reaches GraphQL,
+    body and all, and is accepted; whatever GraphQL or the resolver would refuse
+    otherwise (no token, read-only, a bad key, invalid variables, another operation, an
+    inline input) goes on to be refused by them."""
+    graphql, reached = GraphQLApp(build_schema(settings)), []
+
+    async def behind(scope, receive, send):
+        reached.append(scope["path"])
+        await graphql(scope, receive, send)
+
+    def client(app) -> httpx.AsyncClient:
+        async def with_state(scope, receive, send):
+            await app({**scope, "state": {"services": services}}, receive, send)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state),
+                                 base_url="http://api")
+
+    shedding = client(ShedOverload(behind, build_schema(settings)._schema, settings.max_tokens))
+    plain = client(graphql)
+    flood, light = f"{tenant}-flood", psi_pair["tenant"]
+    flood_token, light_token = await make_token(flood), await make_token(light)
+    request = PsiClient.prepare(selectors(4, 12)).request
+
+    def body(key: str, query: str = REQUEST, **given) -> dict:
+        return {"query": query, "variables": {"input": {
+            "datasetId": psi_pair["dataset"], "mode": "PSI", "request": request,
+            "idempotencyKey": key, **given}}}
+
+    async def post(http, token, payload) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await http.post("/graphql", json=payload, headers=headers)
+
+    with overloaded_by(services, flood):
+        early = await post(shedding, flood_token, body("k1"))
+        assert reached == [] and early.headers["retry-after"] == "1"
+        late = await post(plain, flood_token, body("k1"))
+        assert early.status_code == late.status_code == 200
+        assert early.json() == late.json()
+        assert codes(early.json()) == ["UNAVAILABLE"]
+        assert early.json()["errors"][0]["extensions"]["reason"] == "OVERLOADED"
+
+        accepted = await post(shedding, light_token, body("k2"))
+        assert reached == ["/graphql"] and "errors" not in accepted.json(), accepted.json()
+
+        auditor = await make_token(flood, Role.AUDITOR)
+        literal = f'{{datasetId: "{psi_pair["dataset"]}", mode: PSI, request: "{request}", ' \
+            'idempotencyKey: "k3"}'
+        inline = f"mutation {{ requestPsi(input: {literal}) {{ id }} }}"
+        for token, payload, code in [
+            (None, body("k3"), "UNAUTHENTICATED"),
+            (auditor, body("k3"), "FORBIDDEN"),
+            (flood_token, body("bad key!"), "BAD_USER_INPUT"),
+            (flood_token, body("k3", mode="PSI_ALL"), "BAD_USER_INPUT"),
+            (flood_token, body("k3", query="{ datasets { id } }"), None),
+            (flood_token, {"query": inline}, "UNAVAILABLE"),
+            (flood_token, {"query": "mutation {"}, "GRAPHQL_PARSE_FAILED"),
+        ]:
+            reached.clear()
+            answer = (await post(shedding, token, payload)).json()
+            assert reached == ["/graphql"], payload
+            assert codes(answer) == ([code] if code else []), answer
+    await wait_all_done(services, [light])
+    await shedding.aclose()
+    await plain.aclose()

@@ -14,7 +14,7 @@ from strawberry.asgi import GraphQL
 
 from trustfabric import http
 from trustfabric.context import Context
-from trustfabric.middleware import BodyLimit
+from trustfabric.middleware import BodyLimit, ShedOverload
 from trustfabric.schema import build_schema
 from trustfabric.services import Services
 from trustfabric.settings import Settings, get_settings
@@ -41,8 +41,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*tasks, return_exceptions=True)
             await services.close()
 
+    schema = build_schema(settings)
     graphql = GraphQLApp(
-        build_schema(settings),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=False,
     )
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/export/lineage.csv", http.export_lineage),
             Route("/export/anomalies.csv", http.export_anomalies),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(ShedOverload, schema=schema._schema, max_tokens=settings.max_tokens),
+        ],
         lifespan=lifespan,
     )

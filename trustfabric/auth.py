@@ -5,7 +5,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from trustfabric.errors import Forbidden
+from trustfabric.errors import Forbidden, Unauthenticated
 
 TOKEN_PREFIX = "tf_"
 
@@ -42,6 +42,14 @@ class Caller:
     def require_write(self) -> None:
         if self.role is Role.AUDITOR:
             raise Forbidden("auditor tokens are read-only")
+
+
+def bearer_secret(header: str) -> str:
+    """The token in an `Authorization: Bearer <token>` header."""
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    return secret.strip()
 
 
 def new_token() -> tuple[str, str, str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
-from trustfabric.auth import Caller
+from trustfabric.auth import Caller, bearer_secret
 from trustfabric.errors import Unauthenticated
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.lineage import LineageRepository
@@ -76,10 +76,7 @@ class Context:
             params = self.connection_params or {}
             header = self.request.headers.get("authorization") or str(
                 params.get("Authorization") or params.get("authorization") or "")
-            scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret:
-                raise Unauthenticated("send Authorization: Bearer <token>")
-            self._caller = await self.repos.tokens.verify(secret.strip())
+            self._caller = await self.repos.tokens.verify(bearer_secret(header))
         return self._caller
 
     @property

@@ -107,6 +107,16 @@ class LoadState:
         return sum(recent.values()) / RATE_WINDOW_S
 
     # -- decisions -------------------------------------------------------------------------
+    def _capacity(self) -> float:
+        """How many queued jobs the workers start within the queue wait."""
+        return max(self.rate() * self.queue_wait_s, self.min_queued)
+
+    def overloaded(self) -> bool:
+        """More jobs queued than fit the queue wait, or the event loop running late: from
+        here on `admit` sheds some tenants' requests."""
+        return (sum(self.depth.values()) > self._capacity()
+                or self.loop_lag_s > self.max_loop_lag_s)
+
     def admit(self, tenant: str) -> None:
         """Refuses a new job when more jobs are queued than the workers can start within the
         queue wait, or the event loop runs late, and this tenant took the most, or at least
@@ -116,10 +126,9 @@ class LoadState:
         them together are too many.
         Jobs being answered do not count: they are past the queue, and counting them made
         the pipeline alone (the two batches in flight) look like a full queue."""
-        capacity = max(self.rate() * self.queue_wait_s, self.min_queued)
-        total = sum(self.depth.values())
-        if total <= capacity and self.loop_lag_s <= self.max_loop_lag_s:
+        if not self.overloaded():
             return
+        capacity, total = self._capacity(), sum(self.depth.values())
         admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
         backlogged = {t for t, n in self.depth.items() if n > 0} | {tenant}
         if total > 2 * capacity:

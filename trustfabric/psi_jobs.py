@@ -19,7 +19,7 @@ from trustfabric.auth import Caller
 from trustfabric.backlog import Backlog
 from trustfabric.batching import GroupCommit
 from trustfabric.controls import PilotControls, QuotaGate, diff
-from trustfabric.errors import AppError, BadUserInput, Forbidden
+from trustfabric.errors import AppError, BadUserInput, Forbidden, Unavailable
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
 from trustfabric.graph.psi import (
@@ -92,6 +92,14 @@ class SetupCache:
         return len(versions)
 
 
+def check_ids(dataset_id: str, idempotency_key: str) -> None:
+    """Before either is written anywhere, audit included."""
+    if not DATASET_ID.match(dataset_id):
+        raise BadUserInput("datasetId must be <partner>/<name>")
+    if not IDENT.match(idempotency_key):
+        raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
+
+
 class PsiService:
     def __init__(
         self, *, datasets: DatasetRepository, jobs: PsiJobRepository,
@@ -136,15 +144,12 @@ class PsiService:
         idempotency_key: str, setup_id: str | None,
     ) -> JobRecord:
         tenant = caller.tenant
-        if not DATASET_ID.match(dataset_id):  # before it is written anywhere, audit included
-            raise BadUserInput("datasetId must be <partner>/<name>")
-        if not IDENT.match(idempotency_key):
-            raise BadUserInput("idempotencyKey: letters, digits, '.', '_' or '-', at most 128")
+        check_ids(dataset_id, idempotency_key)
+        # first: under overload most requests are shed, and shedding must cost nothing
+        # (no lookup, no decoding, no quota spent)
+        self.shed(caller, dataset_id, mode)
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
-            # first: under overload most requests are shed, and shedding must cost nothing
-            # (no lookup, no decoding, no quota spent)
-            self.queue.admit(tenant)
             controls, _ = await self.controls.current()
             dataset = await self._dataset(dataset_id)
             details["partner"] = dataset.partner
@@ -161,21 +166,14 @@ class PsiService:
                                    "fetch datasetSetup again")
             await self.quotas.take(tenant, controls.for_tenant(tenant).quota)
         except AppError as refusal:
-            shedding = refusal.extensions.get("reason") == "OVERLOADED"
             # A retry of an accepted request gets its job back, whatever would refuse a new
             # one now (quota spent, controls changed, a newer dataset version). Looked up
             # only here: on the way in, the write itself finds an existing job. Not when
             # shedding load, which must cost nothing: that retry is told to come back.
-            if not shedding:
-                existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
-                if existing is not None:
-                    return _replayed(existing, dataset_id, mode, encoded_request)
+            existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
+            if existing is not None:
+                return _replayed(existing, dataset_id, mode, encoded_request)
             self.queue.refused(tenant, refusal.code)
-            if shedding:
-                if not self._shed:
-                    asyncio.get_running_loop().call_later(1.0, self._audit_shed)
-                self._shed[(tenant, caller.token_id, dataset_id, mode.value)] += 1
-                raise
             await self.refusals.submit(audit_event(
                 tenant=tenant, actor=caller.token_id, action="psi.request", subject=dataset_id,
                 outcome="refused", reason=refusal.code, **details))
@@ -220,6 +218,20 @@ class PsiService:
                 if created:
                     self.backlog.put(job.tenant, job.id)
         return results
+
+    def shed(self, caller: Caller, dataset_id: str, mode: psi.Mode) -> None:
+        """Refuses a new job under overload, the flooding tenant first (`LoadState.admit`).
+        Shed requests are audited as counts a second by tenant, token, dataset and mode: one
+        record each would load the database being relieved. Called before GraphQL runs
+        too (`middleware.ShedOverload`), so it reads nothing and decodes nothing."""
+        try:
+            self.queue.admit(caller.tenant)
+        except Unavailable as refusal:
+            self.queue.refused(caller.tenant, refusal.code)
+            if not self._shed:
+                asyncio.get_running_loop().call_later(1.0, self._audit_shed)
+            self._shed[(caller.tenant, caller.token_id, dataset_id, mode.value)] += 1
+            raise
 
     def _audit_shed(self) -> None:
         shed, self._shed = self._shed, Counter()

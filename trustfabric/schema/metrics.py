@@ -33,10 +33,14 @@ class RequestMetrics(SchemaExtension):
                         field = first.name.value
                     break
         errors = context.result.errors if context.result else None
-        outcome = "ok"
-        if errors:
-            codes = {(e.extensions or {}).get("code") for e in errors}
-            outcome = "error" if "INTERNAL_SERVER_ERROR" in codes or "UNAVAILABLE" in codes \
-                else "refused"
-        REQUESTS.labels(field, outcome).inc()
-        LATENCY.labels(field).observe(time.perf_counter() - started)
+        record(field, {(e.extensions or {}).get("code") for e in errors or []}, started)
+
+
+def record(field: str, codes: set[str | None], started: float) -> None:
+    """One operation on `field`, answered with these error codes (none: ok)."""
+    outcome = "ok"
+    if codes:
+        outcome = "error" if "INTERNAL_SERVER_ERROR" in codes or "UNAVAILABLE" in codes \
+            else "refused"
+    REQUESTS.labels(field, outcome).inc()
+    LATENCY.labels(field).observe(time.perf_counter() - started)
