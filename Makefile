@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test promtool bench-lineage bench-psi bench-soak clean
+.PHONY: run test promtool bench-lineage bench-psi bench-shedding bench-soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-lineage: $(BENCH)
 
 bench-psi: $(BENCH)
 	$(BIN)/python -m bench.psi_latency $(ARGS)
+
+bench-shedding: $(BENCH)
+	$(BIN)/python -m bench.shedding $(ARGS)
 
 bench-soak: $(BENCH)
 	$(BIN)/python -m bench.soak $(ARGS)
