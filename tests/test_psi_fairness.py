@@ -2,16 +2,18 @@
 no accepted job."""
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
+from graphql import specified_rules
 
 from tests.conftest import OPERATOR, codes
 from tests.test_psi import selectors
-from trustfabric.app import GraphQLApp
+from trustfabric.app import GraphQLApp, create_app
 from trustfabric.auth import Caller, Role
 from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
@@ -20,7 +22,7 @@ from trustfabric.errors import Unavailable
 from trustfabric.load import LoadState
 from trustfabric.middleware import ShedOverload
 from trustfabric.psi import Mode
-from trustfabric.schema import build_schema
+from trustfabric.schema import build_schema, validation_rules
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 
@@ -237,14 +239,27 @@ def overloaded_by(services, flood: str) -> Iterator[None]:
         services.psi.queue = queue
 
 
+def with_state(app, services):
+    """The app as uvicorn runs it after start-up: the lifespan's services in the scope."""
+    async def asgi(scope, receive, send):
+        await app({**scope, "state": {"services": services}}, receive, send)
+    return asgi
+
+
+def shedder(settings, app) -> ShedOverload:
+    return ShedOverload(app, build_schema(settings)._schema,
+                        [*specified_rules, *validation_rules(settings)], settings.max_tokens)
+
+
 async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
     services, settings, worker, psi_pair, make_token, tenant
 ):
     """Under overload the middleware answers the flooding tenant's request as GraphQL would
-    have (same body), without GraphQL running; another tenant's request reaches GraphQL,
-    body and all, and is accepted; whatever GraphQL or the resolver would refuse
-    otherwise (no token, read-only, a bad key, invalid variables, another operation, an
-    inline input) goes on to be refused by them."""
+    have (same status and body, and a Retry-After), without GraphQL running; another
+    tenant's request reaches GraphQL, body and all, and is accepted; whatever GraphQL or
+    the resolver would answer otherwise (no token, read-only, a bad key, invalid
+    variables, too many aliases, a directive, another operation, an inline input, not
+    JSON) goes on to them."""
     graphql, reached = GraphQLApp(build_schema(settings)), []
 
     async def behind(scope, receive, send):
@@ -252,13 +267,11 @@ async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
         await graphql(scope, receive, send)
 
     def client(app) -> httpx.AsyncClient:
-        async def with_state(scope, receive, send):
-            await app({**scope, "state": {"services": services}}, receive, send)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state),
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state(app, services)),
                                  base_url="http://api")
 
-    shedding = client(ShedOverload(behind, build_schema(settings)._schema, settings.max_tokens))
-    plain = client(graphql)
+    shedding, plain = client(shedder(settings, behind)), client(graphql)
+    served = client(create_app(settings))  # the middleware where the app declares it
     flood, light = f"{tenant}-flood", psi_pair["tenant"]
     flood_token, light_token = await make_token(flood), await make_token(light)
     request = PsiClient.prepare(selectors(4, 12)).request
@@ -268,9 +281,12 @@ async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
             "datasetId": psi_pair["dataset"], "mode": "PSI", "request": request,
             "idempotencyKey": key, **given}}}
 
-    async def post(http, token, payload) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return await http.post("/graphql", json=payload, headers=headers)
+    async def post(http, token, payload, **headers) -> httpx.Response:
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if isinstance(payload, dict):
+            return await http.post("/graphql", json=payload, headers=headers)
+        return await http.post("/graphql", content=payload, headers=headers)
 
     with overloaded_by(services, flood):
         early = await post(shedding, flood_token, body("k1"))
@@ -280,6 +296,9 @@ async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
         assert early.json() == late.json()
         assert codes(early.json()) == ["UNAVAILABLE"]
         assert early.json()["errors"][0]["extensions"]["reason"] == "OVERLOADED"
+        wired = await post(served, flood_token, body("k1"))
+        assert wired.json() == late.json() and wired.headers["retry-after"] == "1"
+        assert "retry-after" not in late.headers  # only the middleware answered `wired`
 
         accepted = await post(shedding, light_token, body("k2"))
         assert reached == ["/graphql"] and "errors" not in accepted.json(), accepted.json()
@@ -288,19 +307,55 @@ async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
         literal = f'{{datasetId: "{psi_pair["dataset"]}", mode: PSI, request: "{request}", ' \
             'idempotencyKey: "k3"}'
         inline = f"mutation {{ requestPsi(input: {literal}) {{ id }} }}"
-        for token, payload, code in [
-            (None, body("k3"), "UNAUTHENTICATED"),
-            (auditor, body("k3"), "FORBIDDEN"),
-            (flood_token, body("bad key!"), "BAD_USER_INPUT"),
-            (flood_token, body("k3", mode="PSI_ALL"), "BAD_USER_INPUT"),
-            (flood_token, body("k3", query="{ datasets { id } }"), None),
-            (flood_token, {"query": inline}, "UNAVAILABLE"),
-            (flood_token, {"query": "mutation {"}, "GRAPHQL_PARSE_FAILED"),
+        aliased = REQUEST.replace("{ id }", "{ " + " ".join(f"a{n}: id" for n in range(40)) + " }")
+        skipped = REQUEST.replace("(input: $input)", "(input: $input) @skip(if: true)")
+        as_json = json.dumps(body("k3")).encode()
+        for token, payload, headers, status, code in [
+            (None, body("k3"), {}, 200, "UNAUTHENTICATED"),
+            (auditor, body("k3"), {}, 200, "FORBIDDEN"),
+            (flood_token, body("bad key!"), {}, 200, "BAD_USER_INPUT"),
+            (flood_token, body("k3", mode="PSI_ALL"), {}, 200, "BAD_USER_INPUT"),
+            (flood_token, body("k3", query=aliased), {}, 200, "GRAPHQL_VALIDATION_FAILED"),
+            (flood_token, body("k3", query=skipped), {}, 200, None),
+            (flood_token, body("k3", query="{ datasets { id } }"), {}, 200, None),
+            (flood_token, {"query": inline}, {}, 200, "UNAVAILABLE"),
+            (flood_token, {"query": "mutation {"}, {}, 200, "GRAPHQL_PARSE_FAILED"),
+            (flood_token, {"query": REQUEST, "variables": [1]}, {}, 400, None),
+            (flood_token, as_json, {"content-type": "text/plain"}, 400, None),
         ]:
             reached.clear()
-            answer = (await post(shedding, token, payload)).json()
+            answer = await post(shedding, token, payload, **headers)
             assert reached == ["/graphql"], payload
-            assert codes(answer) == ([code] if code else []), answer
+            assert answer.status_code == status, answer.text
+            if status == 200:
+                assert codes(answer.json()) == ([code] if code else []), answer.json()
     await wait_all_done(services, [light])
-    await shedding.aclose()
-    await plain.aclose()
+    for http in (shedding, plain, served):
+        await http.aclose()
+
+
+async def test_a_request_whose_client_left_is_not_run(services, settings, make_token, tenant):
+    """The middleware reads the body to decide; a client gone before its end is not
+    answered, and the app behind never sees a request cut short as if it were whole."""
+    reached = []
+
+    async def behind(scope, receive, send):
+        reached.append(scope["path"])
+
+    token = await make_token(f"{tenant}-flood")
+    app = with_state(shedder(settings, behind), services)
+    messages = [{"type": "http.request", "body": b'{"query": "mutation { requestPsi',
+                 "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": [
+        (b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())]}
+    with overloaded_by(services, f"{tenant}-flood"):
+        await app(scope, receive, send)
+    assert reached == [] and sent == [] and messages == []

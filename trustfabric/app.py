@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from graphql import specified_rules
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,7 +16,7 @@ from strawberry.asgi import GraphQL
 from trustfabric import http
 from trustfabric.context import Context
 from trustfabric.middleware import BodyLimit, ShedOverload
-from trustfabric.schema import build_schema
+from trustfabric.schema import build_schema, validation_rules
 from trustfabric.services import Services
 from trustfabric.settings import Settings, get_settings
 
@@ -59,7 +60,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(ShedOverload, schema=schema._schema, max_tokens=settings.max_tokens),
+            Middleware(ShedOverload, schema=schema._schema,
+                       rules=[*specified_rules, *validation_rules(settings)],
+                       max_tokens=settings.max_tokens),
         ],
         lifespan=lifespan,
     )

@@ -2,7 +2,9 @@
 PSI requests shed under overload before GraphQL spends anything on them."""
 
 import json
+import logging
 import time
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_variable_values
+from graphql.validation import ASTValidationRule
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,6 +75,10 @@ class BodyTooLarge(Exception):
 
 # a `requestPsi(input: $variable)` mutation: the operation, its field, the variable's name
 PsiRequest = tuple[OperationDefinitionNode, FieldNode, str] | None
+# A PSI request's query text is a line or two; longer ones are left to GraphQL, so that
+# the cache of documents seen here cannot be filled with large ones.
+MAX_QUERY_CHARS = 8192
+log = logging.getLogger("trustfabric.shedding")
 
 
 class ShedOverload:
@@ -80,17 +87,20 @@ class ShedOverload:
     Shed by the resolver, a request cost the API process 0.7 ms of CPU (parsing, the
     executor, error formatting), and overload is when most requests are shed: the more it
     refused the fewer jobs it served. Shed here it costs 0.2 ms (`bench/shedding.py`).
-    So while the PSI queue is over its budget, a request that is one `requestPsi`
-    mutation, valid against the schema, with its input in a variable and a token that may
-    write, is decided here by the same rule (`PsiService.shed`) and, if shed, answered
-    with the error GraphQL would give. Anything else, and everything while the queue is
-    within budget, passes untouched."""
+    So while the PSI queue is over its budget, a JSON request that is one `requestPsi`
+    mutation, valid against the schema and its rules, without directives, with its input
+    in a variable and a token that may write, is decided here by the same rule
+    (`PsiService.shed`) and, if shed, answered with the body GraphQL would give, and a
+    Retry-After header. Anything else, and everything while the queue is within budget,
+    goes on to GraphQL as it came."""
 
-    def __init__(self, app: ASGIApp, schema: GraphQLSchema, max_tokens: int,
+    def __init__(self, app: ASGIApp, schema: GraphQLSchema,
+                 rules: Sequence[type[ASTValidationRule]], max_tokens: int,
                  path: str = "/graphql") -> None:
         self.app = app
         self.path = path
         self._schema = schema
+        self._rules = rules
         self._max_tokens = max_tokens
         # One entry per distinct query text: clients send the same few again and again.
         self._operation = lru_cache(maxsize=256)(self._psi_request_operation)
@@ -100,26 +110,48 @@ class ShedOverload:
             await self.app(scope, receive, send)
             return
         services: Services = scope["state"]["services"]
-        if not services.psi.queue.overloaded():
+        headers = Headers(scope=scope)
+        if (not services.psi.queue.overloaded()
+                or "application/json" not in headers.get("content-type", "").lower()):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         body = await _read_body(receive)
-        refusal = await self._shed(services, Headers(scope=scope), body)
+        if body is None:  # the client left: nobody to answer
+            return
+        try:
+            refusal = await self._shed(services, headers, body)
+        except Exception as error:  # noqa: BLE001 - GraphQL answers it, and reports faults
+            # the type only: a message may quote the request
+            log.warning("shedding: %s; left to GraphQL", type(error).__name__)
+            refusal = None
         if refusal is None:
             await self.app(scope, _replay(body, receive), send)
             return
+        answer, retry_after = refusal
         metrics.record("requestPsi", {"UNAVAILABLE"}, started)
         await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(refusal)),
-            (b"retry-after", b"1")]})
-        await send({"type": "http.response.body", "body": refusal})
+            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer)),
+            (b"retry-after", str(retry_after).encode())]})
+        await send({"type": "http.response.body", "body": answer})
 
-    async def _shed(self, services: "Services", headers: Headers, body: bytes) -> bytes | None:
-        """The shed request's response, or None for GraphQL to answer it."""
+    async def _shed(self, services: "Services", headers: Headers, body: bytes
+                    ) -> tuple[bytes, object] | None:
+        """The shed request's body and Retry-After, or None for GraphQL to answer it."""
+        if b"requestPsi" not in body:  # before decoding: an upload may be megabytes
+            return None
         try:
             payload = json.loads(body)
-            operation, field, variable = self._operation(payload["query"])
+            if not isinstance(payload, dict) or not all(
+                    isinstance(payload.get(key), kind | None)
+                    for key, kind in (("query", str), ("operationName", str),
+                                      ("variables", dict), ("extensions", dict))):
+                return None  # GraphQL says what is wrong with it
+            query = payload.get("query") or ""
+            request = self._operation(query) if len(query) <= MAX_QUERY_CHARS else None
+            if request is None:
+                return None
+            operation, field, variable = request
             if payload.get("operationName") not in (None, operation.name and operation.name.value):
                 return None
             variables = get_variable_values(self._schema, operation.variable_definitions,
@@ -140,35 +172,41 @@ class ShedOverload:
             key = (field.alias or field.name).value
             error = GraphQLError(shed.message, [field], path=[key],
                                  extensions={"code": shed.code, **shed.extensions})
-            return json.dumps({"data": None, "errors": [error.formatted]}).encode()
+            answer = json.dumps({"data": None, "errors": [error.formatted]}).encode()
+            return answer, shed.extensions.get("retryAfterSeconds", 1)
         return None
 
     def _psi_request_operation(self, query: str) -> PsiRequest:
         """The mutation, its one field `requestPsi(input: $variable)` and the variable's
         name; None for any other document (and that is cached too)."""
         try:
-            document = parse(query, max_tokens=self._max_tokens)
+            document = parse(query, max_lexical_tokens=self._max_tokens)
         except GraphQLError:
             return None
-        if validate(self._schema, document) or len(document.definitions) != 1:
+        if len(document.definitions) != 1 or validate(self._schema, document, self._rules):
             return None
         operation = document.definitions[0]
         if (not isinstance(operation, OperationDefinitionNode)
                 or operation.operation is not OperationType.MUTATION
+                or operation.directives
                 or len(operation.selection_set.selections) != 1):
             return None
         field = operation.selection_set.selections[0]
         if (not isinstance(field, FieldNode) or field.name.value != "requestPsi"
+                or field.directives  # @skip, @include: GraphQL decides
                 or len(field.arguments) != 1
                 or not isinstance(field.arguments[0].value, VariableNode)):
             return None
         return operation, field, field.arguments[0].value.name.value
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None if the client disconnected first."""
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)

@@ -146,7 +146,8 @@ class PsiService:
         tenant = caller.tenant
         check_ids(dataset_id, idempotency_key)
         # first: under overload most requests are shed, and shedding must cost nothing
-        # (no lookup, no decoding, no quota spent)
+        # (no lookup, no decoding, no quota spent; a retry of an accepted request is told
+        # to come back too)
         self.shed(caller, dataset_id, mode)
         details: dict[str, Any] = {"mode": mode.value, "datasetId": dataset_id}
         try:
@@ -168,8 +169,7 @@ class PsiService:
         except AppError as refusal:
             # A retry of an accepted request gets its job back, whatever would refuse a new
             # one now (quota spent, controls changed, a newer dataset version). Looked up
-            # only here: on the way in, the write itself finds an existing job. Not when
-            # shedding load, which must cost nothing: that retry is told to come back.
+            # only here: on the way in, the write itself finds an existing job.
             existing = await self.earlier.submit(f"{tenant}:{idempotency_key}")
             if existing is not None:
                 return _replayed(existing, dataset_id, mode, encoded_request)

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -165,20 +166,24 @@ class Schema(strawberry.Schema):
         logs the unexpected ones, and a client's mistakes are not the server's to log."""
 
 
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The limits every document is checked against, beside GraphQL's own rules."""
+    return [
+        depth_rule(settings.max_query_depth, None),
+        aliases_rule(settings.max_aliases),
+        cost_limit_rule(settings.max_query_cost),
+    ]
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Factories, not instances: Strawberry builds fresh extensions per request. The rules
     # are built once here, because the validation cache is keyed by the rule classes:
     # QueryDepthLimiter and MaxAliasesLimiter would make new classes per request, and
     # every request would miss the cache (validation cost ~4 ms a request).
-    rules = [
-        depth_rule(settings.max_query_depth, None),
-        aliases_rule(settings.max_aliases),
-        cost_limit_rule(settings.max_query_cost),
-    ]
     extensions: list[Callable[[], SchemaExtension]] = [
         RequestMetrics,
         ErrorCodes,
-        partial(AddValidationRules, rules),
+        partial(AddValidationRules, validation_rules(settings)),
         partial(CodedParserCache, maxsize=1024, max_tokens=settings.max_tokens),
         partial(ValidationCache, maxsize=1024),
     ]
