@@ -139,21 +139,36 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
     await wait_all_done(services, [tenant])
 
 
-def test_admission_follows_measured_capacity_and_refuses_the_flood_first():
-    state = LoadState(queue_wait_s=0.9, min_queued=45)
+def test_admission_holds_each_tenant_to_what_it_is_served_within_the_queue_wait():
+    state = LoadState(queue_wait_s=0.5, min_queued=40)
+    for tenant, asked in (("a", 2000), ("b", 100)):
+        for _ in range(asked):
+            state.accepted(tenant)
     state.observe_depth({"a": 40})
-    state.admit("a")  # 40 queued < 45, the least queue held (no rate measured yet)
-    state.observe_depth({"a": 40, "b": 10})
+    state.admit("a")  # 40 queued: one batch, a's while nobody else waits (none served yet)
+    state.observe_depth({"a": 41})
     with pytest.raises(Unavailable):
-        state.admit("a")  # over capacity, and a holds more than its half
-    state.admit("b")  # b is under its half: still admitted
-    state.admit("c")  # a newcomer too
-    state.observe_depth({"a": 80, "b": 50})
+        state.admit("a")
+    state.observe_depth({"a": 41, "b": 20})
+    state.admit("b")  # b's even part of a batch is 20
+    state.admit("c")  # a newcomer holds nothing
+    state.observe_depth({"a": 41, "b": 21})
     with pytest.raises(Unavailable):
-        state.admit("b")  # over twice what fits, and b holds its half of that
-    state.admit("c")  # holding nothing, c still gets in
-    state.served(["a"] * 2500)  # measured: 500 jobs/s, so 450 fit in 0.9 s
-    state.admit("a")
+        state.admit("b")
+    assert state.overloaded()
+    state.served(["a"] * 1000 + ["b"] * 100)  # measured: a 200 jobs/s, b 20 over the 5 s
+    state.admit("a")  # 41 queued start within 0.5 s at 200 a second
+    state.observe_depth({"a": 41, "b": 20})
+    assert not state.overloaded()
+    state.observe_depth({"a": 101, "b": 40})
+    with pytest.raises(Unavailable):
+        state.admit("a")  # the 101st would wait longer than 0.5 s
+    # b asked 100 of the 1,100 served: less than its even part, so a stall that deepens
+    # its queue is held against it only past twice its budget (10 in 0.5 s, at least 20)
+    state.admit("b")
+    state.observe_depth({"a": 101, "b": 41})
+    with pytest.raises(Unavailable):
+        state.admit("b")
 
 
 def test_a_job_counts_against_the_queue_from_admission_until_it_is_not_queued():

@@ -1,6 +1,6 @@
 """What a process knows of the PSI load: queue depth, service rate, a fairness window.
 
-Feeds back-pressure (refuse early when more jobs are queued than the workers can start
+Feeds back-pressure (refuse early when a tenant has more jobs queued than it is served
 within the queue-wait budget) and the metrics the fairness SLO is measured on.
 """
 
@@ -107,40 +107,58 @@ class LoadState:
         return sum(recent.values()) / RATE_WINDOW_S
 
     # -- decisions -------------------------------------------------------------------------
-    def _capacity(self) -> float:
-        """How many queued jobs the workers start within the queue wait."""
-        return max(self.rate() * self.queue_wait_s, self.min_queued)
+    def _budget(self, served: int, backlogged: int) -> float:
+        """How many of a tenant's jobs may wait: as many as it was served within the queue
+        wait lately (`served` in the last RATE_WINDOW_S), and at least its even part of one
+        batch, so a tenant not served lately (a newcomer, or one whose worker runs
+        elsewhere) is not held to nothing."""
+        return max(served / RATE_WINDOW_S * self.queue_wait_s, self.min_queued / backlogged)
+
+    def _light(self, tenant: str, now: float) -> bool:
+        """Over the fairness window, it asked for less than an even part of what was
+        served: within its max-min fair share, whoever else asks for more."""
+        horizon = now - self.window_s
+        demand, served = self._demand.since(horizon), self._served.since(horizon)
+        return demand.get(tenant, 0) < sum(served.values()) / max(len(demand), 1)
+
+    def _late(self) -> bool:
+        return self.loop_lag_s > self.max_loop_lag_s
 
     def overloaded(self) -> bool:
-        """More jobs queued than fit the queue wait, or the event loop running late: from
-        here on `admit` sheds some tenants' requests."""
-        return (sum(self.depth.values()) > self._capacity()
-                or self.loop_lag_s > self.max_loop_lag_s)
+        """Some tenant holds more jobs than fit its budget, or the event loop runs late:
+        from here on `admit` sheds some tenants' requests."""
+        if self._late():
+            return True
+        served = self._recent.since(time.monotonic() - RATE_WINDOW_S)
+        backlogged = sum(1 for n in self.depth.values() if n > 0)
+        return any(n > self._budget(served.get(t, 0), backlogged)
+                   for t, n in self.depth.items() if n > 0)
 
     def admit(self, tenant: str) -> None:
-        """Refuses a new job when more jobs are queued than the workers can start within the
-        queue wait, or the event loop runs late, and this tenant took the most, or at least
-        its even part, of what was admitted lately (or, with nothing admitted lately, holds
-        its even part of the queue): better a clear refusal now than a timeout later, the
-        flooding tenant first, and a tenant asking less than its share only when all of
-        them together are too many.
+        """Refuses a new job when the tenant's queued jobs would wait longer than the queue
+        wait at the rate the fair queue serves it: each tenant's wait is bounded, the
+        flooding tenant's too (a bound on the whole queue let it hold five times its
+        share of it, and its jobs waited five times as long). Or, while the event loop runs
+        late, when this tenant took the most, or at least its even part, of what was
+        admitted lately: better a clear refusal now than a timeout later. A tenant asking
+        less than its share is held to twice its budget, and not refused while the event
+        loop is late and others ask more.
         Jobs being answered do not count: they are past the queue, and counting them made
         the pipeline alone (the two batches in flight) look like a full queue."""
-        if not self.overloaded():
-            return
-        capacity, total = self._capacity(), sum(self.depth.values())
-        admitted = self._admitted.since(time.monotonic() - RATE_WINDOW_S)
-        backlogged = {t for t, n in self.depth.items() if n > 0} | {tenant}
-        if total > 2 * capacity:
-            # shares decide who goes first, this bounds how many wait: a tenant holding its
-            # even part of twice the budget is not admitted, whatever it took lately
-            shed = self.depth.get(tenant, 0) >= 2 * capacity / len(backlogged)
-        elif admitted:
+        now = time.monotonic()
+        admitted = self._admitted.since(now - RATE_WINDOW_S)
+        if self._late() and admitted:
             taken = admitted.get(tenant, 0)
             shed = (taken >= sum(admitted.values()) / len(admitted.keys() | {tenant})
                     or 0 < taken == max(admitted.values()))
         else:
-            shed = self.depth.get(tenant, 0) >= capacity / len(backlogged)
+            served = self._recent.since(now - RATE_WINDOW_S).get(tenant, 0)
+            backlogged = len({t for t, n in self.depth.items() if n > 0} | {tenant})
+            # a tenant asking less than an even part of what is served is held to twice its
+            # budget: its queue grows only when the service stalls, and the stall is not
+            # its doing (a light tenant refused while the flood asks more is unfair)
+            limit = self._budget(served, backlogged) * (2 if self._light(tenant, now) else 1)
+            shed = self.depth.get(tenant, 0) > limit
         if shed:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
