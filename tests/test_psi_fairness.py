@@ -22,6 +22,7 @@ from trustfabric.errors import Unavailable
 from trustfabric.load import LoadState
 from trustfabric.middleware import ShedOverload
 from trustfabric.psi import Mode
+from trustfabric.psi_jobs import MAX_SHED_RECORDS, OTHER_DATASETS
 from trustfabric.schema import build_schema, validation_rules
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
@@ -374,3 +375,25 @@ async def test_a_request_whose_client_left_is_not_run(services, settings, make_t
     with overloaded_by(services, f"{tenant}-flood"):
         await app(scope, receive, send)
     assert reached == [] and sent == [] and messages == []
+
+
+async def test_shed_requests_are_audited_in_few_records_whatever_datasets_they_name(
+    services, tenant
+):
+    """Shedding is audited as counts a second; a caller varying the dataset id it names
+    (checked only for its form) does not make it a record a request again."""
+    flood = f"{tenant}-flood"
+    caller = Caller(token_id="t1", tenant=flood, role=Role.MEMBER)
+    with overloaded_by(services, flood):
+        for n in range(MAX_SHED_RECORDS + 50):
+            with pytest.raises(Unavailable):
+                services.psi.shed(caller, f"p/d{n}", Mode.PSI)
+    for _ in range(30):
+        shed = [e for e in await services.psi.audit.page(flood, "", 1000, "psi.request")
+                if e.outcome == "refused"]
+        if shed:
+            break
+        await asyncio.sleep(0.1)
+    assert len(shed) <= MAX_SHED_RECORDS  # other tenants may hold some of the records
+    assert sum(e.details["count"] for e in shed) == MAX_SHED_RECORDS + 50
+    assert sorted(e.subject for e in shed if e.details["count"] > 1) == [OTHER_DATASETS]
