@@ -157,8 +157,8 @@ class LoadState:
             # a tenant asking less than an even part of what is served is held to twice its
             # budget: its queue grows only when the service stalls, and the stall is not
             # its doing (a light tenant refused while the flood asks more is unfair)
-            limit = self._budget(served, backlogged) * (2 if self._light(tenant, now) else 1)
-            shed = self.depth.get(tenant, 0) > limit
+            budget, queued = self._budget(served, backlogged), self.depth.get(tenant, 0)
+            shed = queued > budget and (queued > 2 * budget or not self._light(tenant, now))
         if shed:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
