@@ -44,6 +44,17 @@ def without_back_pressure(services) -> Iterator[None]:
         services.psi.queue.min_queued = floor
 
 
+async def shed_records(services, tenant: str) -> list:
+    """The tenant's audit records of shed requests, once the per-second count is written."""
+    for _ in range(30):
+        shed = [e for e in await services.psi.audit.page(tenant, "", 1000, "psi.request")
+                if e.outcome == "refused"]
+        if shed:
+            return shed
+        await asyncio.sleep(0.1)
+    return []
+
+
 async def wait_all_done(services, tenants: list[str]) -> list:
     for _ in range(600):
         jobs = [j for t in tenants for j in await services.psi.jobs.page(t, "~", 1000, None)]
@@ -120,12 +131,7 @@ async def test_back_pressure_refuses_early_and_loses_no_accepted_job(
     assert refused and refused[0]["reason"] == "OVERLOADED" and refused[0]["retryAfterSeconds"]
     jobs = await wait_all_done(services, [tenant])
     # shed requests are audited as a count per second, not one record each
-    for _ in range(30):
-        shed = [e for e in await services.psi.audit.page(tenant, "", 1000, "psi.request")
-                if e.outcome == "refused"]
-        if shed:
-            break
-        await asyncio.sleep(0.1)
+    shed = await shed_records(services, tenant)
     assert [e.details for e in shed] == [{"reason": "OVERLOADED", "mode": "PSI_CA",
                                           "count": len(refused)}]
     assert sorted(j.id for j in jobs) == sorted(accepted)  # every accepted job was served
@@ -388,12 +394,7 @@ async def test_shed_requests_are_audited_in_few_records_whatever_datasets_they_n
         for n in range(MAX_SHED_RECORDS + 50):
             with pytest.raises(Unavailable):
                 services.psi.shed(caller, f"p/d{n}", Mode.PSI)
-    for _ in range(30):
-        shed = [e for e in await services.psi.audit.page(flood, "", 1000, "psi.request")
-                if e.outcome == "refused"]
-        if shed:
-            break
-        await asyncio.sleep(0.1)
+    shed = await shed_records(services, flood)
     assert len(shed) <= MAX_SHED_RECORDS  # other tenants may hold some of the records
     assert sum(e.details["count"] for e in shed) == MAX_SHED_RECORDS + 50
     assert sorted(e.subject for e in shed if e.details["count"] > 1) == [OTHER_DATASETS]
