@@ -1,6 +1,7 @@
 """Helpers shared by benchmarks: the database and app they run against, ports, latency
 statistics, CPU accounting, reporting."""
 
+import asyncio
 import json
 import math
 import os
@@ -8,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.util import find_spec
@@ -20,6 +23,7 @@ import httpx
 
 from trustfabric.auth import Caller, Role
 from trustfabric.demo import demo_customers
+from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
 from trustfabric.services import Services
 from trustfabric.settings import Settings
@@ -233,3 +237,40 @@ async def psi_pilot(target: Target, workdir: Path, partner: str, items: int,
         return dataset.id, tokens
     finally:
         await services.close()
+
+
+@dataclass(frozen=True)
+class PsiService:
+    """A PSI service under test: its URL, the partner dataset, a token per tenant, and the
+    processes to charge CPU to."""
+
+    url: str
+    dataset: str
+    tokens: dict[str, str]
+    app_pid: int
+    db_pid: int | None
+
+
+@contextmanager
+def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
+                env: dict[str, str] | None = None, db_heap: str = "2g",
+                db_page_cache_mb: int = 0, **controls: Any) -> Iterator[PsiService]:
+    """An embedded database in a temporary directory, a PSI pilot in it (see `psi_pilot`)
+    and the app serving it with `env` on top of ours; all stopped and removed on exit."""
+    with tempfile.TemporaryDirectory(prefix=f"tf-{name}-") as tmp:
+        workdir = Path(tmp)
+        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
+                                heap=db_heap, page_cache_mb=db_page_cache_mb)
+        with server:
+            target = Target(server.uri, "root", server.password, "trustfabric", None)
+            dataset, tokens = asyncio.run(psi_pilot(target, workdir, partner, items, tenants,
+                                                    **controls))
+            # the app finds the pilot's keys under the same data directory
+            os.environ.update({"TF_DATA_DIR": str(workdir), **(env or {})})
+            port = free_port()
+            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
+            try:
+                yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
+                                 server.pid)
+            finally:
+                stop_app(app)

@@ -12,27 +12,19 @@ bench/results/.
 
 import argparse
 import asyncio
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.common import (
-    Target,
     cleanup_on_sigterm,
-    free_port,
     print_table,
-    psi_pilot,
-    start_app,
-    stop_app,
+    psi_service,
     summarize,
     write_json,
 )
 from trustfabric.client import FINAL, PreparedRequest, PsiClient, job_events
-from trustfabric.graph.embedded import EmbeddedServer
 
 PARTNER, TENANT = "benchpartner", "benchtenant"
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
@@ -106,22 +98,9 @@ def main() -> None:
     parser.add_argument("--dataset-items", type=int, default=10_000)
     args = parser.parse_args()
     cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="tf-psi-bench-") as tmp:
-        workdir = Path(tmp)
-        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
-        with server:
-            target = Target(server.uri, "root", server.password, "trustfabric", None)
-            dataset, tokens = asyncio.run(psi_pilot(target, workdir, PARTNER,
-                                                    args.dataset_items, [TENANT]))
-            token = tokens[TENANT]
-            os.environ["TF_DATA_DIR"] = str(workdir)  # the API finds the same keys
-            port = free_port()
-            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
-            try:
-                results = asyncio.run(drive(f"http://127.0.0.1:{port}", token, dataset,
-                                            args.sizes, args.jobs, args.warmup))
-            finally:
-                stop_app(app)
+    with psi_service("psi-bench", PARTNER, args.dataset_items, [TENANT]) as service:
+        results = asyncio.run(drive(service.url, service.tokens[TENANT], service.dataset,
+                                    args.sizes, args.jobs, args.warmup))
     print(f"\nPSI mutation → readable bundle, one client, {args.dataset_items:,}-item dataset")
     print_table(["selectors", "jobs", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"],
                 [[size, r["requests"], r["errors"], r["p50_ms"], r["p95_ms"], r["p99_ms"],

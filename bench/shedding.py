@@ -13,27 +13,19 @@ requests/s of each, and writes JSON to bench/results/.
 
 import argparse
 import asyncio
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.common import (
-    Target,
     cleanup_on_sigterm,
     cpu_seconds,
-    free_port,
     print_table,
-    psi_pilot,
-    start_app,
-    stop_app,
+    psi_service,
     write_json,
 )
 from trustfabric.client import PsiClient
-from trustfabric.graph.embedded import EmbeddedServer
 
 PARTNER, TENANT = "shedpartner", "shedtenant"
 SHED_EARLY = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
@@ -84,21 +76,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="tf-shed-bench-") as tmp:
-        workdir = Path(tmp)
-        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port())
-        with server:
-            target = Target(server.uri, "root", server.password, "trustfabric", None)
-            dataset, tokens = asyncio.run(psi_pilot(target, workdir, PARTNER, 1000, [TENANT]))
-            os.environ.update({"TF_DATA_DIR": str(workdir), "TF_PSI_MAX_LOOP_LAG_S": "-1"})
-            port = free_port()
-            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
-            try:
-                results = asyncio.run(drive(f"http://127.0.0.1:{port}", tokens[TENANT], dataset,
-                                            app.pid, args.requests, args.concurrency,
-                                            args.rounds))
-            finally:
-                stop_app(app)
+    with psi_service("shed-bench", PARTNER, 1000, [TENANT],
+                     env={"TF_PSI_MAX_LOOP_LAG_S": "-1"}) as service:
+        results = asyncio.run(drive(service.url, service.tokens[TENANT], service.dataset,
+                                    service.app_pid, args.requests, args.concurrency,
+                                    args.rounds))
     print(f"\nPSI requests shed under overload, {args.concurrency} at a time")
     print_table(["shed", "round", "requests", "answers", "API CPU ms a request", "requests/s"],
                 [[way, n + 1, r["requests"], r["codes"], r["api_cpu_ms_per_request"],

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import os
 import re
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,25 +26,20 @@ import aiohttp
 import uvloop
 
 from bench.common import (
-    Target,
     cleanup_on_sigterm,
     cpu_seconds,
     descendants,
-    free_port,
     machine_ticks,
     machine_usage,
     percentile,
     print_table,
-    psi_pilot,
-    start_app,
-    stop_app,
+    psi_service,
     write_json,
 )
 from trustfabric import psi
 from trustfabric.client import FINAL, PsiClient, job_events
 from trustfabric.controls import Quota
 from trustfabric.fairness import fairness_gini
-from trustfabric.graph.embedded import EmbeddedServer
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 PARTNER = "soakpartner"
@@ -373,52 +367,40 @@ def main() -> None:
     args = parser.parse_args()
     cleanup_on_sigterm()
     shares = demand_shares(args.tenants, args.skew)
-    with tempfile.TemporaryDirectory(prefix="tf-soak-") as tmp:
-        workdir = Path(tmp)
-        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
-                                heap=args.db_heap, page_cache_mb=args.db_page_cache_mb)
-        with server:
-            target = Target(server.uri, "root", server.password, "trustfabric", None)
-            dataset, tokens = asyncio.run(psi_pilot(
-                target, workdir, PARTNER, args.dataset_items, list(shares),
-                quota=Quota(args.quota, 60, max(1, args.quota // 10))))
-            os.environ.update({"TF_DATA_DIR": str(workdir),
-                               "TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)})
-            port = free_port()
-            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
-            try:
-                print(f"preparing {args.pool} client requests of {args.selectors} selectors …")
-                pool = [PsiClient.prepare([f"customer-{(n * 7 + i) * 3}@example.com"
-                                           for i in range(args.selectors)]).request
-                        for n in range(args.pool)]
-                db_pids = descendants(server.pid) if server.pid else []
-                raw = raw_selectors_per_core(pool, args.selectors)
-                # the load runs on uvloop, as the service does: on the default loop the
-                # load generator took ~0.7 ms of the two cores a job
-                if args.warmup:
-                    print(f"warming up for {args.warmup:g} s …")
-                    uvloop.run(drive(f"http://127.0.0.1:{port}", dataset, tokens, shares,
-                                      args.rps, args.warmup, pool, "warmup"))
-                # per process: the crypto processes start with the first batch, so with no
-                # warm-up they appear during the run (and all their CPU is the run's)
-                cpu_before = {pid: cpu_seconds([pid]) for pid in descendants(app.pid) + db_pids}
-                load_before = sum(os.times()[:2])
-                ticks_before = machine_ticks()
-                print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
-                      f"{args.tenants} tenants (one at {args.skew:g}x) …")
-                run, start = uvloop.run(drive(f"http://127.0.0.1:{port}", dataset, tokens,
-                                               shares, args.rps, args.duration, pool, "soak",
-                                               args.window))
-                groups = {"service": [app.pid], "crypto": descendants(app.pid)[1:],
-                          "database": db_pids}
-                cpu = {name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in pids)
-                       for name, pids in groups.items()}
-                cpu["load generator"] = sum(os.times()[:2]) - load_before
-                machine = machine_usage(ticks_before, machine_ticks(), args.duration)
-                queries = query_times(f"http://127.0.0.1:{port}")
-                latency_parts = uvloop.run(stages(f"http://127.0.0.1:{port}", tokens, run))
-            finally:
-                stop_app(app)
+    with psi_service("soak", PARTNER, args.dataset_items, list(shares),
+                     env={"TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)},
+                     db_heap=args.db_heap, db_page_cache_mb=args.db_page_cache_mb,
+                     quota=Quota(args.quota, 60, max(1, args.quota // 10))) as service:
+        url, dataset, tokens = service.url, service.dataset, service.tokens
+        print(f"preparing {args.pool} client requests of {args.selectors} selectors …")
+        pool = [PsiClient.prepare([f"customer-{(n * 7 + i) * 3}@example.com"
+                                   for i in range(args.selectors)]).request
+                for n in range(args.pool)]
+        db_pids = descendants(service.db_pid) if service.db_pid else []
+        raw = raw_selectors_per_core(pool, args.selectors)
+        # the load runs on uvloop, as the service does: on the default loop the load
+        # generator took ~0.7 ms of the two cores a job
+        if args.warmup:
+            print(f"warming up for {args.warmup:g} s …")
+            uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.warmup, pool,
+                             "warmup"))
+        # per process: the crypto processes start with the first batch, so with no warm-up
+        # they appear during the run (and all their CPU is the run's)
+        cpu_before = {pid: cpu_seconds([pid]) for pid in descendants(service.app_pid) + db_pids}
+        load_before = sum(os.times()[:2])
+        ticks_before = machine_ticks()
+        print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
+              f"{args.tenants} tenants (one at {args.skew:g}x) …")
+        run, start = uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.duration,
+                                      pool, "soak", args.window))
+        groups = {"service": [service.app_pid], "crypto": descendants(service.app_pid)[1:],
+                  "database": db_pids}
+        cpu = {name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in pids)
+               for name, pids in groups.items()}
+        cpu["load generator"] = sum(os.times()[:2]) - load_before
+        machine = machine_usage(ticks_before, machine_ticks(), args.duration)
+        queries = query_times(url)
+        latency_parts = uvloop.run(stages(url, tokens, run))
     # measured again with the service and the database stopped: on a shared host the
     # machine's speed can change under a run, and this says whether it did
     raw_after = raw_selectors_per_core(pool, args.selectors)
