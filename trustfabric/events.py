@@ -8,7 +8,7 @@ to the subscribers of its tenant. Waiting clients never poll the database themse
 import asyncio
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,24 +31,30 @@ PAGE = 1000
 MAX_IDLE_INTERVAL_S = 1.0
 
 
+Wanted = Callable[[dict[str, Any]], bool]
+
+
 class EventBus:
     def __init__(self, jobs: PsiJobRepository, interval_s: float) -> None:
         self._jobs = jobs
         self._base_interval_s = self._interval_s = interval_s
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._subscribers: dict[str, dict[asyncio.Queue[dict[str, Any]], Wanted]] = \
+            defaultdict(dict)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._since = datetime.now(UTC) - OVERLAP
         self._overlap = OVERLAP
         self.wake = asyncio.Event()
 
-    async def subscribe(self, tenant: str) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, tenant: str, wanted: Wanted) -> AsyncIterator[dict[str, Any]]:
+        """The tenant's events that `wanted` accepts. Filtered as they are published: a
+        subscriber to finished jobs is not woken for every job that starts."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        self._subscribers[tenant].add(queue)
+        self._subscribers[tenant][queue] = wanted
         try:
             while True:
                 yield await queue.get()
         finally:
-            self._subscribers[tenant].discard(queue)
+            self._subscribers[tenant].pop(queue, None)
 
     def publish(self, event: dict[str, Any]) -> None:
         if event["id"] in self._seen:
@@ -56,10 +62,10 @@ class EventBus:
         self._seen[event["id"]] = None
         while len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)
-        for queue in list(self._subscribers.get(event["tenant"], ())):
-            if queue.full():  # a subscriber that stopped reading loses events, not memory
-                continue
-            queue.put_nowait(event)
+        for queue, wanted in list(self._subscribers.get(event["tenant"], {}).items()):
+            # a subscriber that stopped reading loses events, not memory
+            if wanted(event) and not queue.full():
+                queue.put_nowait(event)
 
     def publish_many(self, events: list[dict[str, Any]]) -> None:
         for event in events:

@@ -1,6 +1,6 @@
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -184,9 +184,12 @@ async def psi_job_events(
 ) -> AsyncGenerator[PsiJobEvent, None]:
     caller = await info.context.authenticate()
     wanted = {status.value for status in statuses} if statuses else None
-    async for event in info.context.events.subscribe(caller.tenant):
-        if ((job_id is None or event["jobId"] == str(job_id))
-                and (wanted is None or event["status"] in wanted)):
-            yield PsiJobEvent(job_id=strawberry.ID(event["jobId"]),
-                              status=PsiJobStatus(event["status"]),
-                              at=datetime.fromisoformat(event["at"]))
+
+    def matches(event: dict[str, Any]) -> bool:
+        return ((job_id is None or event["jobId"] == str(job_id))
+                and (wanted is None or event["status"] in wanted))
+
+    async for event in info.context.events.subscribe(caller.tenant, matches):
+        yield PsiJobEvent(job_id=strawberry.ID(event["jobId"]),
+                          status=PsiJobStatus(event["status"]),
+                          at=datetime.fromisoformat(event["at"]))
