@@ -5,6 +5,7 @@ import pytest
 
 from tests.conftest import raw_job
 from trustfabric import migrations
+from trustfabric.audit import audit_event
 from trustfabric.errors import AppError
 from trustfabric.graph.queries import migrations as q
 
@@ -42,3 +43,17 @@ async def test_leases_of_jobs_running_before_the_upgrade_move_to_queue_entries(s
     [leases] = [m for m in migrations.load_migrations() if m.name == "psi_leases"]
     await migrations.apply(services.executor, leases)
     assert await services.psi.jobs.cancel_for_party(tenant) == [job.id]
+
+
+async def test_audit_events_written_before_the_upgrade_are_paged_after_it(services):
+    """An event of the previous version (no tenant key) is indexed once 0007 has run again,
+    and its tenant's page finds it."""
+    tenant = "legacy-" + secrets.token_hex(4)
+    old = audit_event(tenant=tenant, actor="test", action="psi.run", subject="s",
+                      outcome="done")
+    del old["tenantKey"]
+    await services.psi.audit.record(old)
+    assert await services.psi.audit.page(tenant, "", 10, None) == []
+    [pages] = [m for m in migrations.load_migrations() if m.name == "audit_pages"]
+    await migrations.apply(services.executor, pages)
+    assert [e.id for e in await services.psi.audit.page(tenant, "", 10, None)] == [old["id"]]

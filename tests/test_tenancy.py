@@ -8,6 +8,7 @@ from strawberry import relay
 
 from tests.conftest import codes
 from tests.test_lineage import anomaly_id
+from trustfabric.audit import audit_event
 from trustfabric.auth import Role
 from trustfabric.demo import _hex, digest
 
@@ -129,3 +130,45 @@ async def test_forged_kinds_and_relations_never_reach_a_query(gql, make_token, s
         assert codes(result) == ["NOT_FOUND"], kind
     with pytest.raises(KeyError):
         await services.repos.provenance.related("Job.image]->(n) DETACH DELETE n //", ["k"])
+
+
+AUDIT_PAGE = """query($after: String, $action: String, $tenant: String) {
+  auditEvents(first: 2, after: $after, action: $action, tenant: $tenant) {
+    events { subject tenant } endCursor hasNextPage } }"""
+
+
+async def audit_pages(gql, token: str, **variables: str | None) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    after = None
+    for _ in range(50):  # a cursor that does not move on would page for ever
+        page = (await gql(AUDIT_PAGE, token, after=after, **variables))["data"]["auditEvents"]
+        seen += [(e["tenant"], e["subject"]) for e in page["events"]]
+        if not page["hasNextPage"]:
+            return seen
+        after = page["endCursor"]
+    raise AssertionError(f"more than 50 pages: {seen[:10]}")
+
+
+async def test_an_auditor_pages_its_own_events_whatever_its_neighbours_are_called(
+    gql, make_token, services, tenant
+):
+    # names that sort next to the tenant's, or would fall in its range were only the index
+    # range to decide
+    neighbours = [tenant[:-1], tenant + "-2", tenant + "|x", tenant + "}"]
+    for n in range(5):
+        await services.psi.audit.record(*(
+            audit_event(tenant=who, actor="test", action="psi.run" if n % 2 else "psi.request",
+                        subject=f"{who}:{n}", outcome="done")
+            for who in [tenant, *neighbours]))
+    auditor = await make_token(tenant, Role.AUDITOR)
+    assert await audit_pages(gql, auditor) == [(tenant, f"{tenant}:{n}") for n in range(5)]
+    assert await audit_pages(gql, auditor, action="psi.run") == [
+        (tenant, f"{tenant}:{n}") for n in (1, 3)]
+    for who in neighbours:  # naming another tenant is refused, not answered
+        result = await gql(AUDIT_PAGE, auditor, tenant=who)
+        assert codes(result) == ["FORBIDDEN"]
+    operator = await make_token(tenant + "-ops", Role.OPERATOR)
+    assert await audit_pages(gql, operator, tenant=tenant + "|x") == [
+        (tenant + "|x", f"{tenant}|x:{n}") for n in range(5)]
+    everyone = await audit_pages(gql, operator, action="psi.request")
+    assert {(who, f"{who}:{n}") for who in [tenant, *neighbours] for n in (0, 2, 4)} <= set(everyone)

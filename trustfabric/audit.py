@@ -30,13 +30,20 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
+def tenant_key(tenant: str, key: str) -> str:
+    """What a tenant's events are indexed and paged by: its events in key order."""
+    return f"{tenant}|{key}"
+
+
 def audit_event(
     *, tenant: str, actor: str, action: str, subject: str, outcome: str, **details: Any
 ) -> dict[str, Any]:
     at = now_iso()
     event_id = secrets.token_hex(10)
+    key = f"{at}|{event_id}"
     return {
-        "id": event_id, "key": f"{at}|{event_id}", "at": at, "tenant": tenant, "actor": actor,
+        "id": event_id, "key": key, "tenantKey": tenant_key(tenant, key), "at": at,
+        "tenant": tenant, "actor": actor,
         "action": action, "subject": subject, "outcome": outcome,
         "details": json.dumps(redacted(details), sort_keys=True),
     }

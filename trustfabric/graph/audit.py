@@ -4,6 +4,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from trustfabric.audit import tenant_key
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import audit as q
 
@@ -41,6 +42,10 @@ class AuditRepository:
 
     async def page(self, tenant: str | None, after: str, limit: int,
                    action: str | None) -> list[AuditRecord]:
-        rows = await self._executor.read(q.PAGE, tenant=tenant, after=after, limit=limit,
-                                         action=action)
+        if tenant is None:
+            rows = await self._executor.read(q.PAGE, after=after, limit=limit, action=action)
+        else:  # every key sorts below "~" (it starts with a timestamp)
+            rows = await self._executor.read(
+                q.TENANT_PAGE, tenant=tenant, limit=limit, action=action,
+                above=tenant_key(tenant, after), below=tenant_key(tenant, "~"))
         return [AuditRecord.from_row(row["event"]) for row in rows]
