@@ -168,7 +168,6 @@ async def test_an_auditor_pages_its_own_events_whatever_its_neighbours_are_calle
         result = await gql(AUDIT_PAGE, auditor, tenant=who)
         assert codes(result) == ["FORBIDDEN"]
     operator = await make_token(tenant + "-ops", Role.OPERATOR)
-    assert await audit_pages(gql, operator, tenant=tenant + "|x") == [
-        (tenant + "|x", f"{tenant}|x:{n}") for n in range(5)]
-    everyone = await audit_pages(gql, operator, action="psi.request")
-    assert {(who, f"{who}:{n}") for who in [tenant, *neighbours] for n in (0, 2, 4)} <= set(everyone)
+    for who in neighbours:  # an operator names any tenant, and gets that tenant's alone
+        assert await audit_pages(gql, operator, tenant=who) == [
+            (who, f"{who}:{n}") for n in range(5)]
