@@ -266,11 +266,20 @@ def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
             dataset, tokens = asyncio.run(psi_pilot(target, workdir, partner, items, tenants,
                                                     **controls))
             # the app finds the pilot's keys under the same data directory
-            os.environ.update({"TF_DATA_DIR": str(workdir), **(env or {})})
-            port = free_port()
-            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
+            settings = {"TF_DATA_DIR": str(workdir), **(env or {})}
+            saved = {name: os.environ.get(name) for name in settings}
+            os.environ.update(settings)
             try:
-                yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
-                                 server.pid)
+                port = free_port()
+                app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
+                try:
+                    yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
+                                     server.pid)
+                finally:
+                    stop_app(app)
             finally:
-                stop_app(app)
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value

@@ -47,7 +47,8 @@ class EventBus:
 
     async def subscribe(self, tenant: str, wanted: Wanted) -> AsyncIterator[dict[str, Any]]:
         """The tenant's events that `wanted` accepts. Filtered as they are published: a
-        subscriber to finished jobs is not woken for every job that starts."""
+        subscriber to finished jobs is not woken for every job that starts. `wanted` runs
+        in the writer's step after its commit, so it must not raise or wait."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self._subscribers[tenant][queue] = wanted
         try:

@@ -59,8 +59,11 @@ async def migrate(executor: GraphExecutor) -> list[str]:
 
 
 async def apply(executor: GraphExecutor, migration: Migration) -> None:
-    """Runs a migration's statements, without recording it."""
+    """Runs a migration's statements, without recording it. A statement that returns
+    `changed` is run again until it changes nothing: data is migrated in slices, so no
+    transaction grows with the graph."""
     # Schema statements run one per transaction: Neo4j refuses DDL mixed with writes.
     for number, statement in enumerate(migration.statements):
         ddl = Cypher(f"migration.{migration.id}.{number}", cast(LiteralString, statement))
-        await executor.write(ddl)
+        while (rows := await executor.write(ddl)) and rows[0].get("changed"):
+            pass

@@ -11,6 +11,7 @@ RECORD = Cypher(
     """,
 )
 
+# named fields, not `.*`: the index key `tenantKey` is no part of an event
 _EVENT = "a {.id, .key, .at, .tenant, .actor, .action, .subject, .outcome, .details} AS event"
 
 # One tenant's page reads the tenant-and-key index from the cursor on. The tenant is
