@@ -176,20 +176,22 @@ class Target:
                         neo4j_database=self.database, _env_file=None)
 
 
-def start_app(target: Target, factory: str, workers: int, port: int,
-              workdir: Path) -> subprocess.Popen[bytes]:
+def start_app(target: Target, factory: str, workers: int, port: int, workdir: Path,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The app in its own process, with our environment, the target's and `env`."""
     command = [sys.executable, "-m", "uvicorn", factory, "--factory",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                "--no-access-log", "--log-level", "warning"]
     if find_spec("uvloop"):
         command += ["--loop", "uvloop"]
     command += ["--http", "trustfabric.serving:HttpProtocol"]
-    env = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
-           "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database}
+    environment = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
+                   "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database,
+                   **(env or {})}
     with open(workdir / "uvicorn.log", "ab") as log:
         # Own session: a ^C reaches us, and we stop the server in order rather than mid-request.
         # Our cwd, as `trustfabric serve` would have: its .env and relative paths apply.
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
@@ -265,21 +267,12 @@ def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
             target = Target(server.uri, "root", server.password, "trustfabric", None)
             dataset, tokens = asyncio.run(psi_pilot(target, workdir, partner, items, tenants,
                                                     **controls))
+            port = free_port()
             # the app finds the pilot's keys under the same data directory
-            settings = {"TF_DATA_DIR": str(workdir), **(env or {})}
-            saved = {name: os.environ.get(name) for name in settings}
-            os.environ.update(settings)
+            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir,
+                            {"TF_DATA_DIR": str(workdir), **(env or {})})
             try:
-                port = free_port()
-                app = start_app(target, "trustfabric.app:create_app", 1, port, workdir)
-                try:
-                    yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
-                                     server.pid)
-                finally:
-                    stop_app(app)
+                yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
+                                 server.pid)
             finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+                stop_app(app)
