@@ -154,20 +154,20 @@ async def audit_pages(gql, token: str, **variables: str | None) -> list[tuple[st
 async def test_an_auditor_pages_its_own_events_whatever_its_neighbours_are_called(
     gql, make_token, services, tenant
 ):
+    def event(who: str, n: int) -> dict:
+        return audit_event(tenant=who, actor="test", subject=f"{who}:{n}", outcome="done",
+                           action="psi.run" if n % 2 else "psi.request")
+
     own = []
     for n in range(5):  # one at a time: their keys follow one another
-        own.append(audit_event(tenant=tenant, actor="test", subject=f"{tenant}:{n}",
-                               action="psi.run" if n % 2 else "psi.request", outcome="done"))
+        own.append(event(tenant, n))
         await services.psi.audit.record(own[-1])
     # names that sort next to the tenant's, and names whose events would fall in its range,
     # among its own events, were only the index range to decide
     neighbours = [tenant[:-1], tenant + "-2", tenant + "}", tenant + "é", tenant + "|x",
                   f"{tenant}|{own[1]['key']}"]
     for n in range(5):
-        await services.psi.audit.record(*(
-            audit_event(tenant=who, actor="test", action="psi.run" if n % 2 else "psi.request",
-                        subject=f"{who}:{n}", outcome="done")
-            for who in neighbours))
+        await services.psi.audit.record(*(event(who, n) for who in neighbours))
     auditor = await make_token(tenant, Role.AUDITOR)
     assert await audit_pages(gql, auditor) == [(tenant, f"{tenant}:{n}") for n in range(5)]
     assert await audit_pages(gql, auditor, action="psi.run") == [
