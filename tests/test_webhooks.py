@@ -27,8 +27,13 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[tuple[bytes, str]] = []
         self.failures_left = 0  # answer 500 this many times first
+        self.requests = 0
+        self.release: asyncio.Event | None = None  # if set, a request waits for it
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if self.release:
+            await self.release.wait()
         if self.failures_left:
             self.failures_left -= 1
             return web.Response(status=500)
@@ -157,6 +162,32 @@ async def test_another_tenants_endpoint_hears_nothing(base_url, gql, make_token,
     await until(lambda: len(owner_hook.received) >= 3)
     assert len(owner_hook.received) == 3  # the dispatcher works: the owner heard all three
     assert hook.received == []
+
+
+async def test_a_deactivated_endpoints_deliveries_are_cancelled(
+    base_url, gql, make_token, psi_pair, receiver, services
+):
+    hook, url = receiver
+    tenant = psi_pair["tenant"]
+    token = await make_token(tenant)
+    hook.failures_left, hook.release = 10_000, asyncio.Event()
+    registered = (await gql(REGISTER, token, url=url))["data"]["registerWebhook"]
+    job_id = await run_job(base_url, token, psi_pair)
+    await until(lambda: hook.requests == 1)  # the first delivery is in flight, and held
+    await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token,
+              id=registered["webhook"]["id"])
+
+    async def cancelled() -> list[dict]:
+        return [d for d in await services.webhooks.settled(tenant, "CANCELLED")
+                if d["jobId"] == job_id]
+
+    owed = await cancelled()
+    assert "QUEUED" in {d["jobStatus"] for d in owed}  # the one in flight, too
+    hook.release.set()  # what was claimed is sent once, fails, and is not retried
+    await asyncio.sleep(0.5)  # all three attempts would be over by now (backoff 0.05 s)
+    assert 1 <= hook.requests <= len(owed) and hook.received == []
+    assert await cancelled() == owed  # unchanged by the outcome of what was in flight
+    assert await services.webhooks.settled(tenant, "DEAD") == []
 
 
 def test_urls_and_signatures():

@@ -161,13 +161,11 @@ class WebhookDispatcher:
             error = type(failure).__name__
         attempts = delivery["attempts"] + 1
         if error is None:
-            await self.repo.record(delivery["id"], "DELIVERED", attempts, None, None)
+            await self.repo.settle(delivery["id"], "DELIVERED", attempts, None)
         elif attempts >= self.max_attempts:
             log.warning("webhook delivery %s is dead after %d attempts", delivery["id"], attempts)
-            await self.repo.record(delivery["id"], "DEAD", attempts, None, error)
+            await self.repo.settle(delivery["id"], "DEAD", attempts, error)
         else:
             retry_at = datetime.now(UTC) + timedelta(
                 seconds=backoff(attempts, self.backoff_base_s))
-            await self.repo.record(delivery["id"], "PENDING", attempts, iso(retry_at), error)
-
-
+            await self.repo.retry_later(delivery["id"], attempts, iso(retry_at), error)

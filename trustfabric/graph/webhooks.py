@@ -6,7 +6,7 @@ from typing import Any
 
 from trustfabric.audit import iso, now_iso
 from trustfabric.errors import NotFound
-from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
 
@@ -27,7 +27,16 @@ class WebhookRepository:
         return [row["endpoint"] for row in await self._executor.read(q.ENDPOINTS, tenant=tenant)]
 
     async def deactivate(self, endpoint_id: str, tenant: str | None) -> None:
-        if not await self._executor.write(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
+        """Stops its deliveries too: those due are cancelled with it (one sent already may
+        still arrive)."""
+        async def work(tx: Tx) -> bool:
+            if not await tx.run(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
+                return False
+            await tx.run(q.CANCEL_DUE, endpointId=endpoint_id, reason="endpoint deactivated",
+                         now=now_iso())
+            return True
+
+        if not await self._executor.write_tx(work):
             raise NotFound(f"webhook {endpoint_id}")
 
     async def fanned_out_until(self) -> str | None:
@@ -56,20 +65,27 @@ class WebhookRepository:
 
     async def claim_due(self, lease_until: str, limit: int
                         ) -> list[tuple[dict[str, Any], str, str]]:
+        """Due deliveries, oldest event first: (delivery, url, secret); an endpoint's are
+        due only while it is active (deactivating it cancels them)."""
         rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
                                           limit=limit)
-        return [(row["delivery"], row["url"], row["secret"]) for row in rows if row["active"]]
+        return [(row["delivery"], row["url"], row["secret"]) for row in rows]
 
-    async def record(self, delivery_id: str, status: str, attempts: int,
-                     next_attempt_at: str | None, error: str | None) -> None:
-        await self._executor.write(
-            q.RECORD_ATTEMPT, id=delivery_id, status=status, attempts=attempts,
-            nextAttemptAt=next_attempt_at or now_iso(), error=error,
-            now=now_iso())
+    async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
+        await self._executor.write(q.RETRY_LATER, id=delivery_id, attempts=attempts,
+                                   nextAttemptAt=at, error=error, now=now_iso())
 
-    async def dead(self, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
-        return [row["delivery"] for row in
-                await self._executor.read(q.DEAD, tenant=tenant, limit=limit)]
+    async def settle(self, delivery_id: str, status: str, attempts: int,
+                     error: str | None) -> None:
+        """DELIVERED, or DEAD until replayed: no longer due."""
+        await self._executor.write(q.SETTLE, id=delivery_id, status=status, attempts=attempts,
+                                   error=error, now=now_iso())
+
+    async def settled(self, tenant: str | None, status: str, limit: int = 100
+                      ) -> list[dict[str, Any]]:
+        """Deliveries DEAD (the dead letters) or CANCELLED, oldest event first."""
+        return [row["delivery"] for row in await self._executor.read(
+            q.SETTLED, tenant=tenant, status=status, limit=limit)]
 
     async def replay(self, ids: list[str]) -> list[str]:
         return [row["id"] for row in await self._executor.write(q.REPLAY, ids=ids, now=now_iso())]

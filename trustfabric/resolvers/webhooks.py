@@ -24,7 +24,7 @@ async def webhooks(info: Info) -> list[Webhook]:
 
 
 async def dead_letters(info: Info) -> list[DeadLetter]:
-    rows = await info.context.webhooks.dead(info.context.caller.read_scope)
+    rows = await info.context.webhooks.settled(info.context.caller.read_scope, "DEAD")
     return [DeadLetter.from_row(row) for row in rows]
 
 

@@ -1,4 +1,8 @@
-"""Webhook endpoints, and deliveries fanned out from job events (a durable outbox)."""
+"""Webhook endpoints, and deliveries fanned out from job events (a durable outbox).
+
+A delivery is kept as its history; while it is pending it also has a `WebhookDue` entry,
+which holds when it is next due (or leased until), so the dispatcher's search reads only
+the deliveries still owed."""
 
 from trustfabric.graph.cypher import Cypher
 
@@ -30,6 +34,19 @@ DEACTIVATE = Cypher(
     """,
 )
 
+# What a deactivated endpoint was still owed is owed to nobody.
+CANCEL_DUE = Cypher(
+    "webhooks.cancel_due",
+    """
+    MATCH (u:WebhookDue {endpointId: $endpointId})
+    MATCH (d:WebhookDelivery {id: u.deliveryId})
+    DELETE u
+    SET d.status = 'CANCELLED', d.nextAttemptAt = null, d.lastError = $reason,
+        d.lastAttemptAt = $now
+    RETURN count(d) AS cancelled
+    """,
+)
+
 CURSOR = Cypher(
     "webhooks.cursor",
     "MATCH (c:WebhookCursor {id: 'fanout'}) RETURN c.at AS at, c.full AS full",
@@ -40,7 +57,8 @@ SET_CURSOR = Cypher(
     "MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at, c.full = $full RETURN c.at AS at",
 )
 
-# One delivery per (event, endpoint), however often the same events are read again.
+# One delivery per (event, endpoint), however often the same events are read again; only a
+# pending one is due (an event read again after its delivery is not sent twice).
 FAN_OUT = Cypher(
     "webhooks.fan_out",
     """
@@ -51,7 +69,11 @@ FAN_OUT = Cypher(
       ON CREATE SET d.endpointId = w.id, d.tenant = e.tenant, d.eventId = e.id,
                     d.jobId = e.jobId, d.jobStatus = e.status, d.eventAt = e.at,
                     d.status = 'PENDING', d.attempts = 0, d.nextAttemptAt = $now
-    RETURN count(d) AS n
+    WITH d WHERE d.status = 'PENDING'
+    MERGE (u:WebhookDue {deliveryId: d.id})
+      ON CREATE SET u.endpointId = d.endpointId, u.eventAt = d.eventAt,
+                    u.nextAttemptAt = d.nextAttemptAt
+    RETURN count(u) AS due
     """,
 )
 
@@ -59,29 +81,47 @@ FAN_OUT = Cypher(
 CLAIM_DUE = Cypher(
     "webhooks.claim_due",
     """
-    MATCH (d:WebhookDelivery)
-    WHERE d.status = 'PENDING' AND d.nextAttemptAt <= $now
-    WITH d ORDER BY d.eventAt LIMIT $limit
+    MATCH (u:WebhookDue)
+    WHERE u.nextAttemptAt <= $now
+    WITH u ORDER BY u.eventAt LIMIT $limit
+    MATCH (d:WebhookDelivery {id: u.deliveryId})
     MATCH (w:WebhookEndpoint {id: d.endpointId})
-    SET d.nextAttemptAt = $leaseUntil
-    RETURN d {.*} AS delivery, w.url AS url, w.secret AS secret, w.active AS active
+    SET u.nextAttemptAt = $leaseUntil
+    RETURN d {.*} AS delivery, w.url AS url, w.secret AS secret
     """,
 )
 
-RECORD_ATTEMPT = Cypher(
-    "webhooks.record_attempt",
+# An attempt's outcome counts only while its delivery is due: one cancelled meanwhile (its
+# endpoint deactivated) stays cancelled.
+RETRY_LATER = Cypher(
+    "webhooks.retry_later",
     """
+    MATCH (u:WebhookDue {deliveryId: $id})
     MATCH (d:WebhookDelivery {id: $id})
-    SET d.status = $status, d.attempts = $attempts, d.nextAttemptAt = $nextAttemptAt,
+    SET d.attempts = $attempts, d.nextAttemptAt = $nextAttemptAt, d.lastError = $error,
+        d.lastAttemptAt = $now, u.nextAttemptAt = $nextAttemptAt
+    RETURN d.id AS id
+    """,
+)
+
+# DELIVERED or DEAD: no longer due.
+SETTLE = Cypher(
+    "webhooks.settle",
+    """
+    MATCH (u:WebhookDue {deliveryId: $id})
+    MATCH (d:WebhookDelivery {id: $id})
+    DELETE u
+    SET d.status = $status, d.attempts = $attempts, d.nextAttemptAt = null,
         d.lastError = $error, d.lastAttemptAt = $now
     RETURN d.id AS id
     """,
 )
 
-DEAD = Cypher(
-    "webhooks.dead",
+# Settled deliveries by outcome (DEAD: the dead letters), through the status index.
+SETTLED = Cypher(
+    "webhooks.settled",
     """
-    MATCH (d:WebhookDelivery {status: 'DEAD'})
+    MATCH (d:WebhookDelivery {status: $status})
     WHERE $tenant IS NULL OR d.tenant = $tenant
     RETURN d {.*} AS delivery ORDER BY d.eventAt LIMIT $limit
     """,
@@ -92,7 +132,12 @@ REPLAY = Cypher(
     """
     UNWIND $ids AS id
     MATCH (d:WebhookDelivery {id: id, status: 'DEAD'})
+    MATCH (w:WebhookEndpoint {id: d.endpointId})
+    WHERE w.active
     SET d.status = 'PENDING', d.attempts = 0, d.nextAttemptAt = $now, d.lastError = null
+    MERGE (u:WebhookDue {deliveryId: d.id})
+      ON CREATE SET u.endpointId = d.endpointId, u.eventAt = d.eventAt
+    SET u.nextAttemptAt = $now
     RETURN d.id AS id
     """,
 )
