@@ -15,8 +15,10 @@ import asyncio
 import base64
 import os
 import re
+import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -170,9 +172,32 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
                               for q, (n, s) in window_queries.items() if n}})
 
 
+@dataclass(frozen=True)
+class Stalls:
+    """A host stall, rehearsed: every `every` s the service, its crypto processes and the
+    database are stopped (SIGSTOP) for `length` s. Requests sent meanwhile wait in the
+    sockets and arrive at once, as they do when a shared host stops the service."""
+
+    every: float
+    length: float
+    pids: Callable[[], list[int]]
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every - self.length)
+            stopped = self.pids()
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(self.length)
+            finally:  # cancelled or not, nothing stays stopped
+                for pid in stopped:
+                    os.kill(pid, signal.SIGCONT)
+
+
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
                 rps: float, seconds: float, pool: list[str], phase: str,
-                window: float = 10.0) -> tuple[Run, float]:
+                window: float = 10.0, stalls: Stalls | None = None) -> tuple[Run, float]:
     run = Run()
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector,
@@ -188,6 +213,7 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
         tasks: set[asyncio.Task[None]] = set()
         start = time.monotonic()
         watcher = asyncio.create_task(watch_service(session, url, start, window, run))
+        stalling = asyncio.create_task(stalls.run()) if stalls else None
         n = 0
         while (now := time.monotonic()) - start < seconds:
             due = int((now - start) * rps)
@@ -200,6 +226,9 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
                 task.add_done_callback(tasks.discard)
                 n += 1
             await asyncio.sleep(0.002)
+        if stalling:
+            stalling.cancel()
+            await asyncio.gather(stalling, return_exceptions=True)
         await asyncio.gather(*tasks)
         drain_until = time.monotonic() + 10
         while run.sent and time.monotonic() < drain_until:
@@ -364,6 +393,11 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
     parser.add_argument("--warmup", type=duration, default=duration("30s"),
                         help="unmeasured load first: a cold JVM spends several times the CPU")
+    parser.add_argument("--stall-every", type=duration, default=0.0,
+                        help="rehearse host stalls: stop the service and the database this "
+                             "often (SIGSTOP) …")
+    parser.add_argument("--stall-for", type=duration, default=duration("2s"),
+                        help="… for this long")
     args = parser.parse_args()
     cleanup_on_sigterm()
     shares = demand_shares(args.tenants, args.skew)
@@ -391,8 +425,10 @@ def main() -> None:
         ticks_before = machine_ticks()
         print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
               f"{args.tenants} tenants (one at {args.skew:g}x) …")
+        stalls = Stalls(args.stall_every, args.stall_for,
+                        lambda: descendants(service.app_pid) + db_pids) if args.stall_every else None
         run, start = uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.duration,
-                                      pool, "soak", args.window))
+                                      pool, "soak", args.window, stalls))
         groups = {"service": [service.app_pid], "crypto": descendants(service.app_pid)[1:],
                   "database": db_pids}
         cpu = {name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in pids)
