@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # ArcadeDB's page cache in MB (0: its default, a quarter of the heap; at most 80 % of
     # it). Once full, every page written pushes an older one out, and its collector's work
     # grows with that churn: at 550 PSI jobs/s offered it fills in about 4 minutes with a
-    # 2 GB heap, and the jobs served fall by a fifth (README, PSI soak).
+    # 2 GB heap, and the jobs served fall by a fifth (docs/bench/soak.md).
     embedded_page_cache_mb: int = 0
     # ArcadeDB WAL flush on commit: 0 = OS decides, 1 = flush to the OS, 2 = fsync.
     # 1 survives a crash of the database process; 2 also survives a power loss.
