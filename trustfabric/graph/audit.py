@@ -44,8 +44,17 @@ class AuditRepository:
                    action: str | None) -> list[AuditRecord]:
         if tenant is None:
             rows = await self._executor.read(q.PAGE, after=after, limit=limit, action=action)
-        else:  # every key sorts below "~" (it starts with a timestamp)
-            rows = await self._executor.read(
-                q.TENANT_PAGE, tenant=tenant, limit=limit, action=action,
-                above=tenant_key(tenant, after), below=tenant_key(tenant, "~"))
+        else:
+            rows = await self._tenant_page(tenant, after, limit, action)
         return [AuditRecord.from_row(row["event"]) for row in rows]
+
+    async def _tenant_page(self, tenant: str, after: str, limit: int,
+                           action: str | None) -> list[dict[str, Any]]:
+        # every key sorts below "~" (it starts with a timestamp)
+        span = {"tenant": tenant, "action": action, "limit": limit,
+                "above": tenant_key(tenant, after)}
+        [end] = await self._executor.read(q.TENANT_PAGE_END, below=tenant_key(tenant, "~"),
+                                          **span)
+        if not end["found"]:
+            return []
+        return await self._executor.read(q.TENANT_PAGE, last=end["last"], **span)
