@@ -13,6 +13,7 @@ signed bundle. QUOTA_EXCEEDED and back-pressure refusals are counted apart from 
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import signal
@@ -186,13 +187,17 @@ class Stalls:
         while True:
             await asyncio.sleep(self.every - self.length)
             stopped = self.pids()
-            for pid in stopped:
-                os.kill(pid, signal.SIGSTOP)
             try:
+                self._signal(stopped, signal.SIGSTOP)
                 await asyncio.sleep(self.length)
             finally:  # cancelled or not, nothing stays stopped
-                for pid in stopped:
-                    os.kill(pid, signal.SIGCONT)
+                self._signal(stopped, signal.SIGCONT)
+
+    @staticmethod
+    def _signal(pids: list[int], signum: int) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # a crypto process that ended
+                os.kill(pid, signum)
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
@@ -399,6 +404,8 @@ def main() -> None:
     parser.add_argument("--stall-for", type=duration, default=duration("2s"),
                         help="… for this long")
     args = parser.parse_args()
+    if args.stall_every and not 0 < args.stall_for < args.stall_every:
+        parser.error("--stall-for must be shorter than --stall-every")
     cleanup_on_sigterm()
     shares = demand_shares(args.tenants, args.skew)
     with psi_service("soak", PARTNER, args.dataset_items, list(shares),

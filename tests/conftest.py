@@ -19,6 +19,7 @@ from trustfabric.app import create_app
 from trustfabric.audit import now_iso
 from trustfabric.auth import Caller, Role
 from trustfabric.demo import demo_batch
+from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.graph.psi import NewJob
 from trustfabric.ingest import plan_batch
@@ -163,6 +164,26 @@ def raw_job(tenant: str, key: str, **props: Any) -> NewJob:
          "status": "QUEUED", **props},
         f"{tenant}:{key}", {"id": key, "key": key, "at": "a", "tenant": tenant, "actor": "t",
                             "action": "t", "subject": "t", "outcome": "t", "details": "{}"})
+
+
+# A pending webhook delivery written straight to the graph: as the previous version left it
+# (no due entry), or as a race with deactivating its endpoint can leave one (due).
+PENDING_DELIVERY = Cypher("test.pending_delivery", """
+    CREATE (d:WebhookDelivery {id: $id, endpointId: $endpointId, tenant: $tenant,
+                               eventId: $id, jobId: 'j', jobStatus: 'DONE', eventAt: $at,
+                               status: 'PENDING', attempts: 0, nextAttemptAt: $at})
+    FOREACH (_ IN CASE WHEN $due THEN [1] ELSE [] END |
+      CREATE (:WebhookDue {deliveryId: $id, endpointId: $endpointId, eventAt: $at,
+                           nextAttemptAt: $at}))
+    RETURN d.id AS id""")
+
+
+async def pending_delivery(services: Services, endpoint: dict[str, Any], at: str, *,
+                           due: bool) -> str:
+    delivery_id = f"{endpoint['tenant']}-{endpoint['id']}"
+    await services.executor.write(PENDING_DELIVERY, id=delivery_id, endpointId=endpoint["id"],
+                                  tenant=endpoint["tenant"], at=at, due=due)
+    return delivery_id
 
 
 def codes(result: dict) -> list[str]:

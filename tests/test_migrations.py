@@ -3,19 +3,11 @@ import secrets
 
 import pytest
 
-from tests.conftest import raw_job
+from tests.conftest import pending_delivery, raw_job
 from trustfabric import migrations
 from trustfabric.audit import audit_event
 from trustfabric.errors import AppError
-from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.queries import migrations as q
-
-# a pending delivery as the previous version left it: no due entry
-LEGACY_DELIVERY = Cypher("test.legacy_delivery", """
-    CREATE (d:WebhookDelivery {id: $id, endpointId: $endpointId, tenant: $tenant,
-                               eventId: $id, jobId: 'j', jobStatus: 'DONE', eventAt: $at,
-                               status: 'PENDING', attempts: 0, nextAttemptAt: $at})
-    RETURN d.id AS id""")
 
 
 async def test_migrations_are_recorded_once_and_safe_to_rerun(services):
@@ -75,13 +67,12 @@ async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(se
     (kept, _), (gone, _) = [await webhooks.register(tenant, "https://x.example/h")
                             for _ in range(2)]
     await webhooks.deactivate(gone["id"], tenant)
-    for endpoint in (kept, gone):  # never due while the test runs
-        await services.executor.write(LEGACY_DELIVERY, id=f"{tenant}-{endpoint['id']}",
-                                      endpointId=endpoint["id"], tenant=tenant, at="9999-01-01")
+    legacy = {endpoint["id"]: await pending_delivery(services, endpoint, "9999-01-01", due=False)
+              for endpoint in (kept, gone)}  # never due while the test runs
     [due] = [m for m in migrations.load_migrations() if m.name == "webhook_due"]
     await migrations.apply(services.executor, due)
     assert [d["id"] for d in await webhooks.settled(tenant, "CANCELLED")] == [
-        f"{tenant}-{gone['id']}"]
+        legacy[gone["id"]]]
     await webhooks.deactivate(kept["id"], tenant)
-    assert {d["id"] for d in await webhooks.settled(tenant, "CANCELLED")} == {
-        f"{tenant}-{endpoint['id']}" for endpoint in (kept, gone)}
+    assert {d["id"] for d in await webhooks.settled(tenant, "CANCELLED")} == set(
+        legacy.values())

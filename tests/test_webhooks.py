@@ -2,13 +2,15 @@
 letters and their replay, tenant walls."""
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
-from tests.conftest import codes, free_port
+from tests.conftest import codes, free_port, pending_delivery
 from tests.test_psi import selectors
+from trustfabric.audit import now_iso
 from trustfabric.auth import Role
 from trustfabric.client import PsiClient
 from trustfabric.errors import BadUserInput
@@ -113,7 +115,8 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     hook, url = receiver
     token = await make_token(psi_pair["tenant"])
     operator = await make_token("ops", Role.OPERATOR)
-    secret = (await gql(REGISTER, token, url=url))["data"]["registerWebhook"]["secret"]
+    registration = (await gql(REGISTER, token, url=url))["data"]["registerWebhook"]
+    registered, secret = registration["webhook"], registration["secret"]
 
     hook.failures_left = 2  # two answers fail: the deliveries they hit are retried
     await run_job(base_url, token, psi_pair)
@@ -149,6 +152,18 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     await until(lambda: len(hook.received) >= 3)
     assert {e["status"] for e in hook.events(secret)} == {"QUEUED", "RUNNING", "DONE"}
     assert await dead_letters() == []
+
+    # the dead letters of an endpoint deleted since are not sent again
+    hook.failures_left = 10_000
+    job_id = await run_job(base_url, token, psi_pair)
+    for _ in range(200):
+        if len(dead := await dead_letters()) == 3:
+            break
+        await asyncio.sleep(0.05)
+    await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token, id=registered["id"])
+    replayed = await gql("mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }", operator,
+                         ids=[d["id"] for d in dead])
+    assert replayed["data"]["replayDeadLetters"] == [] and len(await dead_letters()) == 3
 
 
 async def test_another_tenants_endpoint_hears_nothing(base_url, gql, make_token, psi_pair,
@@ -188,6 +203,29 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     assert 1 <= hook.requests <= len(owed) and hook.received == []
     assert await cancelled() == owed  # unchanged by the outcome of what was in flight
     assert await services.webhooks.settled(tenant, "DEAD") == []
+
+
+async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(services,
+                                                                            receivers):
+    """Fanned out or replayed while its endpoint was being deactivated (which cancels only
+    the deliveries due by then), a delivery is due for an inactive endpoint: the
+    dispatcher cancels it instead of sending it."""
+    hook, url = await receivers()
+    tenant = "race-" + secrets.token_hex(4)
+    # the dispatcher delivers while any endpoint is active: this tenant's other one is
+    (gone, _), _ = [await services.webhooks.register(tenant, url) for _ in range(2)]
+    await services.webhooks.deactivate(gone["id"], tenant)
+    raced = await pending_delivery(services, gone, now_iso(), due=True)
+
+    async def cancelled() -> list[str]:
+        return [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")]
+
+    for _ in range(100):
+        if await cancelled():
+            break
+        await asyncio.sleep(0.05)
+    assert await cancelled() == [raced]
+    assert hook.requests == 0
 
 
 def test_urls_and_signatures():

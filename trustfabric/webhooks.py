@@ -27,7 +27,7 @@ from trustfabric.audit import iso
 from trustfabric.bundles import canonical
 from trustfabric.errors import BadUserInput, Unavailable
 from trustfabric.graph.executor import ORIGIN
-from trustfabric.graph.webhooks import WebhookRepository
+from trustfabric.graph.webhooks import DEACTIVATED, WebhookRepository
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-TrustFabric-Signature"
@@ -132,8 +132,12 @@ class WebhookDispatcher:
         lease = iso(datetime.now(UTC) + timedelta(seconds=self.timeout_s * 2))
         due = await self.repo.claim_due(lease, limit=50)
         by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
-        for delivery in due:  # claimed oldest event first
-            by_endpoint[delivery[0]["endpointId"]].append(delivery)
+        for delivery, url, secret, active in due:  # claimed oldest event first
+            if active:
+                by_endpoint[delivery["endpointId"]].append((delivery, url, secret))
+            else:  # fanned out or replayed as its endpoint was deactivated
+                await self.repo.settle(delivery["id"], "CANCELLED", delivery["attempts"],
+                                       DEACTIVATED)
 
         async def send_in_order(queue: list[tuple[dict[str, Any], str, str]]) -> None:
             for delivery, url, secret in queue:

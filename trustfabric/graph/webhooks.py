@@ -10,6 +10,9 @@ from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
 
+# why a deactivated endpoint's deliveries were cancelled
+DEACTIVATED = "endpoint deactivated"
+
 
 class WebhookRepository:
     def __init__(self, executor: GraphExecutor, events: PsiJobRepository) -> None:
@@ -32,8 +35,7 @@ class WebhookRepository:
         async def work(tx: Tx) -> bool:
             if not await tx.run(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
                 return False
-            await tx.run(q.CANCEL_DUE, endpointId=endpoint_id, reason="endpoint deactivated",
-                         now=now_iso())
+            await tx.run(q.CANCEL_DUE, endpointId=endpoint_id, reason=DEACTIVATED)
             return True
 
         if not await self._executor.write_tx(work):
@@ -64,12 +66,11 @@ class WebhookRepository:
         return len(events)
 
     async def claim_due(self, lease_until: str, limit: int
-                        ) -> list[tuple[dict[str, Any], str, str]]:
-        """Due deliveries, oldest event first: (delivery, url, secret); an endpoint's are
-        due only while it is active (deactivating it cancels them)."""
+                        ) -> list[tuple[dict[str, Any], str, str, bool]]:
+        """Due deliveries, oldest event first: (delivery, url, secret, endpoint active)."""
         rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
                                           limit=limit)
-        return [(row["delivery"], row["url"], row["secret"]) for row in rows]
+        return [(row["delivery"], row["url"], row["secret"], row["active"]) for row in rows]
 
     async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
         await self._executor.write(q.RETRY_LATER, id=delivery_id, attempts=attempts,
@@ -77,7 +78,7 @@ class WebhookRepository:
 
     async def settle(self, delivery_id: str, status: str, attempts: int,
                      error: str | None) -> None:
-        """DELIVERED, or DEAD until replayed: no longer due."""
+        """DELIVERED, DEAD until replayed, or CANCELLED: no longer due."""
         await self._executor.write(q.SETTLE, id=delivery_id, status=status, attempts=attempts,
                                    error=error, now=now_iso())
 

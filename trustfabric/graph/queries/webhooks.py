@@ -41,8 +41,7 @@ CANCEL_DUE = Cypher(
     MATCH (u:WebhookDue {endpointId: $endpointId})
     MATCH (d:WebhookDelivery {id: u.deliveryId})
     DELETE u
-    SET d.status = 'CANCELLED', d.nextAttemptAt = null, d.lastError = $reason,
-        d.lastAttemptAt = $now
+    SET d.status = 'CANCELLED', d.nextAttemptAt = null, d.lastError = $reason
     RETURN count(d) AS cancelled
     """,
 )
@@ -57,8 +56,9 @@ SET_CURSOR = Cypher(
     "MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at, c.full = $full RETURN c.at AS at",
 )
 
-# One delivery per (event, endpoint), however often the same events are read again; only a
-# pending one is due (an event read again after its delivery is not sent twice).
+# One delivery per (event, endpoint), however often the same events are read again (each
+# process reads the last seconds again for late commits). Only a delivery created here gets
+# its due entry: one read again after it was delivered, by another process, is not due.
 FAN_OUT = Cypher(
     "webhooks.fan_out",
     """
@@ -68,16 +68,19 @@ FAN_OUT = Cypher(
     MERGE (d:WebhookDelivery {id: e.id + ':' + w.id})
       ON CREATE SET d.endpointId = w.id, d.tenant = e.tenant, d.eventId = e.id,
                     d.jobId = e.jobId, d.jobStatus = e.status, d.eventAt = e.at,
-                    d.status = 'PENDING', d.attempts = 0, d.nextAttemptAt = $now
-    WITH d WHERE d.status = 'PENDING'
-    MERGE (u:WebhookDue {deliveryId: d.id})
-      ON CREATE SET u.endpointId = d.endpointId, u.eventAt = d.eventAt,
-                    u.nextAttemptAt = d.nextAttemptAt
+                    d.status = 'PENDING', d.attempts = 0, d.nextAttemptAt = $now,
+                    d.created = true
+    WITH d WHERE d.created
+    REMOVE d.created
+    CREATE (u:WebhookDue {deliveryId: d.id, endpointId: d.endpointId, eventAt: d.eventAt,
+                          nextAttemptAt: d.nextAttemptAt})
     RETURN count(u) AS due
     """,
 )
 
-# Claiming pushes the next attempt past the send timeout: a lease against double sends.
+# Claiming pushes the next attempt past the send timeout: a lease against double sends. An
+# endpoint deactivated while its delivery was being fanned out or replayed (deactivating
+# cancels only the entries already there) is reported, to be cancelled rather than sent.
 CLAIM_DUE = Cypher(
     "webhooks.claim_due",
     """
@@ -87,7 +90,7 @@ CLAIM_DUE = Cypher(
     MATCH (d:WebhookDelivery {id: u.deliveryId})
     MATCH (w:WebhookEndpoint {id: d.endpointId})
     SET u.nextAttemptAt = $leaseUntil
-    RETURN d {.*} AS delivery, w.url AS url, w.secret AS secret
+    RETURN d {.*} AS delivery, w.url AS url, w.secret AS secret, w.active AS active
     """,
 )
 
@@ -104,7 +107,7 @@ RETRY_LATER = Cypher(
     """,
 )
 
-# DELIVERED or DEAD: no longer due.
+# DELIVERED, DEAD or CANCELLED: no longer due.
 SETTLE = Cypher(
     "webhooks.settle",
     """
