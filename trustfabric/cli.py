@@ -4,9 +4,11 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -28,6 +30,10 @@ token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=Tru
 app.add_typer(token_app, name="token")
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def graph_settings() -> Iterator[Settings]:
     """Settings pointing at a database: the configured one, or the embedded server started
@@ -42,6 +48,10 @@ def graph_settings() -> Iterator[Settings]:
         settings.embedded_page_cache_mb,
     )
     typer.echo(f"starting the embedded database under {server.data_dir} …")
+    # A stop request (SIGTERM: `docker stop`, systemd, kill) must stop the database too, and
+    # it runs in a session of its own. By default SIGTERM ends this process at once, and
+    # uvicorn raises it again once it has shut down: as SystemExit it unwinds to `stop`.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with server:
         # Exported so uvicorn workers, separate processes, find the same database.
         os.environ["TF_NEO4J_URI"] = server.uri
