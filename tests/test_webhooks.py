@@ -228,6 +228,21 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(s
     assert hook.requests == 0
 
 
+async def test_delivery_history_is_dropped_after_its_retention(services):
+    tenant = "history-" + secrets.token_hex(4)
+    endpoints = [(await services.webhooks.register(tenant, "https://x.example/h"))[0]
+                 for _ in range(2)]
+    for endpoint in endpoints:
+        await services.webhooks.deactivate(endpoint["id"], tenant)  # nothing is sent
+    old, recent = [await pending_delivery(services, endpoint, at, due=True) for endpoint, at
+                   in zip(endpoints, ("2000-01-01T00:00:00+00:00", now_iso()), strict=True)]
+    for delivery_id in (old, recent):  # if the dispatcher has not cancelled them already
+        await services.webhooks.settle(delivery_id, "CANCELLED", 0, "test")
+    dropped = await services.webhooks.drop_settled("2001-01-01T00:00:00+00:00")
+    assert dropped >= 1  # the old one, and any other test's as old
+    assert [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")] == [recent]
+
+
 def test_urls_and_signatures():
     for bad in ("ftp://x.example/h", "not a url", "http://"):
         with pytest.raises(BadUserInput):

@@ -145,16 +145,21 @@ class Services:
             await asyncio.sleep(0.5)
 
     async def _retire_events(self) -> None:
+        """Drops job events and webhook deliveries past their retention, once a minute."""
         ORIGIN.set("background")
         while True:
-            before = iso(datetime.now(UTC) - timedelta(seconds=self.settings.psi_event_retention_s))
+            now = datetime.now(UTC)
+            before = iso(now - timedelta(seconds=self.settings.psi_event_retention_s))
             try:
                 # a stalled webhook fan-out keeps the events it has still to deliver
                 before = min(before, await self.webhooks.fanned_out_until() or before)
                 while await self.psi.jobs.drop_events(before) > 0:
                     pass
-            except Exception:  # old events only cost index space; try again later
-                log.exception("could not drop old job events")
+                deliveries = iso(now - timedelta(seconds=self.settings.webhook_retention_s))
+                while await self.webhooks.drop_settled(deliveries) > 0:
+                    pass
+            except Exception:  # old records only cost index space; try again later
+                log.exception("could not drop old job events or webhook deliveries")
             await asyncio.sleep(60)
 
     async def close(self) -> None:

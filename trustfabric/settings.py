@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     webhook_backoff_base_s: float = 2.0
     webhook_timeout_s: float = 5.0
     webhook_interval_s: float = 0.5
+    # Delivered and cancelled deliveries (their history) are kept this long; dead letters
+    # until an operator replays them.
+    webhook_retention_s: float = 7 * 86400.0
     # Off in production: a tenant's URL must not reach the service's own network.
     webhook_allow_private: bool = False
 

@@ -120,6 +120,19 @@ SETTLE = Cypher(
     """,
 )
 
+# History past its retention, a slice at a time (the oldest first, as the status index
+# holds them).
+DROP_SETTLED = Cypher(
+    "webhooks.drop_settled",
+    """
+    MATCH (d:WebhookDelivery {status: $status})
+    WHERE d.eventAt < $before
+    WITH d LIMIT $limit
+    DELETE d
+    RETURN count(*) AS dropped
+    """,
+)
+
 # Settled deliveries by outcome (DEAD: the dead letters), through the status index.
 SETTLED = Cypher(
     "webhooks.settled",
