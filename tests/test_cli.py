@@ -26,13 +26,14 @@ def processes_under(directory: Path) -> list[int]:
     return found
 
 
-def test_serve_stops_its_embedded_database_on_sigterm(tmp_path: Path) -> None:
+def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: Path) -> None:
     port, bolt = free_port(), free_port()
     env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(port),
            "TF_EMBEDDED_BOLT_PORT": str(bolt), "TF_EMBEDDED_HTTP_PORT": str(free_port()),
            "TF_EMBEDDED_HEAP": "512m"}
     env.pop("TF_NEO4J_URI", None)
-    serve = subprocess.Popen([str(Path(sys.executable).with_name("trustfabric")), "serve"],
+    command = str(Path(sys.executable).with_name("trustfabric"))
+    serve = subprocess.Popen([command, "serve"],
                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
@@ -44,6 +45,12 @@ def test_serve_stops_its_embedded_database_on_sigterm(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.5)
         assert serve.poll() is None and processes_under(tmp_path)  # serving, database up
+        # an operator's command while it serves uses its database, and leaves it running
+        token = subprocess.run([command, "token", "create", "--tenant", "acme", "--role",
+                                "member"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert token.returncode == 0 and "tf_" in token.stdout, token.stderr[-500:]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(60) == 128 + signal.SIGTERM
         assert processes_under(tmp_path) == []  # the database stopped with it

@@ -36,8 +36,9 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def graph_settings() -> Iterator[Settings]:
-    """Settings pointing at a database: the configured one, or the embedded server started
-    here (and stopped on the way out) when no URI is configured."""
+    """Settings pointing at a database: the configured one; with no URI configured, the
+    embedded server of the data directory, the one a `serve` runs or else one started here
+    (and stopped on the way out)."""
     settings = get_settings()
     if not settings.embedded:
         yield settings
@@ -47,17 +48,25 @@ def graph_settings() -> Iterator[Settings]:
         settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
         settings.embedded_page_cache_mb,
     )
+    if server.running_elsewhere():  # `serve` runs it: a token, a migration, a worker share it
+        typer.echo(f"using the embedded database running under {server.data_dir}")
+        yield _pointed_at(server)
+        return
     typer.echo(f"starting the embedded database under {server.data_dir} …")
     # A stop request (SIGTERM: `docker stop`, systemd, kill) must stop the database too, and
     # it runs in a session of its own. By default SIGTERM ends this process at once, and
     # uvicorn raises it again once it has shut down: as SystemExit it unwinds to `stop`.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with server:
-        # Exported so uvicorn workers, separate processes, find the same database.
-        os.environ["TF_NEO4J_URI"] = server.uri
-        os.environ["TF_NEO4J_PASSWORD"] = server.password
-        get_settings.cache_clear()
-        yield get_settings()
+        yield _pointed_at(server)
+
+
+def _pointed_at(server: EmbeddedServer) -> Settings:
+    # Exported so uvicorn workers, separate processes, find the same database.
+    os.environ["TF_NEO4J_URI"] = server.uri
+    os.environ["TF_NEO4J_PASSWORD"] = server.password
+    get_settings.cache_clear()
+    return get_settings()
 
 
 async def _prepare(settings: Settings, seed: bool) -> list[str]:

@@ -71,6 +71,17 @@ class EmbeddedServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def running_elsewhere(self) -> bool:
+        """Another process (a `trustfabric serve`) runs this data directory's server: its
+        ready file names a live server process for this directory, and Bolt answers."""
+        try:
+            pid = int((self.data_dir / "embedded.ready").read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):  # none started, or stopped since (or not Linux)
+            return False
+        return (b"trustfabric.graph.embedded_server" in command
+                and str(self.data_dir).encode() in command and port_open(self.bolt_port))
+
     def start(self) -> None:
         if self.running:
             return
