@@ -176,8 +176,9 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
 @dataclass(frozen=True)
 class Stalls:
     """A host stall, rehearsed: every `every` s the service, its crypto processes and the
-    database are stopped (SIGSTOP) for `length` s. Requests sent meanwhile wait in the
-    sockets and arrive at once, as they do when a shared host stops the service."""
+    database (or the database alone) are stopped (SIGSTOP) for `length` s. Requests sent
+    meanwhile wait in the sockets and arrive at once, as they do when a shared host stops
+    the service."""
 
     every: float
     length: float
@@ -403,6 +404,8 @@ def main() -> None:
                              "often (SIGSTOP) …")
     parser.add_argument("--stall-for", type=duration, default=duration("2s"),
                         help="… for this long")
+    parser.add_argument("--stall-only-database", action="store_true",
+                        help="stall the database alone: a database outage under load")
     args = parser.parse_args()
     if args.stall_every and not 0 < args.stall_for < args.stall_every:
         parser.error("--stall-for must be shorter than --stall-every")
@@ -432,8 +435,9 @@ def main() -> None:
         ticks_before = machine_ticks()
         print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
               f"{args.tenants} tenants (one at {args.skew:g}x) …")
-        stalls = Stalls(args.stall_every, args.stall_for,
-                        lambda: descendants(service.app_pid) + db_pids) if args.stall_every else None
+        stalled = (lambda: db_pids) if args.stall_only_database else (
+            lambda: descendants(service.app_pid) + db_pids)
+        stalls = Stalls(args.stall_every, args.stall_for, stalled) if args.stall_every else None
         run, start = uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.duration,
                                       pool, "soak", args.window, stalls))
         groups = {"service": [service.app_pid], "crypto": descendants(service.app_pid)[1:],
