@@ -88,17 +88,14 @@ class WebhookRepository:
         return [row["delivery"] for row in await self._executor.read(
             q.SETTLED, tenant=tenant, status=status, limit=limit)]
 
-    async def drop_settled(self, before: str, limit: int = 10_000) -> int:
+    async def drop_settled(self, before: str, limit: int = 1000) -> int:
         """Deletes up to `limit` delivered or cancelled deliveries of events before `before`;
         returns how many (0: none is left that old)."""
-        dropped = 0
-        for status in ("DELIVERED", "CANCELLED"):
-            rows = await self._executor.write(q.DROP_SETTLED, status=status, before=before,
-                                              limit=limit - dropped)
-            dropped += rows[0]["dropped"]
-            if dropped >= limit:
-                break
-        return dropped
+        rows = await self._executor.read(q.SETTLED_BEFORE, before=before, limit=limit)
+        if not rows:
+            return 0
+        dropped = await self._executor.write(q.DROP, ids=[row["id"] for row in rows])
+        return int(dropped[0]["dropped"])
 
     async def replay(self, ids: list[str]) -> list[str]:
         return [row["id"] for row in await self._executor.write(q.REPLAY, ids=ids, now=now_iso())]

@@ -120,14 +120,25 @@ SETTLE = Cypher(
     """,
 )
 
-# History past its retention, a slice at a time (the oldest first, as the status index
-# holds them).
-DROP_SETTLED = Cypher(
-    "webhooks.drop_settled",
+# History past its retention, a slice at a time: found through the index on the event's
+# time, then deleted by id. In one statement with its DELETE, ArcadeDB reads every delivery
+# instead of the index (78 against 2 ms with 200,000 delivered and none old).
+SETTLED_BEFORE = Cypher(
+    "webhooks.settled_before",
     """
-    MATCH (d:WebhookDelivery {status: $status})
+    MATCH (d:WebhookDelivery)
     WHERE d.eventAt < $before
-    WITH d LIMIT $limit
+    WITH d WHERE d.status IN ['DELIVERED', 'CANCELLED']
+    RETURN d.id AS id
+    LIMIT $limit
+    """,
+)
+
+DROP = Cypher(
+    "webhooks.drop",
+    """
+    UNWIND $ids AS id
+    MATCH (d:WebhookDelivery {id: id})
     DELETE d
     RETURN count(*) AS dropped
     """,
