@@ -153,8 +153,7 @@ class Services:
             try:
                 # a stalled webhook fan-out keeps the events it has still to deliver
                 before = min(before, await self.webhooks.fanned_out_until() or before)
-                while await self.psi.jobs.drop_events(before) > 0:
-                    pass
+                await self.psi.jobs.drop_events(before)
                 deliveries = iso(now - timedelta(seconds=self.settings.webhook_retention_s))
                 while await self.webhooks.drop_settled(deliveries) > 0:
                     pass
