@@ -166,23 +166,24 @@ def raw_job(tenant: str, key: str, **props: Any) -> NewJob:
                             "action": "t", "subject": "t", "outcome": "t", "details": "{}"})
 
 
-# A pending webhook delivery written straight to the graph: as the previous version left it
-# (no due entry), or as a race with deactivating its endpoint can leave one (due).
-PENDING_DELIVERY = Cypher("test.pending_delivery", """
+# A webhook delivery written straight to the graph: as the previous version left a pending
+# one (no due entry), as a race with deactivating its endpoint can leave one (due), or
+# settled long ago.
+RAW_DELIVERY = Cypher("test.raw_delivery", """
     CREATE (d:WebhookDelivery {id: $id, endpointId: $endpointId, tenant: $tenant,
                                eventId: $id, jobId: 'j', jobStatus: 'DONE', eventAt: $at,
-                               status: 'PENDING', attempts: 0, nextAttemptAt: $at})
+                               status: $status, attempts: 0, nextAttemptAt: $at})
     FOREACH (_ IN CASE WHEN $due THEN [1] ELSE [] END |
       CREATE (:WebhookDue {deliveryId: $id, endpointId: $endpointId, eventAt: $at,
                            nextAttemptAt: $at}))
     RETURN d.id AS id""")
 
 
-async def pending_delivery(services: Services, endpoint: dict[str, Any], at: str, *,
-                           due: bool) -> str:
+async def raw_delivery(services: Services, endpoint: dict[str, Any], at: str, *,
+                       due: bool = False, status: str = "PENDING") -> str:
     delivery_id = f"{endpoint['tenant']}-{endpoint['id']}"
-    await services.executor.write(PENDING_DELIVERY, id=delivery_id, endpointId=endpoint["id"],
-                                  tenant=endpoint["tenant"], at=at, due=due)
+    await services.executor.write(RAW_DELIVERY, id=delivery_id, endpointId=endpoint["id"],
+                                  tenant=endpoint["tenant"], at=at, due=due, status=status)
     return delivery_id
 
 

@@ -43,14 +43,19 @@ def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: P
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         assert serve.poll() is None and processes_under(tmp_path)  # serving, database up
         # an operator's command while it serves uses its database, and leaves it running
         token = subprocess.run([command, "token", "create", "--tenant", "acme", "--role",
                                 "member"], cwd=tmp_path, env=env, capture_output=True,
                                text=True, timeout=120)
         assert token.returncode == 0 and "tf_" in token.stdout, token.stderr[-500:]
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        # a second `serve` of the same data would stop the database under the first: refused
+        second = subprocess.run([command, "serve"], cwd=tmp_path, timeout=120, text=True,
+                                env={**env, "TF_PORT": str(free_port())}, capture_output=True)
+        assert second.returncode == 1 and "stop it first" in second.stderr
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(60) == 128 + signal.SIGTERM
         assert processes_under(tmp_path) == []  # the database stopped with it

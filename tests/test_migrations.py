@@ -3,7 +3,7 @@ import secrets
 
 import pytest
 
-from tests.conftest import pending_delivery, raw_job
+from tests.conftest import raw_delivery, raw_job
 from trustfabric import migrations
 from trustfabric.audit import audit_event
 from trustfabric.errors import AppError
@@ -67,7 +67,7 @@ async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(se
     (kept, _), (gone, _) = [await webhooks.register(tenant, "https://x.example/h")
                             for _ in range(2)]
     await webhooks.deactivate(gone["id"], tenant)
-    legacy = {endpoint["id"]: await pending_delivery(services, endpoint, "9999-01-01", due=False)
+    legacy = {endpoint["id"]: await raw_delivery(services, endpoint, "9999-01-01")
               for endpoint in (kept, gone)}  # never due while the test runs
     [due] = [m for m in migrations.load_migrations() if m.name == "webhook_due"]
     await migrations.apply(services.executor, due)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from tests.conftest import codes, free_port, pending_delivery
+from tests.conftest import codes, free_port, raw_delivery
 from tests.test_psi import selectors
 from trustfabric.audit import now_iso
 from trustfabric.auth import Role
@@ -110,7 +110,7 @@ async def test_job_events_arrive_signed_in_order(base_url, gql, make_token, psi_
 
 
 async def test_failures_are_retried_then_dead_lettered_then_replayed(
-    base_url, gql, make_token, psi_pair, receiver
+    base_url, gql, make_token, psi_pair, receiver, services
 ):
     hook, url = receiver
     token = await make_token(psi_pair["tenant"])
@@ -153,7 +153,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     assert {e["status"] for e in hook.events(secret)} == {"QUEUED", "RUNNING", "DONE"}
     assert await dead_letters() == []
 
-    # the dead letters of an endpoint deleted since are not sent again
+    # deleting the endpoint cancels its dead letters: none is left to replay
     hook.failures_left = 10_000
     job_id = await run_job(base_url, token, psi_pair)
     for _ in range(200):
@@ -161,9 +161,12 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
             break
         await asyncio.sleep(0.05)
     await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token, id=registered["id"])
+    assert await dead_letters() == []
     replayed = await gql("mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }", operator,
                          ids=[d["id"] for d in dead])
-    assert replayed["data"]["replayDeadLetters"] == [] and len(await dead_letters()) == 3
+    assert replayed["data"]["replayDeadLetters"] == []
+    cancelled = await services.webhooks.settled(psi_pair["tenant"], "CANCELLED")
+    assert {d["id"] for d in dead} <= {d["id"] for d in cancelled}
 
 
 async def test_another_tenants_endpoint_hears_nothing(base_url, gql, make_token, psi_pair,
@@ -205,17 +208,18 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     assert await services.webhooks.settled(tenant, "DEAD") == []
 
 
-async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(services,
-                                                                            receivers):
+async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
+    base_url, services, receivers
+):
     """Fanned out or replayed while its endpoint was being deactivated (which cancels only
     the deliveries due by then), a delivery is due for an inactive endpoint: the
-    dispatcher cancels it instead of sending it."""
+    dispatcher (it runs in the app at `base_url`) cancels it instead of sending it."""
     hook, url = await receivers()
     tenant = "race-" + secrets.token_hex(4)
     # the dispatcher delivers while any endpoint is active: this tenant's other one is
     (gone, _), _ = [await services.webhooks.register(tenant, url) for _ in range(2)]
     await services.webhooks.deactivate(gone["id"], tenant)
-    raced = await pending_delivery(services, gone, now_iso(), due=True)
+    raced = await raw_delivery(services, gone, now_iso(), due=True)
 
     async def cancelled() -> list[str]:
         return [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")]
@@ -231,16 +235,17 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(s
 async def test_delivery_history_is_dropped_after_its_retention(services):
     tenant = "history-" + secrets.token_hex(4)
     endpoints = [(await services.webhooks.register(tenant, "https://x.example/h"))[0]
-                 for _ in range(2)]
-    for endpoint in endpoints:
-        await services.webhooks.deactivate(endpoint["id"], tenant)  # nothing is sent
-    old, recent = [await pending_delivery(services, endpoint, at, due=True) for endpoint, at
-                   in zip(endpoints, ("2000-01-01T00:00:00+00:00", now_iso()), strict=True)]
-    for delivery_id in (old, recent):  # if the dispatcher has not cancelled them already
-        await services.webhooks.settle(delivery_id, "CANCELLED", 0, "test")
+                 for _ in range(3)]
+    long_ago = "2000-01-01T00:00:00+00:00"
+    old, recent, dead = [await raw_delivery(services, endpoint, at, status=status)
+                         for endpoint, (at, status) in zip(endpoints, (
+                             (long_ago, "CANCELLED"), (now_iso(), "CANCELLED"),
+                             (long_ago, "DEAD")), strict=True)]
     dropped = await services.webhooks.drop_settled("2001-01-01T00:00:00+00:00")
     assert dropped >= 1  # the old one, and any other test's as old
     assert [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")] == [recent]
+    # a dead letter stays however old, for an operator to replay
+    assert [d["id"] for d in await services.webhooks.settled(tenant, "DEAD")] == [dead]
 
 
 def test_urls_and_signatures():

@@ -17,7 +17,7 @@ import uvicorn
 from trustfabric.auth import Role
 from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, verify
 from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
-from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.graph.embedded import EmbeddedServer, port_open
 from trustfabric.load import settle_collector
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.psi import ServerKey
@@ -35,10 +35,11 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def graph_settings() -> Iterator[Settings]:
+def graph_settings(*, share: bool = True) -> Iterator[Settings]:
     """Settings pointing at a database: the configured one; with no URI configured, the
-    embedded server of the data directory, the one a `serve` runs or else one started here
-    (and stopped on the way out)."""
+    embedded server of the data directory, started here (and stopped on the way out) or,
+    if `share`, the one another command runs (a `serve`: a token, a migration or a worker
+    then use its database and leave it running)."""
     settings = get_settings()
     if not settings.embedded:
         yield settings
@@ -48,8 +49,14 @@ def graph_settings() -> Iterator[Settings]:
         settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
         settings.embedded_page_cache_mb,
     )
-    if server.running_elsewhere():  # `serve` runs it: a token, a migration, a worker share it
-        typer.echo(f"using the embedded database running under {server.data_dir}")
+    if (owner := server.owner()) is not None:
+        answering = port_open(server.bolt_port)
+        if not (share and answering):
+            why = "stop it first" if answering else f"not on Bolt port {server.bolt_port}"
+            typer.echo(f"the embedded database under {server.data_dir} is run by process "
+                       f"{owner}: {why}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"using the embedded database of process {owner} under {server.data_dir}")
         yield _pointed_at(server)
         return
     typer.echo(f"starting the embedded database under {server.data_dir} …")
@@ -104,7 +111,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Start the database (embedded unless TF_NEO4J_URI is set), migrate, and serve GraphQL."""
-    with graph_settings() as settings:
+    with graph_settings(share=False) as settings:  # nobody else's database stops under it
         for line in asyncio.run(_prepare(settings, seed_demo_data)):
             typer.echo(line)
         port = port or settings.port

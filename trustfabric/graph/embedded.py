@@ -71,16 +71,16 @@ class EmbeddedServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def running_elsewhere(self) -> bool:
-        """Another process (a `trustfabric serve`) runs this data directory's server: its
-        ready file names a live server process for this directory, and Bolt answers."""
+    def owner(self) -> int | None:
+        """The process running this data directory's server when another process started
+        it: its ready file names a live server process for this directory (Linux)."""
         try:
             pid = int((self.data_dir / "embedded.ready").read_text())
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):  # none started, or stopped since (or not Linux)
-            return False
-        return (b"trustfabric.graph.embedded_server" in command
-                and str(self.data_dir).encode() in command and port_open(self.bolt_port))
+            return None
+        ours = b"trustfabric.graph.embedded_server" in command and str(self.data_dir).encode() in command
+        return pid if ours and pid != self.pid else None
 
     def start(self) -> None:
         if self.running:
@@ -115,13 +115,17 @@ class EmbeddedServer:
         self._process.stdin.write(self.password + "\n")
         self._process.stdin.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not ready.exists():
-            if self._process.poll() is not None:
-                raise Unavailable(f"embedded database exited; see {self.data_dir / 'arcadedb.out'}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise Unavailable("embedded database did not start in time")
-            time.sleep(0.2)
+        try:
+            while not ready.exists():
+                if self._process.poll() is not None:
+                    raise Unavailable(
+                        f"embedded database exited; see {self.data_dir / 'arcadedb.out'}")
+                if time.monotonic() > deadline:
+                    raise Unavailable("embedded database did not start in time")
+                time.sleep(0.2)
+        except BaseException:  # a stop request while it starts stops it too
+            self.stop()
+            raise
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -30,12 +30,13 @@ class WebhookRepository:
         return [row["endpoint"] for row in await self._executor.read(q.ENDPOINTS, tenant=tenant)]
 
     async def deactivate(self, endpoint_id: str, tenant: str | None) -> None:
-        """Stops its deliveries too: those due are cancelled with it (one sent already may
-        still arrive)."""
+        """Stops its deliveries too: those due and its dead letters are cancelled with it
+        (one being sent may still arrive)."""
         async def work(tx: Tx) -> bool:
             if not await tx.run(q.DEACTIVATE, id=endpoint_id, tenant=tenant):
                 return False
             await tx.run(q.CANCEL_DUE, endpointId=endpoint_id, reason=DEACTIVATED)
+            await tx.run(q.CANCEL_DEAD, endpointId=endpoint_id, reason=DEACTIVATED)
             return True
 
         if not await self._executor.write_tx(work):

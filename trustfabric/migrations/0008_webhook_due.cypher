@@ -14,6 +14,3 @@ MATCH (d:WebhookDelivery) WHERE d.status = 'PENDING'
 MERGE (u:WebhookDue {deliveryId: d.id})
 ON CREATE SET u.endpointId = d.endpointId, u.eventAt = d.eventAt,
               u.nextAttemptAt = d.nextAttemptAt;
-// Delivered and cancelled deliveries are dropped after their retention, found by the time
-// of their event.
-CREATE INDEX webhook_delivery_event_at IF NOT EXISTS FOR (d:WebhookDelivery) ON (d.eventAt);

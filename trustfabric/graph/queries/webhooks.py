@@ -34,7 +34,8 @@ DEACTIVATE = Cypher(
     """,
 )
 
-# What a deactivated endpoint was still owed is owed to nobody.
+# What a deactivated endpoint was still owed is owed to nobody: its due deliveries and its
+# dead letters (which could no longer be replayed) are cancelled, and retired in time.
 CANCEL_DUE = Cypher(
     "webhooks.cancel_due",
     """
@@ -42,6 +43,16 @@ CANCEL_DUE = Cypher(
     MATCH (d:WebhookDelivery {id: u.deliveryId})
     DELETE u
     SET d.status = 'CANCELLED', d.nextAttemptAt = null, d.lastError = $reason
+    RETURN count(d) AS cancelled
+    """,
+)
+
+CANCEL_DEAD = Cypher(
+    "webhooks.cancel_dead",
+    """
+    MATCH (d:WebhookDelivery {status: 'DEAD'})
+    WHERE d.endpointId = $endpointId
+    SET d.status = 'CANCELLED', d.lastError = $reason
     RETURN count(d) AS cancelled
     """,
 )
