@@ -94,6 +94,15 @@ async def until(condition, seconds: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def polled(fetch, done, seconds: float = 10.0):
+    """What `fetch()` returns, read every 50 ms until `done` holds for it or time is up."""
+    for _ in range(int(seconds * 20)):
+        if done(value := await fetch()):
+            break
+        await asyncio.sleep(0.05)
+    return value
+
+
 async def test_job_events_arrive_signed_in_order(base_url, gql, make_token, psi_pair, receiver):
     hook, url = receiver
     token = await make_token(psi_pair["tenant"])
@@ -126,18 +135,13 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     hook.received.clear()
     hook.failures_left = 10_000  # now everything fails
     job_id = await run_job(base_url, token, psi_pair)
-    dead = []
 
     async def dead_letters():
         result = await gql("query { deadLetters { id jobId jobStatus attempts lastError } }",
                            operator)
         return [d for d in result["data"]["deadLetters"] if d["jobId"] == job_id]
 
-    for _ in range(200):
-        dead = await dead_letters()
-        if len(dead) == 3:
-            break
-        await asyncio.sleep(0.05)
+    dead = await polled(dead_letters, lambda letters: len(letters) == 3)
     assert {d["jobStatus"] for d in dead} == {"QUEUED", "RUNNING", "DONE"}
     assert all(d["attempts"] == 3 and d["lastError"] == "HTTP 500" for d in dead)
     assert hook.received == []
@@ -156,10 +160,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     # deleting the endpoint cancels its dead letters: none is left to replay
     hook.failures_left = 10_000
     job_id = await run_job(base_url, token, psi_pair)
-    for _ in range(200):
-        if len(dead := await dead_letters()) == 3:
-            break
-        await asyncio.sleep(0.05)
+    dead = await polled(dead_letters, lambda letters: len(letters) == 3)
     await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token, id=registered["id"])
     assert await dead_letters() == []
     replayed = await gql("mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }", operator,
@@ -224,11 +225,7 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
     async def cancelled() -> list[str]:
         return [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")]
 
-    for _ in range(100):
-        if await cancelled():
-            break
-        await asyncio.sleep(0.05)
-    assert await cancelled() == [raced]
+    assert await polled(cancelled, bool, seconds=5.0) == [raced]
     assert hook.requests == 0
 
 
