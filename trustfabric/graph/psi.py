@@ -309,13 +309,13 @@ class PsiJobRepository:
         while start is not None:
             until = min(before, iso(datetime.fromisoformat(start) + timedelta(seconds=slice_s)))
             rows = await self._executor.write(q.DROP_EVENTS, **{"from": start, "before": until})
-            dropped += rows[0]["dropped"] if rows else 0
+            in_slice = rows[0]["dropped"] if rows else 0
+            dropped += in_slice
             if until >= before:
                 break
-            start = until
-            if not (rows and rows[0]["dropped"]):  # a gap: jump it, never back
-                oldest = await self._oldest_event(before)
-                start = oldest if oldest is not None and oldest >= until else None
+            start = until if in_slice else await self._oldest_event(before)  # past a gap
+            if start is not None and start < until:  # never back
+                start = None
         return dropped
 
     async def _oldest_event(self, before: str) -> str | None:
