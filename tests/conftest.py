@@ -179,6 +179,18 @@ RAW_DELIVERY = Cypher("test.raw_delivery", """
     RETURN d.id AS id""")
 
 
+RAW_JOB_EVENT = Cypher("test.raw_job_event", """
+    CREATE (:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: 'DONE'})""")
+
+
+async def raw_job_event(services: Services, tenant: str, job_id: str, at: str) -> str:
+    """A job event as versions before 0010 wrote it: a node of its own."""
+    event_id = f"{job_id}:legacy"
+    await services.executor.write(RAW_JOB_EVENT, id=event_id, at=at, tenant=tenant,
+                                  jobId=job_id)
+    return event_id
+
+
 async def raw_delivery(services: Services, endpoint: dict[str, Any], at: str, *,
                        due: bool = False, status: str = "PENDING") -> str:
     delivery_id = f"{endpoint['tenant']}-{endpoint['id']}"

@@ -37,8 +37,8 @@ async def wait_http(url: str) -> None:
 
 async def done_events(services, job_id: str) -> int:
     job = await services.psi.jobs.get(job_id, None)
-    events = await services.psi.jobs.events_since(job.created_at)
-    return sum(1 for e in events if e["jobId"] == job_id and e["status"] == "DONE")
+    page = await services.psi.jobs.events_since(job.created_at)
+    return sum(1 for e in page.events if e["jobId"] == job_id and e["status"] == "DONE")
 
 
 async def test_a_job_accepted_before_kill_9_completes_once_after_restart(

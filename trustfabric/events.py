@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # already seen catches the late ones, and small clock differences between hosts.
 OVERLAP = timedelta(seconds=2)
 SEEN_LIMIT = 50_000
-PAGE = 1000
+PAGE = 100  # batches of events: each holds the events of one transaction
 # Where every job event is written by this process (its worker runs in it), each poll finds
 # nothing and still makes the database walk the overlap; polls that find nothing come
 # less often, up to this, and at once at the base interval when something turns up.
@@ -75,17 +75,18 @@ class EventBus:
     async def poll_once(self) -> int:
         started = datetime.now(UTC)
         # this process's own events were published as they committed
-        events = await self._jobs.events_since(iso(self._since - self._overlap), PAGE,
-                                               foreign=True)
-        for event in events:
+        page = await self._jobs.events_since(iso(self._since - self._overlap), PAGE,
+                                             foreign=True)
+        for event in page.events:
             self.publish(event)
-        if len(events) == PAGE:
+        if page.full:
             # More are waiting: read on from the page's end without looking back, or a
             # burst larger than a page would be read again and again.
-            self._since, self._overlap = datetime.fromisoformat(events[-1]["at"]), timedelta(0)
+            self._since = datetime.fromisoformat(page.events[-1]["at"])
+            self._overlap = timedelta(0)
         else:  # everything up to the start of this read has been seen, but late commits
             self._since, self._overlap = started, OVERLAP
-        return len(events)
+        return len(page.events)
 
     async def run(self) -> None:
         ORIGIN.set("background")

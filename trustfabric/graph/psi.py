@@ -2,16 +2,18 @@
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from trustfabric.audit import iso, now_iso
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import psi as q
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,25 @@ class DatasetRepository:
         return VersionRecord.from_row(rows[0]["version"])
 
 
+def job_event(job_id: str, tenant: str, status: str, at: str,
+              event_id: str | None = None) -> dict[str, Any]:
+    return {"id": event_id or secrets.token_hex(10), "at": at, "tenant": tenant,
+            "jobId": job_id, "status": status}
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[dict[str, Any]]  # oldest first
+    full: bool  # the read stopped at its limit: more may follow the last event
+
+
+def _unbatch(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
+            for i, at, tenant, job_id, status in zip(
+                batch["ids"], batch["ats"], batch["eventTenants"], batch["jobIds"],
+                batch["statuses"], strict=True)]
+
+
 class PsiJobRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
@@ -172,7 +193,7 @@ class PsiJobRepository:
         # so its poller reads only the events of other processes.
         self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
         self.origin = secrets.token_hex(8)
-        # Accepting, claiming and finishing jobs all append PsiJob, JobEvent and AuditEvent
+        # Accepting, claiming and finishing jobs all append PsiJob, JobEventBatch and AuditEvent
         # records: run side by side they collide on the same pages (ArcadeDB's optimistic
         # concurrency), and under load the retries ran out. One at a time per process.
         self._writing = asyncio.Lock()
@@ -180,14 +201,18 @@ class PsiJobRepository:
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one statement, or
         finds those already recorded under the same idempotency key: (job, created) each."""
-        queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
-                                    "tenant": job.props["tenant"], "jobId": job.props["id"],
-                                    "status": "QUEUED"} for job in jobs}
-        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
-                    "event": queued[job.props["id"]] | {"origin": self.origin}} for job in jobs]
-        async with self._writing:
-            rows = await self._executor.write(q.CREATE_JOBS, rows=rows_in)
+        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit}
+                   for job in jobs]
         sent = {job.props["id"]: job.props for job in jobs}
+
+        async def work(tx: Tx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            rows = await tx.run(q.CREATE_JOBS, rows=rows_in)
+            return rows, [job_event(row["id"], sent[row["id"]]["tenant"], "QUEUED",
+                                    sent[row["id"]]["createdAt"])
+                          for row in rows if row["created"]]
+
+        async with self._writing:
+            rows = await self._write_with_events(work)
         by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
             if row["idemKey"] not in by_key or row["created"]:
@@ -195,10 +220,8 @@ class PsiJobRepository:
                 by_key[row["idemKey"]] = JobRecord.from_row(job)
         # a request created its job when the job carries the id it proposed (as the
         # statement decides); under a key sent twice, the other request is a replay
-        results = [(record, record.id == job.props["id"])
-                   for job in jobs for record in [by_key[job.idem_key]]]
-        self.on_events([queued[record.id] for record, created in results if created])
-        return results
+        return [(record, record.id == job.props["id"])
+                for job in jobs for record in [by_key[job.idem_key]]]
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)
@@ -226,29 +249,30 @@ class PsiJobRepository:
                     busy: list[str] | None = None) -> list[JobRecord]:
         """Leases the jobs `ids` if still queued, each tenant's share of the other queued
         jobs, and up to `reclaim` jobs whose lease ran out (except the `busy` ones `owner`
-        is still answering), to `owner`; with a RUNNING event for each newly started job."""
-        events: list[dict[str, Any]] = []
+        is still answering), to `owner`; with a RUNNING event for each newly started job,
+        and a FAILED one for each job given up after its last attempt."""
 
-        async def work(tx: Tx) -> list[JobRecord]:
+        async def work(tx: Tx) -> tuple[list[JobRecord], list[dict[str, Any]]]:
             now = now_iso()
-            rows = []
+            events, jobs = [], []
             if reclaim:
-                await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)
-                rows += await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
-                                     until=lease_until, maxAttempts=MAX_ATTEMPTS,
-                                     busy=busy or [])
-            lease = {"owner": owner, "now": now, "until": lease_until, "origin": self.origin}
-            if ids:
-                rows += await tx.run(q.CLAIM_IDS, ids=ids, **lease)
+                events += [job_event(row["id"], row["tenant"], "FAILED", now) for row in
+                           await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)]
+                jobs += [JobRecord.from_row(row["job"]) for row in await tx.run(
+                    q.RECLAIM, owner=owner, limit=reclaim, now=now, until=lease_until,
+                    maxAttempts=MAX_ATTEMPTS, busy=busy or [])]
+            lease = {"owner": owner, "now": now, "until": lease_until}
+            started = await tx.run(q.CLAIM_IDS, ids=ids, **lease) if ids else []
             for tenant, limit in allocation.items():
-                rows += await tx.run(q.CLAIM, tenant=tenant, limit=limit, **lease)
-            events[:] = [row["event"] for row in rows if row.get("event")]
-            return [JobRecord.from_row(row["job"]) for row in rows]
+                started += await tx.run(q.CLAIM, tenant=tenant, limit=limit, **lease)
+            started_jobs = [JobRecord.from_row(row["job"]) for row in started]
+            # an attempt's RUNNING event has its own id, so a retry's is not taken for a replay
+            return jobs + started_jobs, events + [
+                job_event(job.id, job.tenant, "RUNNING", now, f"{job.id}:run{job.attempts}")
+                for job in started_jobs]
 
         async with self._writing:
-            jobs = await self._executor.write_tx(work)
-        self.on_events(events)
-        return jobs
+            return await self._write_with_events(work)
 
     async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.RENEW, ids=job_ids, owner=owner, until=lease_until)
@@ -259,40 +283,41 @@ class PsiJobRepository:
         in one transaction. Returns the ids this worker finished; a job whose lease it lost
         is not among them."""
 
-        async def work(tx: Tx) -> list[str]:
-            finished = []
+        async def work(tx: Tx) -> tuple[list[str], list[dict[str, Any]]]:
+            finished = set()
             if done:
-                finished += [r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner,
-                                                           origin=self.origin)]
+                finished |= {r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner)}
             if failed:
-                finished += [r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner,
-                                                           origin=self.origin)]
-            return finished
+                finished |= {r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner)}
+            return list(finished), [
+                job_event(r["id"], r["tenant"], status, r[at], r["eventId"])
+                for rows, status, at in ((done, "DONE", "completedAt"), (failed, "FAILED", "at"))
+                for r in rows if r["id"] in finished]
 
         async with self._writing:
-            finished = set(await self._executor.write_tx(work))
-        self.on_events(
-            [{"id": r["eventId"], "at": r["completedAt"], "tenant": r["tenant"],
-              "jobId": r["id"], "status": "DONE"} for r in done if r["id"] in finished]
-            + [{"id": r["eventId"], "at": r["at"], "tenant": r["tenant"], "jobId": r["id"],
-                "status": "FAILED"} for r in failed if r["id"] in finished])
-        return list(finished)
+            return await self._write_with_events(work)
 
     async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
-        async def work(tx: Tx) -> None:
+        async def work(tx: Tx) -> tuple[None, list[dict[str, Any]]]:
             if not await tx.run(q.JOB, id=job_id, tenant=tenant):
                 raise NotFound(f"PSI job {job_id}")
-            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now_iso(),
-                                eventId=secrets.token_hex(10))
+            now = now_iso()
+            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now)
             if not rows:
                 raise BadUserInput(f"PSI job {job_id} has already finished")
             await AuditRepository.record_in(tx, audit)
+            return None, [job_event(job_id, rows[0]["tenant"], "CANCELLED", now)]
 
-        await self._executor.write_tx(work)
+        await self._write_with_events(work)
 
     async def cancel_for_party(self, party: str) -> list[str]:
-        rows = await self._executor.write(q.CANCEL_FOR_PARTY, party=party, now=now_iso())
-        return [row["id"] for row in rows]
+        async def work(tx: Tx) -> tuple[list[str], list[dict[str, Any]]]:
+            now = now_iso()
+            rows = await tx.run(q.CANCEL_FOR_PARTY, party=party, now=now)
+            return [row["id"] for row in rows], [
+                job_event(row["id"], row["tenant"], "CANCELLED", now) for row in rows]
+
+        return await self._write_with_events(work)
 
     async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
@@ -322,13 +347,38 @@ class PsiJobRepository:
         rows = await self._executor.read(q.OLDEST_EVENT, before=before)
         return rows[0]["at"] if rows else None
 
-    async def events_since(self, since: str, limit: int = 1000, *, foreign: bool = False,
-                           tenants: list[str] | None = None) -> list[dict[str, Any]]:
-        """Job events at or after `since`, oldest first, at most `limit`; only those other
-        processes wrote if `foreign`, only of `tenants` if given."""
+    async def events_since(self, since: str, limit: int = 100, *, foreign: bool = False,
+                           tenants: list[str] | None = None) -> EventPage:
+        """Job events at or after `since`, oldest first, from at most `limit` batches; only
+        those other processes wrote if `foreign`, only of `tenants` if given. A batch's
+        events are all read with it, some of them perhaps from before `since`: so a full
+        page read on from its last event misses none of the batches that end after it."""
         params = {"since": since, "limit": limit, "tenants": tenants,
                   "origin": self.origin if foreign else None}
         rows = await self._executor.read(q.EVENTS_SINCE, **params)
         if len(rows) == limit:  # more may match: only an ordered read says which come first
             rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, **params)
-        return sorted((row["event"] for row in rows), key=lambda event: event["at"])
+        wanted = set(tenants) if tenants is not None else None
+        events = [event for row in rows for event in _unbatch(row["batch"])
+                  if wanted is None or event["tenant"] in wanted]
+        return EventPage(sorted(events, key=lambda event: event["at"]), len(rows) == limit)
+
+    async def _write_with_events(
+            self, work: Callable[[Tx], Awaitable[tuple[T, list[dict[str, Any]]]]]) -> T:
+        """Runs `work` in one write transaction with the job events it returns, appended as
+        one batch, and publishes them once committed."""
+
+        async def unit(tx: Tx) -> tuple[T, list[dict[str, Any]]]:
+            result, events = await work(tx)
+            if events:
+                await tx.run(q.APPEND_EVENTS, at=max(e["at"] for e in events),
+                             origin=self.origin, tenants=sorted({e["tenant"] for e in events}),
+                             ids=[e["id"] for e in events], ats=[e["at"] for e in events],
+                             eventTenants=[e["tenant"] for e in events],
+                             jobIds=[e["jobId"] for e in events],
+                             statuses=[e["status"] for e in events])
+            return result, events
+
+        result, events = await self._executor.write_tx(unit)
+        self.on_events(events)
+        return result

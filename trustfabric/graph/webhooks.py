@@ -47,9 +47,9 @@ class WebhookRepository:
         rows = await self._executor.read(q.CURSOR)
         return rows[0]["at"] if rows else None
 
-    async def fan_out(self, overlap_s: float, limit: int = 1000) -> int | None:
-        """Turns job events after the stored cursor into deliveries; returns how many events,
-        or None when no endpoint listens."""
+    async def fan_out(self, overlap_s: float, limit: int = 10) -> int | None:
+        """Turns job events after the stored cursor, from up to `limit` batches of them, into
+        deliveries; returns how many events, or None when no endpoint listens."""
         tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
         if not tenants:  # nothing to read, and nothing owed to later endpoints
             await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
@@ -59,12 +59,13 @@ class WebhookRepository:
         # look back for late commits, except after a full page (reading on from its end)
         back = 0.0 if rows and rows[0]["full"] else overlap_s
         since = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
-        events = await self._events.events_since(since, limit, tenants=tenants)
-        if events:
-            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
-        await self._executor.write(q.SET_CURSOR, at=max([start] + [e["at"] for e in events]),
-                                   full=len(events) == limit)
-        return len(events)
+        page = await self._events.events_since(since, limit, tenants=tenants)
+        if page.events:
+            await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
+        await self._executor.write(q.SET_CURSOR,
+                                   at=max([start] + [e["at"] for e in page.events]),
+                                   full=page.full)
+        return len(page.events)
 
     async def claim_due(self, lease_until: str, limit: int
                         ) -> list[tuple[dict[str, Any], str, str, bool]]:
