@@ -222,10 +222,12 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
     await services.webhooks.deactivate(gone["id"], tenant)
     raced = await raw_delivery(services, gone, now_iso(), due=True)
 
-    async def cancelled() -> list[str]:
-        return [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")]
+    async def cancelled() -> list[dict]:
+        return await services.webhooks.settled(tenant, "CANCELLED")
 
-    assert await polled(cancelled, bool, seconds=5.0) == [raced]
+    [delivery] = await polled(cancelled, bool, seconds=5.0)
+    assert delivery["id"] == raced
+    assert "lastAttemptAt" not in delivery  # as when deactivating cancels it: never tried
     assert hook.requests == 0
 
 

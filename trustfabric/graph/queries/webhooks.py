@@ -126,7 +126,8 @@ SETTLE = Cypher(
     MATCH (d:WebhookDelivery {id: $id})
     DELETE u
     SET d.status = $status, d.attempts = $attempts, d.nextAttemptAt = null,
-        d.lastError = $error, d.lastAttemptAt = $now
+        d.lastError = $error,
+        d.lastAttemptAt = CASE WHEN $status = 'CANCELLED' THEN d.lastAttemptAt ELSE $now END
     RETURN d.id AS id
     """,
 )
