@@ -11,6 +11,7 @@ import enum
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import private_set_intersection.python as psi
@@ -36,7 +37,7 @@ class Mode(enum.Enum):
 class ServerKey:
     secret: bytes
 
-    @property
+    @cached_property  # every accepted job records it
     def key_id(self) -> str:
         """Names the key without revealing it: setups and jobs record which key they used."""
         return hashlib.sha256(b"trustfabric-psi-key:" + self.secret).hexdigest()[:16]
