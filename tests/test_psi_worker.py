@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -10,9 +11,9 @@ from datetime import datetime, timedelta
 import aiohttp
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, raw_job
 from tests.test_psi import selectors
-from trustfabric.audit import iso
+from trustfabric.audit import iso, now_iso
 from trustfabric.client import PsiClient, job_events
 from trustfabric.psi_jobs import lease_until
 
@@ -189,3 +190,23 @@ async def test_crypto_processes_give_way_to_the_api(worker, settings):
     pool = worker.worker._pool
     theirs = await asyncio.get_running_loop().run_in_executor(pool, os.nice, 0)
     assert theirs == min(os.nice(0) + settings.psi_worker_nice, 19) > os.nice(0)
+
+
+async def test_job_events_are_read_in_pages_of_whole_batches(services):
+    """Each write's events are one batch; a reader paging on from each full page's end (as
+    the poller and the webhook fan-out do) gets every event of every batch."""
+    tenant = "pages-" + secrets.token_hex(4)
+    since = now_iso()
+    jobs = services.psi.jobs
+    for batch in range(3):
+        await jobs.create_many([raw_job(tenant, f"{batch}-{n}") for n in range(2)])
+    seen, pages = [], 0
+    while True:
+        page = await jobs.events_since(since, limit=2, tenants=[tenant])
+        seen += [e["jobId"] for e in page.events if e["jobId"] not in seen]
+        pages += 1
+        if page.until is None:
+            break
+        since = page.until
+    assert pages >= 2
+    assert sorted(seen) == sorted(f"psi_{b}-{n}_{tenant}" for b in range(3) for n in range(2))

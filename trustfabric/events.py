@@ -79,11 +79,10 @@ class EventBus:
                                              foreign=True)
         for event in page.events:
             self.publish(event)
-        if page.full:
+        if page.until:
             # More are waiting: read on from the page's end without looking back, or a
             # burst larger than a page would be read again and again.
-            self._since = datetime.fromisoformat(page.events[-1]["at"])
-            self._overlap = timedelta(0)
+            self._since, self._overlap = datetime.fromisoformat(page.until), timedelta(0)
         else:  # everything up to the start of this read has been seen, but late commits
             self._since, self._overlap = started, OVERLAP
         return len(page.events)

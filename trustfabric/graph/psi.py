@@ -2,18 +2,17 @@
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from trustfabric.audit import iso, now_iso
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
+from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import psi as q
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -166,23 +165,10 @@ class DatasetRepository:
         return VersionRecord.from_row(rows[0]["version"])
 
 
-def job_event(job_id: str, tenant: str, status: str, at: str,
-              event_id: str | None = None) -> dict[str, Any]:
-    return {"id": event_id or secrets.token_hex(10), "at": at, "tenant": tenant,
-            "jobId": job_id, "status": status}
-
-
 @dataclass(frozen=True)
 class EventPage:
     events: list[dict[str, Any]]  # oldest first
-    full: bool  # the read stopped at its limit: more may follow the last event
-
-
-def _unbatch(batch: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
-            for i, at, tenant, job_id, status in zip(
-                batch["ids"], batch["ats"], batch["eventTenants"], batch["jobIds"],
-                batch["statuses"], strict=True)]
+    until: str | None  # where a full page stops (the last batch's time), to read on from
 
 
 class PsiJobRepository:
@@ -201,27 +187,26 @@ class PsiJobRepository:
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one statement, or
         finds those already recorded under the same idempotency key: (job, created) each."""
-        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit}
-                   for job in jobs]
-        sent = {job.props["id"]: job.props for job in jobs}
-
-        async def work(tx: Tx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            rows = await tx.run(q.CREATE_JOBS, rows=rows_in)
-            return rows, [job_event(row["id"], sent[row["id"]]["tenant"], "QUEUED",
-                                    sent[row["id"]]["createdAt"])
-                          for row in rows if row["created"]]
-
+        queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
+                                    "tenant": job.props["tenant"], "jobId": job.props["id"],
+                                    "status": "QUEUED"} for job in jobs}
+        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
+                    "event": queued[job.props["id"]]} for job in jobs]
+        at = max(job.props["createdAt"] for job in jobs)
         async with self._writing:
-            rows = await self._write_with_events(work)
+            rows = await self._write(q.CREATE_JOBS, rows=rows_in, at=at)
+        sent = {job.props["id"]: job.props for job in jobs}
         by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
-            if row["idemKey"] not in by_key or row["created"]:
-                job = (sent[row["id"]] | {"request": None}) if row["created"] else row["job"]
+            created = row["id"] in queued  # it carries the id it proposed
+            if row["idemKey"] not in by_key or created:
+                job = (sent[row["id"]] | {"request": None}) if created else row
                 by_key[row["idemKey"]] = JobRecord.from_row(job)
-        # a request created its job when the job carries the id it proposed (as the
-        # statement decides); under a key sent twice, the other request is a replay
-        return [(record, record.id == job.props["id"])
-                for job in jobs for record in [by_key[job.idem_key]]]
+        # under a key sent twice, the request whose job was not created is a replay
+        results = [(record, record.id == job.props["id"])
+                   for job in jobs for record in [by_key[job.idem_key]]]
+        self.on_events([queued[record.id] for record, created in results if created])
+        return results
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
         rows = await self._executor.read(q.JOB, id=job_id, tenant=tenant)
@@ -251,28 +236,34 @@ class PsiJobRepository:
         jobs, and up to `reclaim` jobs whose lease ran out (except the `busy` ones `owner`
         is still answering), to `owner`; with a RUNNING event for each newly started job,
         and a FAILED one for each job given up after its last attempt."""
+        events: list[dict[str, Any]] = []
 
-        async def work(tx: Tx) -> tuple[list[JobRecord], list[dict[str, Any]]]:
+        async def work(tx: Tx) -> list[JobRecord]:
             now = now_iso()
-            events, jobs = [], []
+            events.clear()  # from a try that was retried
+            jobs: list[JobRecord] = []
+            batch = {"at": now, "origin": self.origin}
             if reclaim:
-                events += [job_event(row["id"], row["tenant"], "FAILED", now) for row in
-                           await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS)]
-                jobs += [JobRecord.from_row(row["job"]) for row in await tx.run(
-                    q.RECLAIM, owner=owner, limit=reclaim, now=now, until=lease_until,
-                    maxAttempts=MAX_ATTEMPTS, busy=busy or [])]
-            lease = {"owner": owner, "now": now, "until": lease_until}
+                given_up = await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS, **batch)
+                events.extend(row["result"] for row in given_up)
+                reclaimed = await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
+                                         until=lease_until, maxAttempts=MAX_ATTEMPTS,
+                                         busy=busy or [])
+                jobs += [JobRecord.from_row(row["job"]) for row in reclaimed]
+            lease = {"owner": owner, "now": now, "until": lease_until, **batch}
             started = await tx.run(q.CLAIM_IDS, ids=ids, **lease) if ids else []
             for tenant, limit in allocation.items():
                 started += await tx.run(q.CLAIM, tenant=tenant, limit=limit, **lease)
-            started_jobs = [JobRecord.from_row(row["job"]) for row in started]
-            # an attempt's RUNNING event has its own id, so a retry's is not taken for a replay
-            return jobs + started_jobs, events + [
-                job_event(job.id, job.tenant, "RUNNING", now, f"{job.id}:run{job.attempts}")
-                for job in started_jobs]
+            started_jobs = [JobRecord.from_row(row["result"]) for row in started]
+            # each attempt's RUNNING event, named as the statement names it
+            events.extend({"id": f"{job.id}:run{job.attempts}", "at": now, "tenant": job.tenant,
+                           "jobId": job.id, "status": "RUNNING"} for job in started_jobs)
+            return jobs + started_jobs
 
         async with self._writing:
-            return await self._write_with_events(work)
+            jobs = await self._executor.write_tx(work)
+        self.on_events(events)
+        return jobs
 
     async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.RENEW, ids=job_ids, owner=owner, until=lease_until)
@@ -283,41 +274,39 @@ class PsiJobRepository:
         in one transaction. Returns the ids this worker finished; a job whose lease it lost
         is not among them."""
 
-        async def work(tx: Tx) -> tuple[list[str], list[dict[str, Any]]]:
-            finished = set()
-            if done:
-                finished |= {r["id"] for r in await tx.run(q.COMPLETE, rows=done, owner=owner)}
-            if failed:
-                finished |= {r["id"] for r in await tx.run(q.FAIL, rows=failed, owner=owner)}
-            return list(finished), [
-                job_event(r["id"], r["tenant"], status, r[at], r["eventId"])
-                for rows, status, at in ((done, "DONE", "completedAt"), (failed, "FAILED", "at"))
-                for r in rows if r["id"] in finished]
+        async def work(tx: Tx) -> list[dict[str, Any]]:
+            events = []
+            for query, rows, at in ((q.COMPLETE, done, "completedAt"), (q.FAIL, failed, "at")):
+                if rows:
+                    written = await tx.run(query, rows=rows, owner=owner,
+                                           at=max(r[at] for r in rows), origin=self.origin)
+                    events += [row["result"] for row in written]
+            return events
 
         async with self._writing:
-            return await self._write_with_events(work)
+            events = await self._executor.write_tx(work)
+        self.on_events(events)
+        return [event["jobId"] for event in events]
 
     async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
-        async def work(tx: Tx) -> tuple[None, list[dict[str, Any]]]:
+        async def work(tx: Tx) -> list[dict[str, Any]]:
             if not await tx.run(q.JOB, id=job_id, tenant=tenant):
                 raise NotFound(f"PSI job {job_id}")
             now = now_iso()
-            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now)
+            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now, at=now,
+                                eventId=secrets.token_hex(10), origin=self.origin)
             if not rows:
                 raise BadUserInput(f"PSI job {job_id} has already finished")
             await AuditRepository.record_in(tx, audit)
-            return None, [job_event(job_id, rows[0]["tenant"], "CANCELLED", now)]
+            return [row["result"] for row in rows]
 
-        await self._write_with_events(work)
+        self.on_events(await self._executor.write_tx(work))
 
     async def cancel_for_party(self, party: str) -> list[str]:
-        async def work(tx: Tx) -> tuple[list[str], list[dict[str, Any]]]:
-            now = now_iso()
-            rows = await tx.run(q.CANCEL_FOR_PARTY, party=party, now=now)
-            return [row["id"] for row in rows], [
-                job_event(row["id"], row["tenant"], "CANCELLED", now) for row in rows]
-
-        return await self._write_with_events(work)
+        now = now_iso()
+        events = await self._write(q.CANCEL_FOR_PARTY, party=party, now=now, at=now)
+        self.on_events(events)
+        return [event["jobId"] for event in events]
 
     async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
@@ -359,26 +348,16 @@ class PsiJobRepository:
         if len(rows) == limit:  # more may match: only an ordered read says which come first
             rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, **params)
         wanted = set(tenants) if tenants is not None else None
-        events = [event for row in rows for event in _unbatch(row["batch"])
-                  if wanted is None or event["tenant"] in wanted]
-        return EventPage(sorted(events, key=lambda event: event["at"]), len(rows) == limit)
+        events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
+                  for row in rows for batch in [row["batch"]]
+                  for i, at, tenant, job_id, status in zip(
+                      batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
+                      batch["statuses"], strict=True)
+                  if wanted is None or tenant in wanted]
+        until = max(row["batch"]["at"] for row in rows) if len(rows) == limit else None
+        return EventPage(sorted(events, key=lambda event: event["at"]), until)
 
-    async def _write_with_events(
-            self, work: Callable[[Tx], Awaitable[tuple[T, list[dict[str, Any]]]]]) -> T:
-        """Runs `work` in one write transaction with the job events it returns, appended as
-        one batch, and publishes them once committed."""
-
-        async def unit(tx: Tx) -> tuple[T, list[dict[str, Any]]]:
-            result, events = await work(tx)
-            if events:
-                await tx.run(q.APPEND_EVENTS, at=max(e["at"] for e in events),
-                             origin=self.origin, tenants=sorted({e["tenant"] for e in events}),
-                             ids=[e["id"] for e in events], ats=[e["at"] for e in events],
-                             eventTenants=[e["tenant"] for e in events],
-                             jobIds=[e["jobId"] for e in events],
-                             statuses=[e["status"] for e in events])
-            return result, events
-
-        result, events = await self._executor.write_tx(unit)
-        self.on_events(events)
-        return result
+    async def _write(self, query: Cypher, **params: Any) -> list[dict[str, Any]]:
+        """A statement that writes its job events (as this process's): what it returns."""
+        rows = await self._executor.write(query, origin=self.origin, **params)
+        return [row["result"] for row in rows]

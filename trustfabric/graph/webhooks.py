@@ -62,9 +62,8 @@ class WebhookRepository:
         page = await self._events.events_since(since, limit, tenants=tenants)
         if page.events:
             await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
-        await self._executor.write(q.SET_CURSOR,
-                                   at=max([start] + [e["at"] for e in page.events]),
-                                   full=page.full)
+        await self._executor.write(q.SET_CURSOR, at=page.until or max(
+            [start] + [e["at"] for e in page.events]), full=page.until is not None)
         return len(page.events)
 
     async def claim_due(self, lease_until: str, limit: int

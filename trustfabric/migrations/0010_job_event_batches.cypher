@@ -7,9 +7,8 @@
 CREATE INDEX job_event_batch_at IF NOT EXISTS FOR (b:JobEventBatch) ON (b.at);
 MATCH (e:JobEvent)
 WITH e LIMIT 10000
-CREATE (:JobEventBatch {at: e.at, origin: e.origin, tenants: [e.tenant], ids: [e.id],
-                        ats: [e.at], eventTenants: [e.tenant], jobIds: [e.jobId],
-                        statuses: [e.status]})
+CREATE (:JobEventBatch {at: e.at, origin: e.origin, ids: [e.id], ats: [e.at],
+                        tenants: [e.tenant], jobIds: [e.jobId], statuses: [e.status]})
 DELETE e
 RETURN count(e) AS changed;
 DROP INDEX job_event_at IF EXISTS;
