@@ -6,7 +6,7 @@ import secrets
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import httpx
@@ -38,7 +38,7 @@ async def wait_http(url: str) -> None:
 
 async def done_events(services, job_id: str) -> int:
     job = await services.psi.jobs.get(job_id, None)
-    page = await services.psi.jobs.events_since(job.created_at)
+    page = await services.psi.jobs.events_after(job.created_at)
     return sum(1 for e in page.events if e["jobId"] == job_id and e["status"] == "DONE")
 
 
@@ -192,21 +192,56 @@ async def test_crypto_processes_give_way_to_the_api(worker, settings):
     assert theirs == min(os.nice(0) + settings.psi_worker_nice, 19) > os.nice(0)
 
 
-async def test_job_events_are_read_in_pages_of_whole_batches(services):
-    """Each write's events are one batch; a reader paging on from each full page's end (as
-    the poller and the webhook fan-out do) gets every event of every batch."""
-    tenant = "pages-" + secrets.token_hex(4)
-    since = now_iso()
-    jobs = services.psi.jobs
-    for batch in range(3):
-        await jobs.create_many([raw_job(tenant, f"{batch}-{n}") for n in range(2)])
-    seen, pages = [], 0
-    while True:
-        page = await jobs.events_since(since, limit=2, tenants=[tenant])
-        seen += [e["jobId"] for e in page.events if e["jobId"] not in seen]
+async def read_all_pages(services, tenant: str, after: str, limit: int) -> tuple[list, int]:
+    """Pages through the job events as the poller and the webhook fan-out do."""
+    events, pages = [], 0
+    while pages < 20:  # a reader stuck on one page would read it forever
+        page = await services.psi.jobs.events_after(after, limit, tenants=[tenant])
+        events += page.events
         pages += 1
         if page.until is None:
-            break
-        since = page.until
-    assert pages >= 2
-    assert sorted(seen) == sorted(f"psi_{b}-{n}_{tenant}" for b in range(3) for n in range(2))
+            return events, pages
+        after = page.until
+    raise AssertionError("the pages did not move on")
+
+
+async def test_job_events_are_read_in_pages_of_whole_batches(services):
+    """Each write's events are one batch; a reader paging on from each full page's end gets
+    every event once, also where more batches than a page share one time (a claim writes
+    one per tenant, all at the same time)."""
+    tenant = "pages-" + secrets.token_hex(4)
+    before = iso(datetime.now(UTC) - timedelta(seconds=1))
+    tied = now_iso()
+    jobs = [[raw_job(tenant, f"{b}-{n}", **({"createdAt": tied} if b >= 2 else {}))
+             for n in range(2)] for b in range(6)]
+    for batch in jobs:
+        await services.psi.jobs.create_many(batch)
+    events, pages = await read_all_pages(services, tenant, before, limit=2)
+    assert pages >= 3
+    assert sorted(e["jobId"] for e in events) == sorted(j.props["id"] for b in jobs for j in b)
+    assert len({e["id"] for e in events}) == len(events)  # none twice
+
+
+async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, psi_pair, gql,
+                                                          worker):
+    """A cancellation's event reaches the subscribers of the process that wrote it (its own
+    poller skips what it wrote)."""
+    token = await make_token(psi_pair["tenant"])
+    await worker.stop()  # the job stays queued: cancellable
+    try:
+        seen: list[str] = []
+        listener = asyncio.create_task(collect(base_url, token, seen))
+        await asyncio.sleep(0.5)
+        async with PsiClient(base_url, token) as client:
+            job = await client.submit(psi_pair["dataset"], client.prepare(selectors(2, 14)))
+        cancelled = await gql("mutation($id: ID!) { cancelPsiJob(id: $id) { status } }", token,
+                              id=job["id"])
+        assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
+        for _ in range(50):
+            if "CANCELLED" in seen:
+                break
+            await asyncio.sleep(0.1)
+        listener.cancel()
+        assert seen == ["QUEUED", "CANCELLED"]
+    finally:
+        worker.start()

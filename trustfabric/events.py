@@ -1,6 +1,6 @@
 """Job events fanned out to subscribers in this process.
 
-Every state change is written as a JobEvent in the transaction that makes it, so workers in
+Every state change writes its event in the statement that makes it, so workers in
 other processes are covered too: one poller per process reads new events and hands each
 to the subscribers of its tenant. Waiting clients never poll the database themselves.
 """
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # already seen catches the late ones, and small clock differences between hosts.
 OVERLAP = timedelta(seconds=2)
 SEEN_LIMIT = 50_000
-PAGE = 100  # batches of events: each holds the events of one transaction
+PAGE = 100  # batches of events: each holds the events one statement wrote
 # Where every job event is written by this process (its worker runs in it), each poll finds
 # nothing and still makes the database walk the overlap; polls that find nothing come
 # less often, up to this, and at once at the base interval when something turns up.
@@ -75,7 +75,7 @@ class EventBus:
     async def poll_once(self) -> int:
         started = datetime.now(UTC)
         # this process's own events were published as they committed
-        page = await self._jobs.events_since(iso(self._since - self._overlap), PAGE,
+        page = await self._jobs.events_after(iso(self._since - self._overlap), PAGE,
                                              foreign=True)
         for event in page.events:
             self.publish(event)

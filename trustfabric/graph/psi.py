@@ -187,6 +187,8 @@ class PsiJobRepository:
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:
         """Records queued jobs with their QUEUED and audit events in one statement, or
         finds those already recorded under the same idempotency key: (job, created) each."""
+        if not jobs:
+            return []
         queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
                                     "tenant": job.props["tenant"], "jobId": job.props["id"],
                                     "status": "QUEUED"} for job in jobs}
@@ -198,7 +200,7 @@ class PsiJobRepository:
         sent = {job.props["id"]: job.props for job in jobs}
         by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
-            created = row["id"] in queued  # it carries the id it proposed
+            created = row["id"] in queued  # this batch created it: its id is one proposed
             if row["idemKey"] not in by_key or created:
                 job = (sent[row["id"]] | {"request": None}) if created else row
                 by_key[row["idemKey"]] = JobRecord.from_row(job)
@@ -313,8 +315,8 @@ class PsiJobRepository:
         return rows[0]["bundle"] if rows else None
 
     async def drop_events(self, before: str, slice_s: float = 2.0) -> int:
-        """Deletes the job events older than `before`, `slice_s` seconds of them a statement
-        from the oldest on; returns how many (0: none was that old).
+        """Deletes the batches of job events older than `before`, `slice_s` seconds of them
+        a statement from the oldest on; returns how many batches (0: none was that old).
         The oldest is looked up once, and again only past a gap: the lookup skips every event
         deleted before it (175 ms a lookup under load once retirement ran, against 28 ms for
         a slice's delete), so looking it up for each slice took most of the database's time
@@ -336,17 +338,23 @@ class PsiJobRepository:
         rows = await self._executor.read(q.OLDEST_EVENT, before=before)
         return rows[0]["at"] if rows else None
 
-    async def events_since(self, since: str, limit: int = 100, *, foreign: bool = False,
+    async def events_after(self, after: str, limit: int = 100, *, foreign: bool = False,
                            tenants: list[str] | None = None) -> EventPage:
-        """Job events at or after `since`, oldest first, from at most `limit` batches; only
-        those other processes wrote if `foreign`, only of `tenants` if given. A batch's
-        events are all read with it, some of them perhaps from before `since`: so a full
-        page read on from its last event misses none of the batches that end after it."""
-        params = {"since": since, "limit": limit, "tenants": tenants,
-                  "origin": self.origin if foreign else None}
-        rows = await self._executor.read(q.EVENTS_SINCE, **params)
+        """Job events of the batches written after `after` (a batch's time is at or after
+        each of its events'), oldest first, from about `limit` batches; only those other
+        processes wrote if `foreign`, only of `tenants` if given. A full page says where it
+        stops (`until`): every batch up to then has been read, so the next page reads
+        after it."""
+        origin = self.origin if foreign else None
+        rows = await self._executor.read(q.EVENTS_AFTER, after=after, limit=limit,
+                                         origin=origin)
+        until = None
         if len(rows) == limit:  # more may match: only an ordered read says which come first
-            rows = await self._executor.read(q.EVENTS_SINCE_ORDERED, **params)
+            rows = await self._executor.read(q.EVENTS_AFTER_ORDERED, after=after, limit=limit,
+                                             origin=origin)
+            until = rows[-1]["batch"]["at"]
+            rows = [row for row in rows if row["batch"]["at"] < until] + \
+                await self._executor.read(q.EVENTS_AT, at=until, origin=origin)
         wanted = set(tenants) if tenants is not None else None
         events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
                   for row in rows for batch in [row["batch"]]
@@ -354,7 +362,6 @@ class PsiJobRepository:
                       batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
                       batch["statuses"], strict=True)
                   if wanted is None or tenant in wanted]
-        until = max(row["batch"]["at"] for row in rows) if len(rows) == limit else None
         return EventPage(sorted(events, key=lambda event: event["at"]), until)
 
     async def _write(self, query: Cypher, **params: Any) -> list[dict[str, Any]]:

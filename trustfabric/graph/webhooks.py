@@ -47,24 +47,30 @@ class WebhookRepository:
         rows = await self._executor.read(q.CURSOR)
         return rows[0]["at"] if rows else None
 
-    async def fan_out(self, overlap_s: float, limit: int = 10) -> int | None:
-        """Turns job events after the stored cursor, from up to `limit` batches of them, into
-        deliveries; returns how many events, or None when no endpoint listens."""
+    async def fan_out(self, overlap_s: float, limit: int = 20, pages: int = 10) -> int | None:
+        """Turns job events after the stored cursor into deliveries, up to `pages` pages of
+        `limit` batches of them (each page one transaction); returns how many events, or
+        None when no endpoint listens."""
         tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
         if not tenants:  # nothing to read, and nothing owed to later endpoints
             await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
             return None
-        rows = await self._executor.read(q.CURSOR)
-        start = rows[0]["at"] if rows else now_iso()
-        # look back for late commits, except after a full page (reading on from its end)
-        back = 0.0 if rows and rows[0]["full"] else overlap_s
-        since = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
-        page = await self._events.events_since(since, limit, tenants=tenants)
-        if page.events:
-            await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
-        await self._executor.write(q.SET_CURSOR, at=page.until or max(
-            [start] + [e["at"] for e in page.events]), full=page.until is not None)
-        return len(page.events)
+        fanned = 0
+        for _ in range(pages):
+            rows = await self._executor.read(q.CURSOR)
+            start = rows[0]["at"] if rows else now_iso()
+            # look back for late commits, except after a full page (reading on from its end)
+            back = 0.0 if rows and rows[0]["full"] else overlap_s
+            after = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
+            page = await self._events.events_after(after, limit, tenants=tenants)
+            if page.events:
+                await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
+            await self._executor.write(q.SET_CURSOR, at=page.until or max(
+                [start] + [e["at"] for e in page.events]), full=page.until is not None)
+            fanned += len(page.events)
+            if page.until is None:
+                break
+        return fanned
 
     async def claim_due(self, lease_until: str, limit: int
                         ) -> list[tuple[dict[str, Any], str, str, bool]]:

@@ -1,4 +1,4 @@
-// A transaction's job events are written as one JobEventBatch, its events in parallel
+// The job events a statement writes are one JobEventBatch, its events in parallel
 // lists: 128 events as one node cost the database 0.034-0.041 ms of CPU an event, as 128
 // nodes 0.090-0.108; readers and retirement walk one index entry a batch, not an event.
 // Events written before are moved into batches of one, so subscribers and the webhook

@@ -300,21 +300,29 @@ BUNDLE = Cypher(
 )
 
 # Readers skip the events their own process wrote (`origin`): it told its subscribers.
-_EVENTS_WHERE = """
-    MATCH (b:JobEventBatch)
-    WHERE b.at >= $since AND ($origin IS NULL OR coalesce(b.origin, '') <> $origin)
-"""
+_NOT_MINE = "($origin IS NULL OR coalesce(b.origin, '') <> $origin)"
+_BATCH = "b {.*, origin: null} AS batch"
 
 # Unordered on purpose: ORDER BY makes ArcadeDB sort every batch instead of using the
 # index on `at` (8 ms against 1 ms at 20,000 events, growing). The caller sorts; a full
 # page is read again ordered, so nothing is skipped.
-EVENTS_SINCE = Cypher(
-    "psi.events_since", _EVENTS_WHERE + "RETURN b {.*, origin: null} AS batch LIMIT $limit",
+EVENTS_AFTER = Cypher(
+    "psi.events_after",
+    f"MATCH (b:JobEventBatch) WHERE b.at > $after AND {_NOT_MINE} RETURN {_BATCH} LIMIT $limit",
 )
 
-EVENTS_SINCE_ORDERED = Cypher(
-    "psi.events_since_ordered",
-    _EVENTS_WHERE + "RETURN b {.*, origin: null} AS batch ORDER BY b.at LIMIT $limit",
+EVENTS_AFTER_ORDERED = Cypher(
+    "psi.events_after_ordered",
+    f"""
+    MATCH (b:JobEventBatch) WHERE b.at > $after AND {_NOT_MINE}
+    RETURN {_BATCH} ORDER BY b.at LIMIT $limit
+    """,
+)
+
+# The batches at a full page's end: one claim writes a batch per tenant at the same time,
+# so more than a page of them may share it, and the next page starts after it.
+EVENTS_AT = Cypher(
+    "psi.events_at", f"MATCH (b:JobEventBatch) WHERE b.at = $at AND {_NOT_MINE} RETURN {_BATCH}",
 )
 
 # Job events are an outbox: subscribers and the webhook fan-out read them within seconds.
