@@ -352,9 +352,10 @@ class PsiJobRepository:
         if len(rows) == limit:  # more may match: only an ordered read says which come first
             rows = await self._executor.read(q.EVENTS_AFTER_ORDERED, after=after, limit=limit,
                                              origin=origin)
+        if len(rows) == limit:
             until = rows[-1]["batch"]["at"]
-            rows = [row for row in rows if row["batch"]["at"] < until] + \
-                await self._executor.read(q.EVENTS_AT, at=until, origin=origin)
+            at_end = await self._executor.read(q.EVENTS_AT, at=until, origin=origin)
+            rows = [row for row in rows if row["batch"]["at"] < until] + at_end
         wanted = set(tenants) if tenants is not None else None
         events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
                   for row in rows for batch in [row["batch"]]
