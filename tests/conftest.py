@@ -199,6 +199,23 @@ async def raw_delivery(services: Services, endpoint: dict[str, Any], at: str, *,
     return delivery_id
 
 
+async def until(condition, seconds: float = 15.0) -> None:
+    """Waits, reading every 50 ms, until `condition()` holds or time is up."""
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def polled(fetch, done, seconds: float = 10.0):
+    """What `fetch()` returns, read every 50 ms until `done` holds for it or time is up."""
+    for _ in range(int(seconds * 20)):
+        if done(value := await fetch()):
+            break
+        await asyncio.sleep(0.05)
+    return value
+
+
 def codes(result: dict) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]
 

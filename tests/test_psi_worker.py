@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import httpx
 
-from tests.conftest import free_port, raw_job
+from tests.conftest import free_port, raw_job, until
 from tests.test_psi import selectors
 from trustfabric.audit import iso, now_iso
 from trustfabric.client import PsiClient, job_events
@@ -146,10 +146,7 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
     await asyncio.sleep(0.5)
     async with PsiClient(base_url, token) as client:
         await client.cardinality(psi_pair["dataset"], selectors(2, 14))
-    for _ in range(50):
-        if "DONE" in mine:
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: "DONE" in mine, seconds=5.0)
     for listener in listeners:
         listener.cancel()
     assert mine == ["QUEUED", "RUNNING", "DONE"]
@@ -239,10 +236,7 @@ async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, 
         cancelled = await gql("mutation($id: ID!) { cancelPsiJob(id: $id) { status } }", token,
                               id=job["id"])
         assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
-        for _ in range(50):
-            if "CANCELLED" in seen:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: "CANCELLED" in seen, seconds=5.0)
         listener.cancel()
         assert seen == ["QUEUED", "CANCELLED"]
     finally:

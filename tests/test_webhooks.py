@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from tests.conftest import codes, free_port, raw_delivery
+from tests.conftest import codes, free_port, polled, raw_delivery, until
 from tests.test_psi import selectors
 from trustfabric.audit import now_iso
 from trustfabric.auth import Role
@@ -85,22 +85,6 @@ async def run_job(base_url: str, token: str, psi_pair: dict) -> str:
                                                                       "PSI_CA"))
         await client.wait(job["id"])
     return str(job["id"])
-
-
-async def until(condition, seconds: float = 15.0) -> None:
-    for _ in range(int(seconds * 20)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-
-
-async def polled(fetch, done, seconds: float = 10.0):
-    """What `fetch()` returns, read every 50 ms until `done` holds for it or time is up."""
-    for _ in range(int(seconds * 20)):
-        if done(value := await fetch()):
-            break
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def test_job_events_arrive_signed_in_order(base_url, gql, make_token, psi_pair, receiver):
