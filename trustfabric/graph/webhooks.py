@@ -55,20 +55,22 @@ class WebhookRepository:
         if not tenants:  # nothing to read, and nothing owed to later endpoints
             await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
             return None
+        rows = await self._executor.read(q.CURSOR)
+        start = rows[0]["at"] if rows else now_iso()
+        full = bool(rows and rows[0]["full"])
         fanned = 0
         for _ in range(pages):
-            rows = await self._executor.read(q.CURSOR)
-            start = rows[0]["at"] if rows else now_iso()
             # look back for late commits, except after a full page (reading on from its end)
-            back = 0.0 if rows and rows[0]["full"] else overlap_s
+            back = 0.0 if full else overlap_s
             after = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
             page = await self._events.events_after(after, limit, tenants=tenants)
             if page.events:
                 await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
-            await self._executor.write(q.SET_CURSOR, at=page.until or max(
-                [start] + [e["at"] for e in page.events]), full=page.until is not None)
+            start = page.until or max([start] + [e["at"] for e in page.events])
+            full = page.until is not None
+            await self._executor.write(q.SET_CURSOR, at=start, full=full)
             fanned += len(page.events)
-            if page.until is None:
+            if not full:
                 break
         return fanned
 
