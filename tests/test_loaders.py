@@ -16,7 +16,8 @@ query($first: Int!) {
 
 
 def statements() -> float:
-    # background loops (worker, pollers) count under origin="background"
+    # background loops (worker, pollers) count under origin="background", token lookups
+    # (cached for 0.5 s in tests, so one may land in a slow run's count) under "auth"
     return REGISTRY.get_sample_value("tf_graph_statements_total", {"origin": "request"}) or 0.0
 
 

@@ -48,7 +48,7 @@ QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed
 # Every statement sent is a round trip; tests read it to prove DataLoaders bound them.
 STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database",
                      ["origin"])
-# "request" unless a background loop (worker, pollers) says otherwise for its own task.
+# "request" unless a background loop (worker, pollers) or a token lookup says otherwise.
 ORIGIN: ContextVar[str] = ContextVar("graph_origin", default="request")
 
 

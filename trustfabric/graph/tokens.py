@@ -5,7 +5,7 @@ from async_lru import alru_cache
 from trustfabric.audit import now_iso
 from trustfabric.auth import Caller, Role, hash_token, new_token
 from trustfabric.errors import NotFound, Unauthenticated
-from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.executor import ORIGIN, GraphExecutor
 from trustfabric.graph.queries import tokens as q
 
 
@@ -30,7 +30,13 @@ class TokenRepository:
         return await self._lookup(hash_token(secret))
 
     async def _caller(self, digest: str) -> Caller:
-        rows = await self._executor.read(q.BY_HASH, hash=digest)
+        # counted apart from the requests' own statements: one lookup serves many requests
+        # and, once the TTL has passed, lands on whichever one comes next
+        origin = ORIGIN.set("auth")
+        try:
+            rows = await self._executor.read(q.BY_HASH, hash=digest)
+        finally:
+            ORIGIN.reset(origin)
         if not rows or rows[0]["token"]["revoked"]:
             raise Unauthenticated("invalid or revoked token")
         token = rows[0]["token"]
