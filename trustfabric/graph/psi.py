@@ -196,7 +196,7 @@ class PsiJobRepository:
                     "event": queued[job.props["id"]]} for job in jobs]
         at = max(job.props["createdAt"] for job in jobs)
         async with self._writing:
-            rows = await self._write(q.CREATE_JOBS, rows=rows_in, at=at)
+            rows = await self._write(q.CREATE_JOBS, at, rows=rows_in)
         sent = {job.props["id"]: job.props for job in jobs}
         by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
@@ -244,7 +244,7 @@ class PsiJobRepository:
             now = now_iso()
             events.clear()  # from a try that was retried
             jobs: list[JobRecord] = []
-            batch = {"at": now, "origin": self.origin}
+            batch = self._batch(now)
             if reclaim:
                 given_up = await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS, **batch)
                 events.extend(row["result"] for row in given_up)
@@ -281,7 +281,7 @@ class PsiJobRepository:
             for query, rows, at in ((q.COMPLETE, done, "completedAt"), (q.FAIL, failed, "at")):
                 if rows:
                     written = await tx.run(query, rows=rows, owner=owner,
-                                           at=max(r[at] for r in rows), origin=self.origin)
+                                           **self._batch(max(r[at] for r in rows)))
                     events += [row["result"] for row in written]
             return events
 
@@ -295,8 +295,8 @@ class PsiJobRepository:
             if not await tx.run(q.JOB, id=job_id, tenant=tenant):
                 raise NotFound(f"PSI job {job_id}")
             now = now_iso()
-            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now, at=now,
-                                eventId=secrets.token_hex(10), origin=self.origin)
+            rows = await tx.run(q.CANCEL, id=job_id, tenant=tenant, now=now,
+                                eventId=secrets.token_hex(10), **self._batch(now))
             if not rows:
                 raise BadUserInput(f"PSI job {job_id} has already finished")
             await AuditRepository.record_in(tx, audit)
@@ -306,7 +306,7 @@ class PsiJobRepository:
 
     async def cancel_for_party(self, party: str) -> list[str]:
         now = now_iso()
-        events = await self._write(q.CANCEL_FOR_PARTY, party=party, now=now, at=now)
+        events = await self._write(q.CANCEL_FOR_PARTY, now, party=party, now=now)
         self.on_events(events)
         return [event["jobId"] for event in events]
 
@@ -365,7 +365,12 @@ class PsiJobRepository:
                   if wanted is None or tenant in wanted]
         return EventPage(sorted(events, key=lambda event: event["at"]), until)
 
-    async def _write(self, query: Cypher, **params: Any) -> list[dict[str, Any]]:
-        """A statement that writes its job events (as this process's): what it returns."""
-        rows = await self._executor.write(query, origin=self.origin, **params)
+    def _batch(self, at: str) -> dict[str, str]:
+        """The parameters of the batch of job events a statement writes: its time (at or
+        after each of its events') and this process as their origin."""
+        return {"at": at, "origin": self.origin}
+
+    async def _write(self, query: Cypher, at: str, **params: Any) -> list[dict[str, Any]]:
+        """A statement that writes its job events as a batch at `at`: what it returns."""
+        rows = await self._executor.write(query, **self._batch(at), **params)
         return [row["result"] for row in rows]
