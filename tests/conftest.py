@@ -5,9 +5,11 @@ promises its tenants.
 """
 
 import asyncio
+import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 import uvicorn
 
 from trustfabric.app import create_app
-from trustfabric.audit import now_iso
+from trustfabric.audit import iso, now_iso
 from trustfabric.auth import Caller, Role
 from trustfabric.demo import demo_batch
 from trustfabric.graph.cypher import Cypher
@@ -181,6 +183,41 @@ RAW_DELIVERY = Cypher("test.raw_delivery", """
 
 RAW_JOB_EVENT = Cypher("test.raw_job_event", """
     CREATE (:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: 'DONE'})""")
+
+
+# Batches of job events as another process writes them: one event each, at given times.
+RAW_EVENT_BATCHES = Cypher("test.raw_event_batches", """
+    UNWIND $events AS e
+    CREATE (:JobEventBatch {at: e.at, origin: 'another-process', ids: [e.id], ats: [e.at],
+                            tenants: [e.tenant], jobIds: [e.jobId], statuses: [e.status]})
+    RETURN count(*) AS written""")
+DROP_EVENT_BATCHES_FROM = Cypher("test.drop_event_batches_from", """
+    MATCH (b:JobEventBatch) WHERE b.at >= $from DELETE b RETURN count(*) AS dropped""")
+
+
+class Timeline:
+    """Times hours ahead, where no event but a test's own falls."""
+
+    def __init__(self, hours: int) -> None:
+        self.base = datetime.now(UTC) + timedelta(hours=hours)
+
+    def at(self, seconds: float) -> str:
+        return iso(self.base + timedelta(seconds=seconds))
+
+    def every(self, step: float, start: float, count: int) -> list[str]:
+        return [self.at(start + i * step) for i in range(count)]
+
+    async def drop(self, services: Services) -> None:
+        await services.executor.write(DROP_EVENT_BATCHES_FROM, **{"from": self.at(-60)})
+
+
+async def raw_event_batches(services: Services, tenant: str, ats: list[str],
+                            status: str = "RUNNING") -> list[str]:
+    """One batch of one event a time, committed now; the events' ids."""
+    events = [{"at": at, "id": secrets.token_hex(8), "tenant": tenant, "status": status,
+               "jobId": f"job-{secrets.token_hex(4)}"} for at in ats]
+    await services.executor.write(RAW_EVENT_BATCHES, events=events)
+    return [event["id"] for event in events]
 
 
 async def raw_job_event(services: Services, tenant: str, job_id: str, at: str) -> str:

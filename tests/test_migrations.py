@@ -8,6 +8,7 @@ from tests.conftest import raw_delivery, raw_job, raw_job_event
 from trustfabric import migrations
 from trustfabric.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError
+from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.queries import migrations as q
 
 
@@ -90,3 +91,25 @@ async def test_job_events_written_before_the_upgrade_are_read_after_it(services)
     page = await services.psi.jobs.events_after(before, tenants=[tenant])
     assert [(e["id"], e["jobId"], e["status"]) for e in page.events] == [
         (event_id, "psi_legacy", "DONE")]
+
+
+# a cursor as the previous version kept it; not the live one, which the suite's fan-out moves
+OLD_CURSOR = Cypher("test.old_cursor", """
+    CREATE (c:WebhookCursor {id: $id, at: $at, full: true}) RETURN c.id AS id""")
+CURSOR_KEYS = Cypher("test.cursor_keys", """
+    MATCH (c:WebhookCursor {id: $id}) RETURN c.at AS at, keys(c) AS keys""")
+DROP_CURSOR = Cypher("test.drop_cursor", """
+    MATCH (c:WebhookCursor {id: $id}) DELETE c RETURN count(*) AS dropped""")
+
+
+async def test_the_webhook_cursors_old_flag_is_dropped_and_its_place_kept(services):
+    cursor_id, at = "old-" + secrets.token_hex(4), now_iso()
+    await services.executor.write(OLD_CURSOR, id=cursor_id, at=at)
+    try:
+        [recheck] = [m for m in migrations.load_migrations()
+                     if m.name == "webhook_cursor_recheck"]
+        await migrations.apply(services.executor, recheck)
+        [cursor] = await services.executor.read(CURSOR_KEYS, id=cursor_id)
+        assert cursor["at"] == at and "full" not in cursor["keys"]
+    finally:
+        await services.executor.write(DROP_CURSOR, id=cursor_id)

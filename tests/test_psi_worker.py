@@ -10,11 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import httpx
+import pytest
 
-from tests.conftest import free_port, raw_job, until
+from tests.conftest import Timeline, free_port, raw_event_batches, raw_job, until
 from tests.test_psi import selectors
+from trustfabric import events
 from trustfabric.audit import iso, now_iso
 from trustfabric.client import PsiClient, job_events
+from trustfabric.events import EventBus
+from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.psi_jobs import lease_until
 
 
@@ -241,3 +245,82 @@ async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, 
         assert seen == ["QUEUED", "CANCELLED"]
     finally:
         worker.start()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> type[datetime]:
+    """The event bus's clock, moved by the test."""
+
+    class Clock(datetime):
+        current = datetime.now(UTC)
+
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return cls.current
+
+    monkeypatch.setattr(events, "datetime", Clock)
+    return Clock
+
+
+async def subscribed(bus: EventBus, tenant: str) -> tuple[list[dict], asyncio.Task[None]]:
+    seen: list[dict] = []
+
+    async def listen() -> None:
+        async for event in bus.subscribe(tenant, lambda event: True):
+            seen.append(event)
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # subscribed
+    return seen, task
+
+
+async def test_a_batch_committed_late_within_a_full_page_reaches_subscribers(services, clock):
+    """Another process writes 200 batches a second; one, stamped inside a page already read
+    in full, commits just after. The poller reads on from each full page's end, and reads
+    that stretch again once it has caught up."""
+    t, tenant = Timeline(hours=5), "late-" + secrets.token_hex(4)
+    clock.current = t.base
+    bus = EventBus(PsiJobRepository(services.executor), 0.1)
+    seen, listener = await subscribed(bus, tenant)
+    try:
+        await raw_event_batches(services, tenant, t.every(0.005, 0.0, 100))
+        clock.current = t.base + timedelta(seconds=0.5)
+        await bus.poll_once()  # a full page, to 0.495
+        [late] = await raw_event_batches(services, tenant, [t.at(0.45)], status="DONE")
+        for second in (0.5, 1.0, 1.5, 2.0):  # full pages, each read 0.5 s after its first
+            await raw_event_batches(services, tenant, t.every(0.005, second, 100))
+            clock.current = t.base + timedelta(seconds=second + 0.5)
+            await bus.poll_once()
+        await raw_event_batches(services, tenant, t.every(0.005, 2.5, 50))
+        for second in (3.0, 3.5, 4.0):
+            clock.current = t.base + timedelta(seconds=second)
+            await bus.poll_once()
+        await until(lambda: late in {event["id"] for event in seen}, seconds=1.0)
+        heard = [event["id"] for event in seen]
+        assert late in heard and len(heard) == len(set(heard)) == 551  # each once
+    finally:
+        listener.cancel()
+        await t.drop(services)
+
+
+async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
+        services, clock):
+    """Nobody subscribed for 10 s while another process wrote 100 batches a second: the
+    first subscriber then hears what happens from then on (and the last seconds, where late
+    commits may land), not the 10 s first."""
+    t, tenant = Timeline(hours=7), "idle-" + secrets.token_hex(4)
+    clock.current = t.base
+    bus = EventBus(PsiJobRepository(services.executor), 0.1)
+    try:
+        await raw_event_batches(services, tenant, t.every(0.01, 0.0, 1000))
+        clock.current = t.base + timedelta(seconds=10)
+        seen, listener = await subscribed(bus, tenant)
+        [fresh] = await raw_event_batches(services, tenant, [t.at(10.0)], status="DONE")
+        for poll in range(3):
+            clock.current = t.base + timedelta(seconds=10.01 + 0.1 * poll)
+            await bus.poll_once()
+        await until(lambda: fresh in {event["id"] for event in seen}, seconds=1.0)
+        listener.cancel()
+        assert min(event["at"] for event in seen) >= t.at(8.0)
+    finally:
+        await t.drop(services)

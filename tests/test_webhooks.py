@@ -8,12 +8,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from tests.conftest import codes, free_port, polled, raw_delivery, until
+from tests.conftest import (
+    Timeline,
+    codes,
+    free_port,
+    polled,
+    raw_delivery,
+    raw_event_batches,
+    until,
+)
 from tests.test_psi import selectors
 from trustfabric.audit import now_iso
 from trustfabric.auth import Role
 from trustfabric.client import PsiClient
 from trustfabric.errors import BadUserInput
+from trustfabric.graph.cypher import Cypher
+from trustfabric.graph.queries import webhooks as wq
 from trustfabric.webhooks import (
     SIGNATURE_HEADER,
     check_url,
@@ -22,6 +32,9 @@ from trustfabric.webhooks import (
     verify_signature,
 )
 
+# every event fanned out to a tenant's endpoints, whatever became of its delivery
+DELIVERED = Cypher("test.fanned_out", """
+    MATCH (d:WebhookDelivery) WHERE d.tenant = $tenant RETURN d.eventId AS id""")
 REGISTER = "mutation($url: String!) { registerWebhook(url: $url) { webhook { id } secret } }"
 
 
@@ -250,3 +263,25 @@ async def test_delivery_checks_where_a_name_resolves():
     assert check_url("http://localhost.example:1/", allow_private=False)
     assert await resolves_privately("http://localhost:1/")
     assert not await resolves_privately("http://8.8.8.8:1/")  # numeric: no lookup is sent
+
+
+async def test_a_batch_committed_late_within_a_full_page_is_fanned_out(services):
+    """A round of the fan-out that ends on a full page reads on from its end next time; a
+    batch stamped inside that page and committed just after it was read is fanned out once
+    the fan-out has caught up."""
+    t, tenant = Timeline(hours=3), "late-" + secrets.token_hex(4)
+    endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/hook")
+    try:
+        await services.executor.write(wq.SET_CURSOR, at=t.at(0), recheck=None)
+        await raw_event_batches(services, tenant, t.every(0.01, 1.0, 20))
+        await services.webhooks.fan_out(pages=1)  # one full page, to 1.19
+        [late] = await raw_event_batches(services, tenant, [t.at(1.10)], status="DONE")
+        await raw_event_batches(services, tenant, [t.at(4.2)])
+        for _ in range(3):
+            await services.webhooks.fan_out()
+        fanned = {row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)}
+        assert late in fanned and len(fanned) == 22
+    finally:
+        await services.webhooks.deactivate(endpoint["id"], None)
+        await t.drop(services)
+        await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)

@@ -9,20 +9,15 @@ import asyncio
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from trustfabric.audit import iso
 from trustfabric.errors import Unavailable
 from trustfabric.graph.executor import ORIGIN
-from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.psi import EventCursor, PsiJobRepository
 
 log = logging.getLogger(__name__)
 
-# Events commit out of timestamp order across processes (a DONE event is stamped when its
-# bundle is sealed, and commits with its batch); re-reading an overlap and dropping ids
-# already seen catches the late ones, and small clock differences between hosts.
-OVERLAP = timedelta(seconds=2)
 SEEN_LIMIT = 50_000
 PAGE = 100  # batches of events: each holds the events one statement wrote
 # Where every job event is written by this process (its worker runs in it), each poll finds
@@ -41,8 +36,7 @@ class EventBus:
         self._subscribers: dict[str, dict[asyncio.Queue[dict[str, Any]], Wanted]] = \
             defaultdict(dict)
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._since = datetime.now(UTC) - OVERLAP
-        self._overlap = OVERLAP
+        self._cursor = EventCursor.at(datetime.now(UTC))
         self.wake = asyncio.Event()
 
     async def subscribe(self, tenant: str, wanted: Wanted) -> AsyncIterator[dict[str, Any]]:
@@ -50,6 +44,10 @@ class EventBus:
         subscriber to finished jobs is not woken for every job that starts. `wanted` runs
         in the writer's step after its commit, so it must not raise or wait."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        if not any(self._subscribers.values()):
+            # nobody listened, and nobody polled: what happened meanwhile is owed to nobody
+            # (the first subscriber would otherwise hear it all before what happens now)
+            self._cursor = EventCursor.at(datetime.now(UTC))
         self._subscribers[tenant][queue] = wanted
         try:
             while True:
@@ -75,16 +73,10 @@ class EventBus:
     async def poll_once(self) -> int:
         started = datetime.now(UTC)
         # this process's own events were published as they committed
-        page = await self._jobs.events_after(iso(self._since - self._overlap), PAGE,
-                                             foreign=True)
+        page = await self._jobs.events_after(self._cursor.after, PAGE, foreign=True)
         for event in page.events:
             self.publish(event)
-        if page.until:
-            # More are waiting: read on from the page's end without looking back, or a
-            # burst larger than a page would be read again and again.
-            self._since, self._overlap = datetime.fromisoformat(page.until), timedelta(0)
-        else:  # everything up to the start of this read has been seen, but late commits
-            self._since, self._overlap = started, OVERLAP
+        self._cursor.advance(started, page)
         return len(page.events)
 
     async def run(self) -> None:

@@ -120,7 +120,7 @@ class WebhookDispatcher:
                                          ) as session:
             while True:
                 try:
-                    if await self.repo.fan_out(overlap_s=2.0) is not None:
+                    if await self.repo.fan_out() is not None:
                         await self.deliver_due(session)  # with no endpoint, nothing is due
                 except Unavailable:
                     log.warning("webhooks: database unavailable; retrying")

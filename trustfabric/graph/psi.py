@@ -171,6 +171,42 @@ class EventPage:
     until: str | None  # where a full page stops (the last batch's time), to read on from
 
 
+# A batch of job events commits after the time it carries (a DONE event is stamped when its
+# bundle is sealed, then waits for the finisher and the commit), and hosts' clocks differ a
+# little: by up to this much.
+LATE = timedelta(seconds=2)
+
+
+@dataclass
+class EventCursor:
+    """Where a reader of job events reads on from (`after`), and from where it reads again
+    once it has caught up (`recheck`).
+    A read sees every batch that carries a time more than LATE before the read; a later one
+    may still commit. So where a read reached within LATE of when it ran, that stretch is
+    read again once the reader has caught up; until then it reads on from each full page's
+    end, or a burst larger than a page would be read again and again. Events read twice
+    are dropped by their ids."""
+
+    after: str
+    recheck: str | None = None
+
+    @classmethod
+    def at(cls, now: datetime) -> "EventCursor":
+        """A reader that starts now, owing nothing earlier."""
+        return cls(iso(now - LATE))
+
+    def advance(self, read_at: datetime, page: EventPage) -> None:
+        """After `page`, read (after `self.after`) at `read_at`."""
+        unsettled = max(self.after, iso(read_at - LATE))
+        if page.until is None:  # caught up: next, from where late batches may yet commit
+            self.after = min(self.recheck or unsettled, unsettled)
+            self.recheck = None
+            return
+        if unsettled < page.until:
+            self.recheck = min(self.recheck or unsettled, unsettled)
+        self.after = page.until
+
+
 class PsiJobRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
@@ -365,12 +401,15 @@ class PsiJobRepository:
                   if wanted is None or tenant in wanted]
         return EventPage(sorted(events, key=lambda event: event["at"]), until)
 
-    def _batch(self, at: str) -> dict[str, str]:
-        """The parameters of the batch of job events a statement writes: its time (at or
-        after each of its events') and this process as their origin."""
-        return {"at": at, "origin": self.origin}
+    def _batch(self, latest: str) -> dict[str, str]:
+        """The parameters of the batch of job events a statement writes: this process as
+        their origin, and the batch's time, taken as the statement is sent (and never
+        before its `latest` event's). A batch stamped with its events' own time would
+        commit later by all it waited for (the writing lock, the finisher's spacing), and
+        readers allow only LATE for that."""
+        return {"at": max(latest, now_iso()), "origin": self.origin}
 
-    async def _write(self, query: Cypher, at: str, **params: Any) -> list[dict[str, Any]]:
-        """A statement that writes its job events as a batch at `at`: what it returns."""
-        rows = await self._executor.write(query, **self._batch(at), **params)
+    async def _write(self, query: Cypher, latest: str, **params: Any) -> list[dict[str, Any]]:
+        """A statement that writes its job events as a batch: what it returns."""
+        rows = await self._executor.write(query, **self._batch(latest), **params)
         return [row["result"] for row in rows]

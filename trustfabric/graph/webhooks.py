@@ -1,13 +1,13 @@
 """Webhook endpoints and their deliveries."""
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from trustfabric.audit import iso, now_iso
+from trustfabric.audit import now_iso
 from trustfabric.errors import NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
-from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.psi import EventCursor, PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
 
 # why a deactivated endpoint's deliveries were cancelled
@@ -44,35 +44,37 @@ class WebhookRepository:
 
     async def fanned_out_until(self) -> str | None:
         """Job events before this time have become deliveries (None: none ever did)."""
-        rows = await self._executor.read(q.CURSOR)
-        return rows[0]["at"] if rows else None
+        cursor = await self._cursor()
+        return min(cursor.after, cursor.recheck or cursor.after) if cursor else None
 
-    async def fan_out(self, overlap_s: float, limit: int = 20, pages: int = 10) -> int | None:
+    async def fan_out(self, limit: int = 20, pages: int = 10) -> int | None:
         """Turns job events after the stored cursor into deliveries, up to `pages` pages of
         `limit` batches of them (each page one transaction); returns how many events, or
         None when no endpoint listens."""
         tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
         if not tenants:  # nothing to read, and nothing owed to later endpoints
-            await self._executor.write(q.SET_CURSOR, at=now_iso(), full=False)
+            await self._set_cursor(EventCursor.at(datetime.now(UTC)))
             return None
-        rows = await self._executor.read(q.CURSOR)
-        start = rows[0]["at"] if rows else now_iso()
-        full = bool(rows and rows[0]["full"])
+        cursor = await self._cursor() or EventCursor.at(datetime.now(UTC))
         fanned = 0
         for _ in range(pages):
-            # look back for late commits, except after a full page (reading on from its end)
-            back = 0.0 if full else overlap_s
-            after = iso(datetime.fromisoformat(start) - timedelta(seconds=back))
-            page = await self._events.events_after(after, limit, tenants=tenants)
+            read_at = datetime.now(UTC)
+            page = await self._events.events_after(cursor.after, limit, tenants=tenants)
             if page.events:
                 await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
-            start = page.until or max([start] + [e["at"] for e in page.events])
-            full = page.until is not None
-            await self._executor.write(q.SET_CURSOR, at=start, full=full)
+            cursor.advance(read_at, page)
             fanned += len(page.events)
-            if not full:
+            if page.until is None:
                 break
+        await self._set_cursor(cursor)
         return fanned
+
+    async def _cursor(self) -> EventCursor | None:
+        rows = await self._executor.read(q.CURSOR)
+        return EventCursor(rows[0]["at"], rows[0]["recheck"]) if rows else None
+
+    async def _set_cursor(self, cursor: EventCursor) -> None:
+        await self._executor.write(q.SET_CURSOR, at=cursor.after, recheck=cursor.recheck)
 
     async def claim_due(self, lease_until: str, limit: int
                         ) -> list[tuple[dict[str, Any], str, str, bool]]:

@@ -59,12 +59,15 @@ CANCEL_DEAD = Cypher(
 
 CURSOR = Cypher(
     "webhooks.cursor",
-    "MATCH (c:WebhookCursor {id: 'fanout'}) RETURN c.at AS at, c.full AS full",
+    "MATCH (c:WebhookCursor {id: 'fanout'}) RETURN c.at AS at, c.recheck AS recheck",
 )
 
 SET_CURSOR = Cypher(
     "webhooks.set_cursor",
-    "MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at, c.full = $full RETURN c.at AS at",
+    """
+    MERGE (c:WebhookCursor {id: 'fanout'}) SET c.at = $at, c.recheck = $recheck
+    RETURN c.at AS at
+    """,
 )
 
 # One delivery per (event, endpoint), however often the same events are read again (each
