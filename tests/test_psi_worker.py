@@ -18,7 +18,7 @@ from trustfabric import events
 from trustfabric.audit import iso, now_iso
 from trustfabric.client import PsiClient, job_events
 from trustfabric.events import EventBus
-from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.psi import LATE, EventCursor, EventPage, PsiJobRepository
 from trustfabric.psi_jobs import lease_until
 
 
@@ -324,3 +324,12 @@ async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
         assert min(event["at"] for event in seen) >= t.at(8.0)
     finally:
         await t.drop(services)
+
+
+def test_a_cursor_ahead_of_the_readers_clock_comes_back_once_caught_up():
+    """Left ahead (a writer's clock, or a reader, ahead of this one), it would skip every
+    event this clock's writers write until this clock caught up with it."""
+    now = datetime.now(UTC)
+    cursor = EventCursor(iso(now + timedelta(hours=3)))
+    cursor.advance(now, EventPage([], None))
+    assert cursor.after == iso(now - LATE)

@@ -71,12 +71,13 @@ class EventBus:
             self.publish(event)
 
     async def poll_once(self) -> int:
-        started = datetime.now(UTC)
+        # this one: a subscriber arriving meanwhile may start a new cursor, not to be undone
+        cursor, started = self._cursor, datetime.now(UTC)
         # this process's own events were published as they committed
-        page = await self._jobs.events_after(self._cursor.after, PAGE, foreign=True)
+        page = await self._jobs.events_after(cursor.after, PAGE, foreign=True)
         for event in page.events:
             self.publish(event)
-        self._cursor.advance(started, page)
+        cursor.advance(started, page)
         return len(page.events)
 
     async def run(self) -> None:

@@ -197,11 +197,15 @@ class EventCursor:
 
     def advance(self, read_at: datetime, page: EventPage) -> None:
         """After `page`, read (after `self.after`) at `read_at`."""
-        unsettled = max(self.after, iso(read_at - LATE))
-        if page.until is None:  # caught up: next, from where late batches may yet commit
-            self.after = min(self.recheck or unsettled, unsettled)
+        settled = iso(read_at - LATE)
+        if page.until is None:
+            # caught up: next, from where late batches may yet commit (also where a cursor
+            # stood ahead of this reader's clock: it comes back, rather than skip what this
+            # clock's writers write)
+            self.after = min(self.recheck or settled, settled)
             self.recheck = None
             return
+        unsettled = max(self.after, settled)
         if unsettled < page.until:
             self.recheck = min(self.recheck or unsettled, unsettled)
         self.after = page.until
@@ -410,6 +414,10 @@ class PsiJobRepository:
         return {"at": max(latest, now_iso()), "origin": self.origin}
 
     async def _write(self, query: Cypher, latest: str, **params: Any) -> list[dict[str, Any]]:
-        """A statement that writes its job events as a batch: what it returns."""
-        rows = await self._executor.write(query, **self._batch(latest), **params)
-        return [row["result"] for row in rows]
+        """A statement that writes its job events as a batch: what it returns. The batch's
+        time is taken in the unit of work, so a retry takes it again."""
+
+        async def work(tx: Tx) -> list[dict[str, Any]]:
+            return await tx.run(query, **self._batch(latest), **params)
+
+        return [row["result"] for row in await self._executor.write_tx(work)]
