@@ -21,8 +21,10 @@ from trustfabric.psi import Mode
 
 @dataclass(frozen=True)
 class Quota:
-    """A sustained rate (`requests` per `per_seconds`) and a burst: at most `burst` in any
-    one second, which smooths a tenant's spikes before they reach the queue."""
+    """A sustained rate (`requests` per `per_seconds`) and a burst: about `burst` a second,
+    which smooths a tenant's spikes before they reach the queue. Both are sliding-window
+    counts (QuotaGate): across a window's edge a little more may pass, up to twice the
+    burst within one second at most."""
 
     requests: int = 600
     per_seconds: int = 60
@@ -134,8 +136,20 @@ def _tenant(doc: dict[str, Any], base: TenantControls) -> TenantControls:
         quota=Quota(int(quota.get("requests", base.quota.requests)),
                     int(quota.get("perSeconds", base.quota.per_seconds)),
                     int(quota.get("burst", base.quota.burst))),
-        weight=float(doc.get("weight", base.weight)),
+        weight=_weight(doc.get("weight", base.weight)),
     )
+
+
+MAX_WEIGHT = 100.0
+
+
+def _weight(value: Any) -> float:
+    """A share when tenants compete: above 0 (a weight of 0 would never be served) and at
+    most MAX_WEIGHT."""
+    weight = float(value)
+    if not 0 < weight <= MAX_WEIGHT:
+        raise ValueError(f"weight must be above 0 and at most {MAX_WEIGHT:g}, not {value}")
+    return weight
 
 
 def diff(before: PilotControls, after: PilotControls) -> list[str]:
@@ -161,14 +175,16 @@ class QuotaGate:
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     async def take(self, tenant: str, quota: Quota) -> None:
-        burst = RateLimitItemPerSecond(quota.burst, 1)
-        sustained = RateLimitItemPerSecond(quota.requests, quota.per_seconds)
-        for item in (burst, sustained):
-            if not await self._limiter.test(item, tenant):
-                reset = (await self._limiter.get_window_stats(item, tenant)).reset_time
+        # Each limit counts under its own name: `limits` keys a count by amount and window,
+        # so a burst equal to a one-second quota would otherwise share (and double) it.
+        limits = (("burst", RateLimitItemPerSecond(quota.burst, 1)),
+                  ("sustained", RateLimitItemPerSecond(quota.requests, quota.per_seconds)))
+        for name, item in limits:
+            if not await self._limiter.test(item, name, tenant):
+                reset = (await self._limiter.get_window_stats(item, name, tenant)).reset_time
                 raise QuotaExceeded(f"tenant {tenant} is over its PSI quota",
                                     retryAfterSeconds=max(1, math.ceil(reset - time.time())))
-        await self._limiter.hit(burst, tenant)
-        await self._limiter.hit(sustained, tenant)
+        for name, item in limits:
+            await self._limiter.hit(item, name, tenant)
 
 

@@ -58,7 +58,7 @@ def fairness_gini(served: Mapping[str, float], demand: Mapping[str, float],
 
 class DeficitRoundRobin:
     """Splits each batch between backlogged tenants in proportion to their weights; unused
-    credit of a tenant with a short queue is not carried over (classic DRR resets it)."""
+    credit of a tenant whose queue runs out is not carried over (classic DRR resets it)."""
 
     def __init__(self, quantum: float = 1.0) -> None:
         self.quantum = quantum
@@ -71,6 +71,13 @@ class DeficitRoundRobin:
         for tenant in list(self.deficit):
             if tenant not in allocation:
                 del self.deficit[tenant]  # an idle tenant banks nothing
+        if not allocation:
+            return {}
+        # Quanta in proportion to the weights, the least at least one job: a round then
+        # serves at least one job, however small the weights (tiny ones took a million
+        # empty rounds a job, on the event loop).
+        least = min(weights.get(t, 1.0) for t in allocation)
+        quantum = {t: self.quantum * weights.get(t, 1.0) / least for t in allocation}
         ordered = sorted(allocation)
         start = next((i for i, t in enumerate(ordered) if t > self._last), 0)
         ordered = ordered[start:] + ordered[:start]
@@ -78,8 +85,7 @@ class DeficitRoundRobin:
             for tenant in ordered:
                 if allocation[tenant] >= backlog[tenant]:
                     continue
-                self.deficit[tenant] = self.deficit.get(tenant, 0.0) + (
-                    self.quantum * weights.get(tenant, 1.0))
+                self.deficit[tenant] = self.deficit.get(tenant, 0.0) + quantum[tenant]
                 take = min(int(self.deficit[tenant]), backlog[tenant] - allocation[tenant],
                            slots)
                 allocation[tenant] += take
@@ -87,6 +93,8 @@ class DeficitRoundRobin:
                 slots -= take
                 if take:
                     self._last = tenant
+                if allocation[tenant] >= backlog[tenant]:
+                    self.deficit[tenant] = 0.0  # its queue ran out: no credit banked
                 if slots == 0:
                     break
         return {t: n for t, n in allocation.items() if n > 0}
