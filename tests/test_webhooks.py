@@ -3,6 +3,8 @@ letters and their replay, tenant walls."""
 
 import asyncio
 import secrets
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -26,6 +28,7 @@ from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.queries import webhooks as wq
 from trustfabric.webhooks import (
     SIGNATURE_HEADER,
+    WebhookDispatcher,
     check_url,
     resolves_privately,
     sign,
@@ -250,12 +253,89 @@ def test_urls_and_signatures():
             check_url(bad, allow_private=True)
     for private in ("http://127.0.0.1/h", "http://10.1.2.3/h", "http://localhost:9/h",
                     "http://[::1]/h", "http://169.254.169.254/latest", "http://2130706433/",
-                    "http://0x7f000001/", "http://127.1/", "http://0.0.0.0/"):
+                    "http://0x7f000001/", "http://127.1/", "http://0.0.0.0/",
+                    "http://100.100.100.200/latest/meta-data/"):  # carriers' shared space
         with pytest.raises(BadUserInput):
             check_url(private, allow_private=False)
+    # what a delivery would trip over: a name DNS cannot carry, a port out of range
+    for unusable in ("https://a..example.com/hook", "https://hooks.example.com:99999/h"):
+        with pytest.raises(BadUserInput):
+            check_url(unusable, allow_private=True)
     assert check_url("https://hooks.example.com/x", allow_private=False)
     header = sign("s", b"{}", 1_000)
     assert not verify_signature("s", b"{}", header)  # too old
+    now = str(int(time.time())).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert verify_signature("s", b"{}", f"t={now},v1=00") is False  # not an exception
+
+
+class OneDelivery:
+    """A repository with one delivery due, to the given URL; records what became of it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.outcomes: list[tuple[str, int]] = []
+
+    async def claim_due(self, lease_until: str, limit: int) -> list:
+        delivery = {"id": "d1", "endpointId": "wh_x", "eventId": "e1", "tenant": "t",
+                    "jobId": "j", "jobStatus": "DONE", "eventAt": now_iso(), "attempts": 0}
+        return [(delivery, self.url, "whsec_x", True)]
+
+    async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
+        self.outcomes.append(("RETRY", attempts))
+
+    async def settle(self, delivery_id: str, status: str, attempts: int,
+                     error: str | None) -> None:
+        self.outcomes.append((status, attempts))
+
+
+def public_dispatcher(repo: OneDelivery) -> WebhookDispatcher:
+    return WebhookDispatcher(repo, max_attempts=3, backoff_base_s=0.05,  # type: ignore[arg-type]
+                             timeout_s=1.0, interval_s=0.1, allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["https://a..example.com/hook",
+                                 "https://hooks.example.com:99999/hook"])
+async def test_a_url_stored_before_it_was_checked_as_now_fails_its_attempts(url):
+    """Registered by an earlier version: its delivery fails and is retried (then dead),
+    instead of raising out of the round, never counted, claimed again for ever."""
+    repo = OneDelivery(url)
+    dispatcher = public_dispatcher(repo)
+    async with dispatcher.session() as session:
+        await dispatcher.deliver_due(session)
+    assert repo.outcomes == [("RETRY", 1)]
+
+
+async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reached(
+        monkeypatch: pytest.MonkeyPatch):
+    """The check's lookup answers with a public address, the connection's with loopback."""
+    hits: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    answers = iter(["93.184.215.14"])
+
+    async def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (next(answers, "127.0.0.1"), port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    repo = OneDelivery(f"http://rebind.example:{port}/hook")
+    dispatcher = public_dispatcher(repo)
+    try:
+        async with dispatcher.session() as session:
+            await dispatcher.deliver_due(session)
+    finally:
+        monkeypatch.undo()
+        await runner.cleanup()
+    assert hits == [] and repo.outcomes == [("RETRY", 1)]
 
 
 async def test_delivery_checks_where_a_name_resolves():

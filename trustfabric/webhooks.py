@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from trustfabric.audit import iso
 from trustfabric.bundles import canonical
@@ -40,6 +42,8 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 
 def verify_signature(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> bool:
     """What a receiver does (and the tests): recompute, compare in constant time."""
+    if not header.isascii():  # int() reads other scripts' digits; compare_digest would raise
+        return False
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])
@@ -51,9 +55,11 @@ def verify_signature(secret: str, body: bytes, header: str, tolerance_s: int = 3
 
 
 def _private(address: str) -> bool:
+    """Not an address of the public internet: private, loopback, link-local, reserved, the
+    carriers' shared space (100.64.0.0/10, where some clouds keep their metadata service),
+    multicast or unspecified."""
     ip = ipaddress.ip_address(address)
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved \
-        or ip.is_multicast or ip.is_unspecified
+    return not ip.is_global or ip.is_multicast or ip.is_unspecified
 
 
 def _literal_address(host: str) -> str | None:
@@ -73,6 +79,11 @@ def check_url(url: str, allow_private: bool) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.hostname or len(url) > 2048:
         raise BadUserInput("url must be an http(s) URL")
+    try:  # what a delivery would trip over: a port out of range, a name DNS cannot carry
+        _ = parsed.port
+        parsed.hostname.encode("idna")
+    except (ValueError, UnicodeError):
+        raise BadUserInput("url must have a valid host name and port") from None
     if not allow_private:
         host = parsed.hostname
         literal = _literal_address(host)
@@ -80,6 +91,20 @@ def check_url(url: str, allow_private: bool) -> str:
                 or host.endswith(".localhost"):
             raise BadUserInput("url must not point at a private or loopback address")
     return url
+
+
+class PublicResolver(ThreadedResolver):
+    """Resolves a name for a connection and refuses it if any of its addresses is private:
+    the addresses checked are the ones connected to. A check by a lookup of its own could
+    be answered with a public address and the connection's lookup with a private one (DNS
+    rebinding)."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        addresses = await super().resolve(host, port, family)
+        if any(_private(address["host"]) for address in addresses):
+            raise OSError(f"{host} resolves to a private address")
+        return addresses
 
 
 async def resolves_privately(url: str) -> bool:
@@ -114,10 +139,17 @@ class WebhookDispatcher:
         self.timeout_s = timeout_s
         self.interval_s = interval_s
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP client deliveries are sent with: the timeout, and unless private
+        addresses are allowed, a resolver that refuses them as it connects."""
+        connector = None if self.allow_private else aiohttp.TCPConnector(
+            resolver=PublicResolver())
+        return aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+
     async def run(self) -> None:
         ORIGIN.set("background")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)
-                                         ) as session:
+        async with self.session() as session:
             while True:
                 try:
                     if await self.repo.fan_out() is not None:
@@ -161,7 +193,9 @@ class WebhookDispatcher:
                                         allow_redirects=False) as response:
                     if not 200 <= response.status < 300:
                         error = f"HTTP {response.status}"
-        except (aiohttp.ClientError, TimeoutError) as failure:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as failure:
+            # a URL registered before it was checked as now (a bad port or name) fails its
+            # attempts like any other error, rather than stop this round, for ever
             error = type(failure).__name__
         attempts = delivery["attempts"] + 1
         if error is None:
