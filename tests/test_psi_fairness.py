@@ -11,7 +11,7 @@ import httpx
 import pytest
 from graphql import specified_rules
 
-from tests.conftest import OPERATOR, codes
+from tests.conftest import OPERATOR, codes, until
 from tests.test_psi import selectors
 from trustfabric.app import GraphQLApp, create_app
 from trustfabric.auth import Caller, Role
@@ -19,11 +19,12 @@ from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
 from trustfabric.controls import Quota
 from trustfabric.errors import Unavailable
-from trustfabric.load import LoadState
+from trustfabric.load import GINI, LoadState
 from trustfabric.middleware import ShedOverload
 from trustfabric.psi import Mode
 from trustfabric.psi_jobs import MAX_SHED_RECORDS, OTHER_DATASETS
 from trustfabric.schema import build_schema, validation_rules
+from trustfabric.schema.metrics import REQUESTS
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 
@@ -310,10 +311,16 @@ async def test_overload_sheds_psi_requests_before_graphql_with_the_same_answer(
             return await http.post("/graphql", json=payload, headers=headers)
         return await http.post("/graphql", content=payload, headers=headers)
 
+    def answered(outcome: str) -> float:
+        return REQUESTS.labels("requestPsi", outcome)._value.get()
+
     with overloaded_by(services, flood):
+        errors, refusals = answered("error"), answered("refused")
         early = await post(shedding, flood_token, body("k1"))
         assert reached == [] and early.headers["retry-after"] == "1"
         late = await post(plain, flood_token, body("k1"))
+        # shed on purpose by either, so refused, not an error, in the request metrics
+        assert (answered("error"), answered("refused")) == (errors, refusals + 2)
         assert early.status_code == late.status_code == 200
         assert early.json() == late.json()
         assert codes(early.json()) == ["UNAVAILABLE"]
@@ -398,3 +405,30 @@ async def test_shed_requests_are_audited_in_few_records_whatever_datasets_they_n
     assert len(shed) <= MAX_SHED_RECORDS  # other tenants may hold some of the records
     assert sum(e.details["count"] for e in shed) == MAX_SHED_RECORDS + 50
     assert sorted(e.subject for e in shed if e.details["count"] > 1) == [OTHER_DATASETS]
+
+
+def test_the_live_gini_measures_service_against_weighted_shares_and_owed_demand():
+    state = LoadState(0.25)
+    state.weights = {"gold": 3.0, "basic": 1.0}
+    for _ in range(1000):
+        state.accepted("gold")
+        state.accepted("basic")
+    for _ in range(100):  # refused for its own quota or permissions: not owed service
+        state.refused("idle", "QUOTA_EXCEEDED")
+        state.refused("idle", "FORBIDDEN")
+    state.served(["gold"] * 300 + ["basic"] * 100)  # 3:1, as weighted
+    assert GINI._value.get() == pytest.approx(0.0, abs=1e-9)
+    state.refused("shed", "UNAVAILABLE")  # shed for load: owed, and not served
+    assert state.gini() > 0.16
+
+
+async def test_the_live_gini_moves_on_with_its_window_when_nothing_is_served():
+    state = LoadState(0.25, window_s=0.2)
+    state.accepted("a")
+    state.refused("b", "UNAVAILABLE")
+    state.served(["a"])
+    assert GINI._value.get() > 0.16
+    watching = asyncio.create_task(state.watch_loop(interval_s=0.01, gini_every_s=0.05))
+    await until(lambda: GINI._value.get() == 0.0, seconds=5.0)
+    watching.cancel()
+    assert GINI._value.get() == 0.0

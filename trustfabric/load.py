@@ -54,6 +54,9 @@ class LoadState:
         self._served = Window()
         self._recent = Window()  # the last RATE_WINDOW_S of it, for the service rate
         self._admitted = Window()  # jobs accepted over the last RATE_WINDOW_S
+        # tenants' weights (pilot controls), as the worker last split a batch by them: the
+        # Gini measures service against the weighted fair share
+        self.weights: dict[str, float] = {}
 
     # -- observations ----------------------------------------------------------------------
     def queued(self, tenant: str) -> None:
@@ -90,7 +93,10 @@ class LoadState:
 
     def refused(self, tenant: str, code: str) -> None:
         REFUSED.labels(tenant, code).inc()
-        self._demand.add(time.monotonic(), tenant)  # demand, even if not served
+        if code == "UNAVAILABLE":
+            # shed for load: demand the service owes and did not serve. A refusal for the
+            # tenant's own quota, permissions or input is not owed.
+            self._demand.add(time.monotonic(), tenant)
 
     def served(self, tenants: list[str], outcome: str = "done") -> None:
         now = time.monotonic()
@@ -163,18 +169,24 @@ class LoadState:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 
-    async def watch_loop(self, interval_s: float = 0.05) -> None:
-        """Measures how late the event loop wakes from a short sleep."""
+    async def watch_loop(self, interval_s: float = 0.05, gini_every_s: float = 1.0) -> None:
+        """Measures how late the event loop wakes from a short sleep; and moves the Gini
+        on with its window when nothing is served (it would stay at its last value)."""
+        gini_at = time.monotonic()
         while True:
             began = time.monotonic()
             await asyncio.sleep(interval_s)
             late = max(time.monotonic() - began - interval_s, 0.0)
             self.loop_lag_s = 0.8 * self.loop_lag_s + 0.2 * late
             LOOP_LAG.set(self.loop_lag_s)
+            if began - gini_at >= gini_every_s:
+                gini_at = began
+                GINI.set(self.gini())
 
     def gini(self) -> float:
         horizon = time.monotonic() - self.window_s
-        return fairness_gini(self._served.since(horizon), self._demand.since(horizon), {})
+        return fairness_gini(self._served.since(horizon), self._demand.since(horizon),
+                             self.weights)
 
 
 class Window:

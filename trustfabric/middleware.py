@@ -129,7 +129,7 @@ class ShedOverload:
             await self.app(scope, _replay(body, receive), send)
             return
         answer, retry_after = refusal
-        metrics.record("requestPsi", {"UNAVAILABLE"}, started)
+        metrics.record("requestPsi", "refused", started)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer)),
             (b"retry-after", str(retry_after).encode())]})

@@ -243,6 +243,7 @@ class ProofWorker:
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
         controls, _ = await self.service.controls.current()
         weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
+        self.service.queue.weights.update(weights)
         handed: dict[str, list[str]] = {}
         search: dict[str, int] = {}
         batch = self.batch_jobs()

@@ -3,6 +3,7 @@ name is free text and would make the label set unbounded."""
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
 from prometheus_client import Counter, Histogram
@@ -33,14 +34,22 @@ class RequestMetrics(SchemaExtension):
                         field = first.name.value
                     break
         errors = context.result.errors if context.result else None
-        record(field, {(e.extensions or {}).get("code") for e in errors or []}, started)
+        record(field, outcome([e.extensions or {} for e in errors or []]), started)
 
 
-def record(field: str, codes: set[str | None], started: float) -> None:
-    """One operation on `field`, answered with these error codes (none: ok)."""
-    outcome = "ok"
-    if codes:
-        outcome = "error" if "INTERNAL_SERVER_ERROR" in codes or "UNAVAILABLE" in codes \
-            else "refused"
-    REQUESTS.labels(field, outcome).inc()
+def outcome(errors: list[dict[str, Any]]) -> str:
+    """ok; refused on purpose (the caller's mistake, its quota, or shed under overload:
+    UNAVAILABLE with reason OVERLOADED and a Retry-After); or error (ours, or an outage)."""
+    if not errors:
+        return "ok"
+    if any(e.get("code") == "INTERNAL_SERVER_ERROR"
+           or (e.get("code") == "UNAVAILABLE" and e.get("reason") != "OVERLOADED")
+           for e in errors):
+        return "error"
+    return "refused"
+
+
+def record(field: str, answered: str, started: float) -> None:
+    """One operation on `field`, answered `ok`, `refused` or `error` (see `outcome`)."""
+    REQUESTS.labels(field, answered).inc()
     LATENCY.labels(field).observe(time.perf_counter() - started)
