@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import (
+    RAW_DELIVERY,
     Timeline,
     codes,
     free_port,
@@ -365,3 +366,64 @@ async def test_a_batch_committed_late_within_a_full_page_is_fanned_out(services)
         await services.webhooks.deactivate(endpoint["id"], None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
+
+
+async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice(
+        services, monkeypatch: pytest.MonkeyPatch):
+    """Each send may take the whole timeout, and an endpoint's go one after another: the
+    lease of the later ones covers those before them, so a second process (here, a second
+    dispatcher) does not claim and send them meanwhile."""
+    ours: list[WebhookDispatcher] = []
+    deliver_due = WebhookDispatcher.deliver_due
+
+    async def only_ours(self: WebhookDispatcher, session) -> int:  # the app's stands aside
+        return await deliver_due(self, session) if self in ours else 0
+
+    monkeypatch.setattr(WebhookDispatcher, "deliver_due", only_ours)
+    received: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(request.headers["X-TrustFabric-Event-Id"])
+        await asyncio.sleep(0.4)  # within the timeout: every send succeeds
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    tenant = "lease-" + secrets.token_hex(4)
+    endpoint, _ = await services.webhooks.register(tenant, f"http://127.0.0.1:{port}/hook")
+    for i in range(4):
+        await services.executor.write(
+            RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
+            at=f"2001-01-01T00:00:0{i}.000000+00:00", due=True, status="PENDING")
+    first, second = (WebhookDispatcher(services.webhooks, max_attempts=3, backoff_base_s=0.05,
+                                       timeout_s=0.5, interval_s=0.1, allow_private=True)
+                     for _ in range(2))
+    ours += [first, second]
+    try:
+        async with first.session() as one, second.session() as other:
+            sending = asyncio.create_task(first.deliver_due(one))
+            await until(lambda: bool(received), seconds=5.0)  # the first claimed all four
+            while not sending.done():
+                await second.deliver_due(other)
+                await asyncio.sleep(0.1)
+            await sending
+    finally:
+        await services.webhooks.deactivate(endpoint["id"], tenant)
+        await runner.cleanup()
+    assert sorted(received) == sorted(set(received)) and len(received) == 4
+
+
+async def test_deliveries_go_on_while_the_fan_out_fails():
+    class FanOutFails(OneDelivery):
+        async def fan_out(self) -> int:
+            raise RuntimeError("a fault in the fan-out")
+
+    repo = FanOutFails("http://hooks.example.com:1/h")
+    dispatching = asyncio.create_task(public_dispatcher(repo).run())
+    await until(lambda: bool(repo.outcomes), seconds=5.0)
+    dispatching.cancel()
+    assert repo.outcomes[0] == ("RETRY", 1)  # attempted, though no fan-out succeeded

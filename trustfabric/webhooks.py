@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -151,18 +152,28 @@ class WebhookDispatcher:
         ORIGIN.set("background")
         async with self.session() as session:
             while True:
-                try:
-                    if await self.repo.fan_out() is not None:
-                        await self.deliver_due(session)  # with no endpoint, nothing is due
-                except Unavailable:
-                    log.warning("webhooks: database unavailable; retrying")
-                except Exception:  # a dead dispatcher would silence every endpoint
-                    log.exception("webhooks: dispatch failed; retrying")
+                # apart: a fan-out that keeps failing must not stop retries and replays
+                if await self._guarded(self.repo.fan_out, "fan-out") is not None:
+                    # with no endpoint, nothing is due
+                    await self._guarded(lambda: self.deliver_due(session), "delivery")
                 await asyncio.sleep(self.interval_s)
 
+    @staticmethod
+    async def _guarded(step: Callable[[], Awaitable[int | None]], what: str) -> int | None:
+        """The step's result; 0 if it failed (logged: a dead dispatcher would silence every
+        endpoint)."""
+        try:
+            return await step()
+        except Unavailable:
+            log.warning("webhooks %s: database unavailable; retrying", what)
+        except Exception:
+            log.exception("webhooks %s failed; retrying", what)
+        return 0
+
     async def deliver_due(self, session: aiohttp.ClientSession) -> int:
-        lease = iso(datetime.now(UTC) + timedelta(seconds=self.timeout_s * 2))
-        due = await self.repo.claim_due(lease, limit=50)
+        now = datetime.now(UTC)
+        due = await self.repo.claim_due(iso(now + timedelta(seconds=self.timeout_s * 2)),
+                                        limit=50)
         by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
         for delivery, url, secret, active in due:  # claimed oldest event first
             if active:
@@ -170,6 +181,11 @@ class WebhookDispatcher:
             else:  # fanned out or replayed as its endpoint was deactivated
                 await self.repo.settle(delivery["id"], "CANCELLED", delivery["attempts"],
                                        DEACTIVATED)
+        longest = max((len(queue) for queue in by_endpoint.values()), default=0)
+        if longest > 1:  # sent one after another: held until the last may have been sent
+            await self.repo.extend_leases(
+                [delivery["id"] for queue in by_endpoint.values() for delivery, _, _ in queue],
+                iso(now + timedelta(seconds=self.timeout_s * 2 * longest)))
 
         async def send_in_order(queue: list[tuple[dict[str, Any], str, str]]) -> None:
             for delivery, url, secret in queue:

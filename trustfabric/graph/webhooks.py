@@ -83,6 +83,9 @@ class WebhookRepository:
                                           limit=limit)
         return [(row["delivery"], row["url"], row["secret"], row["active"]) for row in rows]
 
+    async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:
+        await self._executor.write(q.EXTEND_LEASES, ids=delivery_ids, until=lease_until)
+
     async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
         await self._executor.write(q.RETRY_LATER, id=delivery_id, attempts=attempts,
                                    nextAttemptAt=at, error=error, now=now_iso())

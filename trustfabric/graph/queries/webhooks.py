@@ -108,6 +108,19 @@ CLAIM_DUE = Cypher(
     """,
 )
 
+# An endpoint's deliveries are sent one after another, each within the send timeout: the
+# lease of the later ones is pushed out to cover those before them.
+EXTEND_LEASES = Cypher(
+    "webhooks.extend_leases",
+    """
+    UNWIND $ids AS id
+    MATCH (u:WebhookDue {deliveryId: id})
+    WHERE u.nextAttemptAt < $until
+    SET u.nextAttemptAt = $until
+    RETURN count(u) AS extended
+    """,
+)
+
 # An attempt's outcome counts only while its delivery is due: one cancelled meanwhile (its
 # endpoint deactivated) stays cancelled.
 RETRY_LATER = Cypher(
