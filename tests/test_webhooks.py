@@ -427,3 +427,22 @@ async def test_deliveries_go_on_while_the_fan_out_fails():
     await until(lambda: bool(repo.outcomes), seconds=5.0)
     dispatching.cancel()
     assert repo.outcomes[0] == ("RETRY", 1)  # attempted, though no fan-out succeeded
+
+
+async def test_a_tenant_has_at_most_so_many_webhooks(services, settings, gql, make_token,
+                                                     tenant):
+    """Each endpoint gets every event of its tenant: their number bounds what one event
+    costs."""
+    token = await make_token(tenant)
+    endpoints = [(await services.webhooks.register(tenant, f"https://h{n}.example.com/h"))[0]
+                 for n in range(settings.webhook_max_per_tenant)]
+    try:
+        refused = await gql(REGISTER, token, url="https://one-more.example.com/h")
+        assert codes(refused) == ["BAD_USER_INPUT"]
+        assert "at most" in refused["errors"][0]["message"]
+        await services.webhooks.deactivate(endpoints.pop()["id"], tenant)
+        accepted = await gql(REGISTER, token, url="https://one-more.example.com/h")
+        endpoints.append(accepted["data"]["registerWebhook"]["webhook"])
+    finally:
+        for endpoint in endpoints:
+            await services.webhooks.deactivate(endpoint["id"], tenant)

@@ -86,7 +86,7 @@ class Services:
             write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, service, signing, events,
-                   WebhookRepository(executor, jobs))
+                   WebhookRepository(executor, jobs, settings.webhook_max_per_tenant))
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.signing,

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     webhook_backoff_base_s: float = 2.0
     webhook_timeout_s: float = 5.0
     webhook_interval_s: float = 0.5
+    # Every endpoint of a tenant gets each of its events: a bound on the deliveries an
+    # event makes, and on the endpoints every fan-out round reads.
+    webhook_max_per_tenant: int = 10
     # Delivered and cancelled deliveries (their history) are kept this long; dead letters
     # until an operator replays them.
     webhook_retention_s: float = 7 * 86400.0

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trustfabric.audit import now_iso
-from trustfabric.errors import NotFound
+from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.psi import EventCursor, PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
@@ -15,15 +15,21 @@ DEACTIVATED = "endpoint deactivated"
 
 
 class WebhookRepository:
-    def __init__(self, executor: GraphExecutor, events: PsiJobRepository) -> None:
+    def __init__(self, executor: GraphExecutor, events: PsiJobRepository,
+                 max_per_tenant: int) -> None:
         self._executor = executor
         self._events = events
+        self._max_per_tenant = max_per_tenant
 
     async def register(self, tenant: str, url: str) -> tuple[dict[str, Any], str]:
         """(the endpoint, its signing secret: shown once to the caller)."""
         secret = "whsec_" + secrets.token_urlsafe(32)
         rows = await self._executor.write(q.REGISTER, id="wh_" + secrets.token_hex(8),
-                                          tenant=tenant, url=url, secret=secret, now=now_iso())
+                                          tenant=tenant, url=url, secret=secret, now=now_iso(),
+                                          max=self._max_per_tenant)
+        if not rows:
+            raise BadUserInput(f"a tenant may have {self._max_per_tenant} webhooks at most: "
+                               "delete one first")
         return rows[0]["endpoint"], secret
 
     async def endpoints(self, tenant: str | None) -> list[dict[str, Any]]:

@@ -6,9 +6,13 @@ the deliveries still owed."""
 
 from trustfabric.graph.cypher import Cypher
 
+# Nothing is created (no row) when the tenant already has `$max` active endpoints.
 REGISTER = Cypher(
     "webhooks.register",
     """
+    OPTIONAL MATCH (other:WebhookEndpoint {tenant: $tenant}) WHERE other.active
+    WITH count(other) AS active
+    WHERE active < $max
     CREATE (w:WebhookEndpoint {id: $id, tenant: $tenant, url: $url, secret: $secret,
                                active: true, createdAt: $now})
     RETURN w {.id, .tenant, .url, .createdAt} AS endpoint
