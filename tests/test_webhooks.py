@@ -276,7 +276,7 @@ class OneDelivery:
         self.url = url
         self.outcomes: list[tuple[str, int]] = []
 
-    async def claim_due(self, lease_until: str, limit: int) -> list:
+    async def claim_due(self, lease_until: str, limit: int, busy: object = ()) -> list:
         delivery = {"id": "d1", "endpointId": "wh_x", "eventId": "e1", "tenant": "t",
                     "jobId": "j", "jobStatus": "DONE", "eventAt": now_iso(), "attempts": 0}
         return [(delivery, self.url, "whsec_x", True)]
@@ -303,6 +303,7 @@ async def test_a_url_stored_before_it_was_checked_as_now_fails_its_attempts(url)
     dispatcher = public_dispatcher(repo)
     async with dispatcher.session() as session:
         await dispatcher.deliver_due(session)
+        await dispatcher.sent()
     assert repo.outcomes == [("RETRY", 1)]
 
 
@@ -333,6 +334,7 @@ async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reache
     try:
         async with dispatcher.session() as session:
             await dispatcher.deliver_due(session)
+            await dispatcher.sent()
     finally:
         monkeypatch.undo()
         await runner.cleanup()
@@ -407,10 +409,12 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
         async with first.session() as one, second.session() as other:
             sending = asyncio.create_task(first.deliver_due(one))
             await until(lambda: bool(received), seconds=5.0)  # the first claimed all four
-            while not sending.done():
+            await sending
+            while first.sending:
                 await second.deliver_due(other)
                 await asyncio.sleep(0.1)
-            await sending
+            await first.sent()
+            await second.sent()
     finally:
         await services.webhooks.deactivate(endpoint["id"], tenant)
         await runner.cleanup()
@@ -446,3 +450,63 @@ async def test_a_tenant_has_at_most_so_many_webhooks(services, settings, gql, ma
     finally:
         for endpoint in endpoints:
             await services.webhooks.deactivate(endpoint["id"], tenant)
+
+
+async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
+        services, monkeypatch: pytest.MonkeyPatch):
+    """While one endpoint takes its time over each delivery, another tenant's delivery that
+    falls due meanwhile is sent at the next round, not once the slow one is done."""
+    ours: list[WebhookDispatcher] = []
+    deliver_due = WebhookDispatcher.deliver_due
+
+    async def only_ours(self: WebhookDispatcher, session) -> int:  # the app's stands aside
+        return await deliver_due(self, session) if self in ours else 0
+
+    monkeypatch.setattr(WebhookDispatcher, "deliver_due", only_ours)
+    released, received = asyncio.Event(), []
+
+    async def slow(request: web.Request) -> web.Response:
+        await released.wait()
+        return web.Response(status=204)
+
+    async def fast(request: web.Request) -> web.Response:
+        received.append(request.headers["X-TrustFabric-Event-Id"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    app.router.add_post("/fast", fast)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    slow_tenant, fast_tenant = "slow-" + secrets.token_hex(4), "fast-" + secrets.token_hex(4)
+    stalled, _ = await services.webhooks.register(slow_tenant, f"http://127.0.0.1:{port}/slow")
+    quick, _ = await services.webhooks.register(fast_tenant, f"http://127.0.0.1:{port}/fast")
+    dispatcher = WebhookDispatcher(services.webhooks, max_attempts=3, backoff_base_s=0.05,
+                                   timeout_s=10.0, interval_s=0.1, allow_private=True)
+    ours.append(dispatcher)
+    try:
+        await services.executor.write(
+            RAW_DELIVERY, id=f"{slow_tenant}-0", endpointId=stalled["id"], tenant=slow_tenant,
+            at="2002-01-01T00:00:00.000000+00:00", due=True, status="PENDING")
+        async with dispatcher.session() as session:
+            rounds = asyncio.create_task(dispatcher.deliver_due(session))
+            await asyncio.wait([rounds], timeout=5.0)  # the slow endpoint is being sent to
+            await services.executor.write(
+                RAW_DELIVERY, id=f"{fast_tenant}-0", endpointId=quick["id"],
+                tenant=fast_tenant, at="2002-01-01T00:00:01.000000+00:00", due=True,
+                status="PENDING")
+            if rounds.done():
+                await dispatcher.deliver_due(session)
+            await until(lambda: bool(received), seconds=5.0)
+            fast_first = bool(received)
+            released.set()
+            await rounds
+            await dispatcher.sent()
+        assert fast_first and received == [f"{fast_tenant}-0"]
+    finally:
+        released.set()
+        for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
+            await services.webhooks.deactivate(endpoint["id"], tenant)
+        await runner.cleanup()

@@ -139,6 +139,10 @@ class WebhookDispatcher:
         self.backoff_base_s = backoff_base_s
         self.timeout_s = timeout_s
         self.interval_s = interval_s
+        # An endpoint's deliveries go one after another, in a sender of its own that
+        # outlives the round: a slow endpoint holds back its own deliveries, not the next
+        # round and every other tenant's. Its next ones are claimed once it is done.
+        self._senders: dict[str, asyncio.Task[None]] = {}
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP client deliveries are sent with: the timeout, and unless private
@@ -151,12 +155,26 @@ class WebhookDispatcher:
     async def run(self) -> None:
         ORIGIN.set("background")
         async with self.session() as session:
-            while True:
-                # apart: a fan-out that keeps failing must not stop retries and replays
-                if await self._guarded(self.repo.fan_out, "fan-out") is not None:
-                    # with no endpoint, nothing is due
-                    await self._guarded(lambda: self.deliver_due(session), "delivery")
-                await asyncio.sleep(self.interval_s)
+            try:
+                while True:
+                    # apart: a fan-out that keeps failing must not stop retries and replays
+                    if await self._guarded(self.repo.fan_out, "fan-out") is not None:
+                        # with no endpoint, nothing is due
+                        await self._guarded(lambda: self.deliver_due(session), "delivery")
+                    await asyncio.sleep(self.interval_s)
+            finally:  # what a sender had not sent is claimed again when its lease ends
+                for sender in self._senders.values():
+                    sender.cancel()
+                await self.sent()
+
+    @property
+    def sending(self) -> list[str]:
+        """The endpoints whose deliveries are being sent."""
+        return list(self._senders)
+
+    async def sent(self) -> None:
+        """Waits for the senders under way."""
+        await asyncio.gather(*self._senders.values(), return_exceptions=True)
 
     @staticmethod
     async def _guarded(step: Callable[[], Awaitable[int | None]], what: str) -> int | None:
@@ -171,9 +189,11 @@ class WebhookDispatcher:
         return 0
 
     async def deliver_due(self, session: aiohttp.ClientSession) -> int:
+        """Claims what is due for endpoints not being sent to, and starts a sender for each
+        of them (`sent` waits for them); returns how many were claimed."""
         now = datetime.now(UTC)
         due = await self.repo.claim_due(iso(now + timedelta(seconds=self.timeout_s * 2)),
-                                        limit=50)
+                                        limit=50, busy=self.sending)
         by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
         for delivery, url, secret, active in due:  # claimed oldest event first
             if active:
@@ -187,12 +207,20 @@ class WebhookDispatcher:
                 [delivery["id"] for queue in by_endpoint.values() for delivery, _, _ in queue],
                 iso(now + timedelta(seconds=self.timeout_s * 2 * longest)))
 
-        async def send_in_order(queue: list[tuple[dict[str, Any], str, str]]) -> None:
-            for delivery, url, secret in queue:
-                await self._send(session, delivery, url, secret)
-
-        await asyncio.gather(*(send_in_order(queue) for queue in by_endpoint.values()))
+        for endpoint_id, queue in by_endpoint.items():
+            sender = asyncio.create_task(self._send_in_order(session, queue))
+            self._senders[endpoint_id] = sender
+            sender.add_done_callback(lambda _, e=endpoint_id: self._senders.pop(e, None))
         return len(due)
+
+    async def _send_in_order(self, session: aiohttp.ClientSession,
+                             queue: list[tuple[dict[str, Any], str, str]]) -> None:
+        for delivery, url, secret in queue:
+            try:
+                await self._send(session, delivery, url, secret)
+            except Exception:  # the database, recording the outcome: sent again after the lease
+                log.exception("webhook delivery %s: outcome not recorded", delivery["id"])
+                return
 
     async def _send(self, session: aiohttp.ClientSession, delivery: dict[str, Any], url: str,
                     secret: str) -> None:

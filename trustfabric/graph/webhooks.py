@@ -1,6 +1,7 @@
 """Webhook endpoints and their deliveries."""
 
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,11 +83,12 @@ class WebhookRepository:
     async def _set_cursor(self, cursor: EventCursor) -> None:
         await self._executor.write(q.SET_CURSOR, at=cursor.after, recheck=cursor.recheck)
 
-    async def claim_due(self, lease_until: str, limit: int
+    async def claim_due(self, lease_until: str, limit: int, busy: Iterable[str] = ()
                         ) -> list[tuple[dict[str, Any], str, str, bool]]:
-        """Due deliveries, oldest event first: (delivery, url, secret, endpoint active)."""
+        """Due deliveries, oldest event first, but none of the `busy` endpoints':
+        (delivery, url, secret, endpoint active)."""
         rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
-                                          limit=limit)
+                                          limit=limit, busy=list(busy))
         return [(row["delivery"], row["url"], row["secret"], row["active"]) for row in rows]
 
     async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:

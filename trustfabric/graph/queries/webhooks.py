@@ -103,7 +103,7 @@ CLAIM_DUE = Cypher(
     "webhooks.claim_due",
     """
     MATCH (u:WebhookDue)
-    WHERE u.nextAttemptAt <= $now
+    WHERE u.nextAttemptAt <= $now AND NOT u.endpointId IN $busy
     WITH u ORDER BY u.eventAt LIMIT $limit
     MATCH (d:WebhookDelivery {id: u.deliveryId})
     MATCH (w:WebhookEndpoint {id: d.endpointId})
