@@ -140,16 +140,14 @@ def _tenant(doc: dict[str, Any], base: TenantControls) -> TenantControls:
     )
 
 
-MAX_WEIGHT = 100.0
+MIN_WEIGHT, MAX_WEIGHT = 0.01, 100.0
 
 
 def _weight(value: Any) -> float:
-    """A share when tenants compete: above 0 (a weight of 0 would never be served) and at
-    most MAX_WEIGHT."""
-    weight = float(value)
-    if not 0 < weight <= MAX_WEIGHT:
-        raise ValueError(f"weight must be above 0 and at most {MAX_WEIGHT:g}, not {value}")
-    return weight
+    """A share when tenants compete, brought within [MIN_WEIGHT, MAX_WEIGHT]: a weight of 0
+    would never be served (and hung the fair queue), and a document written before the
+    bounds must still be read. The mutation refuses weights outside them."""
+    return min(max(float(value), MIN_WEIGHT), MAX_WEIGHT)
 
 
 def diff(before: PilotControls, after: PilotControls) -> list[str]:

@@ -60,6 +60,11 @@ def _private(address: str) -> bool:
     carriers' shared space (100.64.0.0/10, where some clouds keep their metadata service),
     multicast or unspecified."""
     ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # an IPv4 address carried inside (mapped, 6to4, Teredo) is where it leads
+        carried = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip.is_site_local or (carried is not None and _private(str(carried))):
+            return True
     return not ip.is_global or ip.is_multicast or ip.is_unspecified
 
 
@@ -202,20 +207,24 @@ class WebhookDispatcher:
                 await self.repo.settle(delivery["id"], "CANCELLED", delivery["attempts"],
                                        DEACTIVATED)
         longest = max((len(queue) for queue in by_endpoint.values()), default=0)
+        held_until = now + timedelta(seconds=self.timeout_s * 2 * max(longest, 1))
         if longest > 1:  # sent one after another: held until the last may have been sent
             await self.repo.extend_leases(
                 [delivery["id"] for queue in by_endpoint.values() for delivery, _, _ in queue],
-                iso(now + timedelta(seconds=self.timeout_s * 2 * longest)))
+                iso(held_until))
 
         for endpoint_id, queue in by_endpoint.items():
-            sender = asyncio.create_task(self._send_in_order(session, queue))
+            sender = asyncio.create_task(self._send_in_order(session, queue, held_until))
             self._senders[endpoint_id] = sender
             sender.add_done_callback(lambda _, e=endpoint_id: self._senders.pop(e, None))
         return len(due)
 
     async def _send_in_order(self, session: aiohttp.ClientSession,
-                             queue: list[tuple[dict[str, Any], str, str]]) -> None:
+                             queue: list[tuple[dict[str, Any], str, str]],
+                             held_until: datetime) -> None:
         for delivery, url, secret in queue:
+            if datetime.now(UTC) + timedelta(seconds=self.timeout_s) > held_until:
+                return  # its lease may end before its send does: another claim sends it
             try:
                 await self._send(session, delivery, url, secret)
             except Exception:  # the database, recording the outcome: sent again after the lease
@@ -229,7 +238,8 @@ class WebhookDispatcher:
                    delivery["eventId"], SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
         error = None
         try:
-            if not self.allow_private and await resolves_privately(url):
+            if not self.allow_private and await asyncio.wait_for(resolves_privately(url),
+                                                                 self.timeout_s):
                 error = "blocked: resolves to a private address"
             else:
                 # no redirects: a redirect could lead the request into a private network

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import strawberry
 
 from trustfabric.auth import Caller, Role
-from trustfabric.controls import MAX_WEIGHT, Quota
+from trustfabric.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.controls import PilotControls as Controls
 from trustfabric.errors import BadUserInput, Forbidden
 from trustfabric.graph.psi import JobRecord
@@ -153,8 +153,8 @@ async def update_tenant_controls(info: Info, tenant: str,
             raise BadUserInput("quota numbers must be positive")
         changes["quota"] = Quota(input.quota.requests, input.quota.per_seconds, burst)
     if input.weight is not None:
-        if not 0 < input.weight <= MAX_WEIGHT:
-            raise BadUserInput(f"weight must be above 0 and at most {MAX_WEIGHT:g}")
+        if not MIN_WEIGHT <= input.weight <= MAX_WEIGHT:
+            raise BadUserInput(f"weight must be from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}")
         changes["weight"] = input.weight
     after = await info.context.psi.change_controls(
         info.context.caller, lambda c: c.with_tenant(tenant, **changes), f"tenant:{tenant}")

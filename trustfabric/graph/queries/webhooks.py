@@ -6,7 +6,8 @@ the deliveries still owed."""
 
 from trustfabric.graph.cypher import Cypher
 
-# Nothing is created (no row) when the tenant already has `$max` active endpoints.
+# Nothing is created (no row) when the tenant already has `$max` active endpoints. Two
+# registrations at the same moment may both pass: a bound on cost, not an exact count.
 REGISTER = Cypher(
     "webhooks.register",
     """
