@@ -515,3 +515,43 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
         for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
             await services.webhooks.deactivate(endpoint["id"], tenant)
         await runner.cleanup()
+
+
+async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_later_claim():
+    """Recording each outcome takes longer than the lease allowed for: the sender stops
+    rather than send what another claim may be sending by then."""
+
+    class SlowToRecord(OneDelivery):
+        async def claim_due(self, lease_until: str, limit: int, busy: object = ()) -> list:
+            [(delivery, url, secret, active)] = await super().claim_due(lease_until, limit)
+            return [({**delivery, "id": f"d{n}", "eventId": f"e{n}"}, url, secret, active)
+                    for n in range(3)]
+
+        async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:
+            pass
+
+        async def settle(self, delivery_id: str, status: str, attempts: int,
+                         error: str | None) -> None:
+            await asyncio.sleep(1.0)  # a database slower than the leases allow for
+            await super().settle(delivery_id, status, attempts, error)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    repo = SlowToRecord(f"http://127.0.0.1:{port}/hook")
+    dispatcher = WebhookDispatcher(repo, max_attempts=3,  # type: ignore[arg-type]
+                                   backoff_base_s=0.05, timeout_s=0.2, interval_s=0.1,
+                                   allow_private=True)
+    try:
+        async with dispatcher.session() as session:
+            await dispatcher.deliver_due(session)  # held for 2 x 0.2 s x 3
+            await dispatcher.sent()
+    finally:
+        await runner.cleanup()
+    assert repo.outcomes == [("DELIVERED", 1)]  # the other two wait for their lease to end
