@@ -6,6 +6,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -21,7 +22,7 @@ from tests.conftest import (
     until,
 )
 from tests.test_psi import selectors
-from trustfabric.audit import now_iso
+from trustfabric.audit import iso, now_iso
 from trustfabric.auth import Role
 from trustfabric.client import PsiClient
 from trustfabric.errors import BadUserInput
@@ -555,3 +556,31 @@ async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_late
     finally:
         await runner.cleanup()
     assert repo.outcomes == [("DELIVERED", 1)]  # the other two wait for their lease to end
+
+
+async def test_claims_at_the_same_moment_do_not_share_a_delivery(
+        services, monkeypatch: pytest.MonkeyPatch):
+    """Four processes' claims at once, 30 times over: each due delivery goes to one."""
+    async def paused(self: WebhookDispatcher, session) -> int:  # the app's stands aside
+        return 0
+
+    monkeypatch.setattr(WebhookDispatcher, "deliver_due", paused)
+    shared = []
+    for _ in range(30):
+        tenant = "claim-" + secrets.token_hex(4)
+        endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/h")
+        start = datetime(2000, 6, 1, tzinfo=UTC)
+        for i in range(5):
+            await services.executor.write(
+                RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
+                at=iso(start + timedelta(seconds=i)), due=True, status="PENDING")
+
+        async def claim(tenant: str = tenant) -> set[str]:
+            lease = iso(datetime.now(UTC) + timedelta(seconds=10))  # as deliver_due does
+            return {d["id"] for d, *_ in await services.webhooks.claim_due(lease, limit=50)
+                    if d["tenant"] == tenant}
+
+        claims = await asyncio.gather(*(claim() for _ in range(4)))
+        shared.append(sum(map(len, claims)) - len(set().union(*claims)))
+        await services.webhooks.deactivate(endpoint["id"], tenant)
+    assert shared == [0] * 30

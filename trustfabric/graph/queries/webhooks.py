@@ -97,12 +97,16 @@ FAN_OUT = Cypher(
     """,
 )
 
-# Claiming pushes the next attempt past the send timeout: a lease against double sends. An
-# endpoint deactivated while its delivery was being fanned out or replayed (deactivating
-# cancels only the entries already there) is reported, to be cancelled rather than sent.
+# Claims take turns on one record (migration 0012 says why: concurrent claims could take
+# the same deliveries). Claiming pushes the next attempt past the send timeout: a lease
+# against double sends. An endpoint deactivated while its delivery was being fanned out or
+# replayed (deactivating cancels only the entries already there) is reported, to be
+# cancelled rather than sent.
 CLAIM_DUE = Cypher(
     "webhooks.claim_due",
     """
+    MERGE (l:WebhookClaimLock {id: 'claims'}) SET l.at = $now
+    WITH l
     MATCH (u:WebhookDue)
     WHERE u.nextAttemptAt <= $now AND NOT u.endpointId IN $busy
     WITH u ORDER BY u.eventAt LIMIT $limit
