@@ -584,3 +584,21 @@ async def test_claims_at_the_same_moment_do_not_share_a_delivery(
         shared.append(sum(map(len, claims)) - len(set().union(*claims)))
         await services.webhooks.deactivate(endpoint["id"], tenant)
     assert shared == [0] * 30
+
+
+async def test_an_address_check_that_hangs_fails_the_attempt_within_the_send_timeout(
+        monkeypatch: pytest.MonkeyPatch):
+    """A name server that does not answer: the attempt fails within the send timeout,
+    not after the lookup gives up, by when its lease may have ended."""
+
+    async def unanswered(*args: object, **kwargs: object) -> list:
+        await asyncio.sleep(60)
+        return []
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", unanswered)
+    repo = OneDelivery("https://hooks.example.com/h")
+    dispatcher = public_dispatcher(repo)  # a send timeout of 1 s
+    async with dispatcher.session() as session:
+        await dispatcher.deliver_due(session)
+        await asyncio.wait_for(dispatcher.sent(), 10)
+    assert repo.outcomes == [("RETRY", 1)]
