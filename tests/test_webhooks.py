@@ -67,9 +67,11 @@ class Receiver:
         return [json.loads(body) for body, _ in self.received]
 
 
-async def serve(receiver: Receiver) -> tuple[web.AppRunner, str]:
+async def serve(handle: Callable[[web.Request], Awaitable[web.Response]]
+                ) -> tuple[web.AppRunner, str]:
+    """An HTTP receiver on loopback, answering POSTs to /hook: its runner and URL."""
     app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
+    app.router.add_post("/hook", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -83,7 +85,7 @@ async def receivers() -> AsyncIterator[Callable[[], Awaitable[tuple[Receiver, st
 
     async def start() -> tuple[Receiver, str]:
         hook = Receiver()
-        runner, url = await serve(hook)
+        runner, url = await serve(hook.handle)
         runners.append(runner)
         return hook, url
 
@@ -291,9 +293,24 @@ class OneDelivery:
         self.outcomes.append((status, attempts))
 
 
-def public_dispatcher(repo: OneDelivery) -> WebhookDispatcher:
+def dispatcher_of(repo: object, timeout_s: float = 1.0,
+                  allow_private: bool = False) -> WebhookDispatcher:
+    """A dispatcher as a test runs it: three attempts, quick retries and rounds."""
     return WebhookDispatcher(repo, max_attempts=3, backoff_base_s=0.05,  # type: ignore[arg-type]
-                             timeout_s=1.0, interval_s=0.1, allow_private=False)
+                             timeout_s=timeout_s, interval_s=0.1, allow_private=allow_private)
+
+
+@pytest.fixture
+def ours(monkeypatch: pytest.MonkeyPatch) -> list[WebhookDispatcher]:
+    """The dispatchers a test adds here claim deliveries; the app's own stands aside."""
+    chosen: list[WebhookDispatcher] = []
+    deliver_due = WebhookDispatcher.deliver_due
+
+    async def only_ours(self: WebhookDispatcher, session: object) -> int:
+        return await deliver_due(self, session) if self in chosen else 0  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WebhookDispatcher, "deliver_due", only_ours)
+    return chosen
 
 
 @pytest.mark.parametrize("url", ["https://a..example.com/hook",
@@ -302,7 +319,7 @@ async def test_a_url_stored_before_it_was_checked_as_now_fails_its_attempts(url)
     """Registered by an earlier version: its delivery fails and is retried (then dead),
     instead of raising out of the round, never counted, claimed again for ever."""
     repo = OneDelivery(url)
-    dispatcher = public_dispatcher(repo)
+    dispatcher = dispatcher_of(repo)
     async with dispatcher.session() as session:
         await dispatcher.deliver_due(session)
         await dispatcher.sent()
@@ -318,12 +335,7 @@ async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reache
         hits.append(request.path)
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, url = await serve(handle)
     answers = iter(["93.184.215.14"])
 
     async def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
@@ -331,8 +343,8 @@ async def test_a_name_rebound_to_a_private_address_after_the_check_is_not_reache
                  (next(answers, "127.0.0.1"), port))]
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-    repo = OneDelivery(f"http://rebind.example:{port}/hook")
-    dispatcher = public_dispatcher(repo)
+    repo = OneDelivery(url.replace("127.0.0.1", "rebind.example"))
+    dispatcher = dispatcher_of(repo)
     try:
         async with dispatcher.session() as session:
             await dispatcher.deliver_due(session)
@@ -377,17 +389,10 @@ async def test_a_batch_committed_late_within_a_full_page_is_fanned_out(services)
 
 
 async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice(
-        services, monkeypatch: pytest.MonkeyPatch):
+        services, ours: list[WebhookDispatcher]):
     """Each send may take the whole timeout, and an endpoint's go one after another: the
     lease of the later ones covers those before them, so a second process (here, a second
     dispatcher) does not claim and send them meanwhile."""
-    ours: list[WebhookDispatcher] = []
-    deliver_due = WebhookDispatcher.deliver_due
-
-    async def only_ours(self: WebhookDispatcher, session) -> int:  # the app's stands aside
-        return await deliver_due(self, session) if self in ours else 0
-
-    monkeypatch.setattr(WebhookDispatcher, "deliver_due", only_ours)
     received: list[str] = []
 
     async def handle(request: web.Request) -> web.Response:
@@ -395,20 +400,14 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
         await asyncio.sleep(0.4)  # within the timeout: every send succeeds
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, url = await serve(handle)
     tenant = "lease-" + secrets.token_hex(4)
-    endpoint, _ = await services.webhooks.register(tenant, f"http://127.0.0.1:{port}/hook")
+    endpoint, _ = await services.webhooks.register(tenant, url)
     for i in range(4):
         await services.executor.write(
             RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
             at=f"2001-01-01T00:00:0{i}.000000+00:00", due=True, status="PENDING")
-    first, second = (WebhookDispatcher(services.webhooks, max_attempts=3, backoff_base_s=0.05,
-                                       timeout_s=0.5, interval_s=0.1, allow_private=True)
+    first, second = (dispatcher_of(services.webhooks, timeout_s=0.5, allow_private=True)
                      for _ in range(2))
     ours += [first, second]
     try:
@@ -433,7 +432,7 @@ async def test_deliveries_go_on_while_the_fan_out_fails():
             raise RuntimeError("a fault in the fan-out")
 
     repo = FanOutFails("http://hooks.example.com:1/h")
-    dispatching = asyncio.create_task(public_dispatcher(repo).run())
+    dispatching = asyncio.create_task(dispatcher_of(repo).run())
     await until(lambda: bool(repo.outcomes), seconds=5.0)
     dispatching.cancel()
     assert repo.outcomes[0] == ("RETRY", 1)  # attempted, though no fan-out succeeded
@@ -459,16 +458,9 @@ async def test_a_tenant_has_at_most_so_many_webhooks(services, settings, gql, ma
 
 
 async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
-        services, monkeypatch: pytest.MonkeyPatch):
+        services, ours: list[WebhookDispatcher]):
     """While one endpoint takes its time over each delivery, another tenant's delivery that
     falls due meanwhile is sent at the next round, not once the slow one is done."""
-    ours: list[WebhookDispatcher] = []
-    deliver_due = WebhookDispatcher.deliver_due
-
-    async def only_ours(self: WebhookDispatcher, session) -> int:  # the app's stands aside
-        return await deliver_due(self, session) if self in ours else 0
-
-    monkeypatch.setattr(WebhookDispatcher, "deliver_due", only_ours)
     released, received = asyncio.Event(), []
 
     async def slow(request: web.Request) -> web.Response:
@@ -479,30 +471,19 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
         received.append(request.headers["X-TrustFabric-Event-Id"])
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/slow", slow)
-    app.router.add_post("/fast", fast)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    (slow_runner, slow_url), (fast_runner, fast_url) = await serve(slow), await serve(fast)
     slow_tenant, fast_tenant = "slow-" + secrets.token_hex(4), "fast-" + secrets.token_hex(4)
-    stalled, _ = await services.webhooks.register(slow_tenant, f"http://127.0.0.1:{port}/slow")
-    quick, _ = await services.webhooks.register(fast_tenant, f"http://127.0.0.1:{port}/fast")
-    dispatcher = WebhookDispatcher(services.webhooks, max_attempts=3, backoff_base_s=0.05,
-                                   timeout_s=10.0, interval_s=0.1, allow_private=True)
+    stalled, _ = await services.webhooks.register(slow_tenant, slow_url)
+    quick, _ = await services.webhooks.register(fast_tenant, fast_url)
+    dispatcher = dispatcher_of(services.webhooks, timeout_s=10.0, allow_private=True)
     ours.append(dispatcher)
     try:
-        await services.executor.write(
-            RAW_DELIVERY, id=f"{slow_tenant}-0", endpointId=stalled["id"], tenant=slow_tenant,
-            at="2002-01-01T00:00:00.000000+00:00", due=True, status="PENDING")
+        await raw_delivery(services, stalled, "2002-01-01T00:00:00.000000+00:00", due=True)
         async with dispatcher.session() as session:
             rounds = asyncio.create_task(dispatcher.deliver_due(session))
             await asyncio.wait([rounds], timeout=5.0)  # the slow endpoint is being sent to
-            await services.executor.write(
-                RAW_DELIVERY, id=f"{fast_tenant}-0", endpointId=quick["id"],
-                tenant=fast_tenant, at="2002-01-01T00:00:01.000000+00:00", due=True,
-                status="PENDING")
+            quick_one = await raw_delivery(services, quick,
+                                           "2002-01-01T00:00:01.000000+00:00", due=True)
             if rounds.done():
                 await dispatcher.deliver_due(session)
             await until(lambda: bool(received), seconds=5.0)
@@ -510,12 +491,13 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
             released.set()
             await rounds
             await dispatcher.sent()
-        assert fast_first and received == [f"{fast_tenant}-0"]
+        assert fast_first and received == [quick_one]
     finally:
         released.set()
         for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
             await services.webhooks.deactivate(endpoint["id"], tenant)
-        await runner.cleanup()
+        await slow_runner.cleanup()
+        await fast_runner.cleanup()
 
 
 async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_later_claim():
@@ -539,16 +521,9 @@ async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_late
     async def ok(request: web.Request) -> web.Response:
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    repo = SlowToRecord(f"http://127.0.0.1:{port}/hook")
-    dispatcher = WebhookDispatcher(repo, max_attempts=3,  # type: ignore[arg-type]
-                                   backoff_base_s=0.05, timeout_s=0.2, interval_s=0.1,
-                                   allow_private=True)
+    runner, url = await serve(ok)
+    repo = SlowToRecord(url)
+    dispatcher = dispatcher_of(repo, timeout_s=0.2, allow_private=True)
     try:
         async with dispatcher.session() as session:
             await dispatcher.deliver_due(session)  # held for 2 x 0.2 s x 3
@@ -559,12 +534,9 @@ async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_late
 
 
 async def test_claims_at_the_same_moment_do_not_share_a_delivery(
-        services, monkeypatch: pytest.MonkeyPatch):
-    """Four processes' claims at once, 30 times over: each due delivery goes to one."""
-    async def paused(self: WebhookDispatcher, session) -> int:  # the app's stands aside
-        return 0
-
-    monkeypatch.setattr(WebhookDispatcher, "deliver_due", paused)
+        services, ours: list[WebhookDispatcher]):
+    """Four processes' claims at once, 30 times over: each due delivery goes to one (none
+    of `ours` delivers, and the app's own stands aside)."""
     shared = []
     for _ in range(30):
         tenant = "claim-" + secrets.token_hex(4)
@@ -597,7 +569,7 @@ async def test_an_address_check_that_hangs_fails_the_attempt_within_the_send_tim
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", unanswered)
     repo = OneDelivery("https://hooks.example.com/h")
-    dispatcher = public_dispatcher(repo)  # a send timeout of 1 s
+    dispatcher = dispatcher_of(repo)  # a send timeout of 1 s
     async with dispatcher.session() as session:
         await dispatcher.deliver_due(session)
         await asyncio.wait_for(dispatcher.sent(), 10)
