@@ -197,8 +197,7 @@ class WebhookDispatcher:
         """Claims what is due for endpoints not being sent to, and starts a sender for each
         of them (`sent` waits for them); returns how many were claimed."""
         now = datetime.now(UTC)
-        due = await self.repo.claim_due(iso(now + timedelta(seconds=self.timeout_s * 2)),
-                                        limit=50, busy=self.sending)
+        due = await self.repo.claim_due(iso(self._held(now, 1)), limit=50, busy=self.sending)
         by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
         for delivery, url, secret, active in due:  # claimed oldest event first
             if active:
@@ -207,7 +206,7 @@ class WebhookDispatcher:
                 await self.repo.settle(delivery["id"], "CANCELLED", delivery["attempts"],
                                        DEACTIVATED)
         longest = max((len(queue) for queue in by_endpoint.values()), default=0)
-        held_until = now + timedelta(seconds=self.timeout_s * 2 * max(longest, 1))
+        held_until = self._held(now, max(longest, 1))
         if longest > 1:  # sent one after another: held until the last may have been sent
             await self.repo.extend_leases(
                 [delivery["id"] for queue in by_endpoint.values() for delivery, _, _ in queue],
@@ -218,6 +217,11 @@ class WebhookDispatcher:
             self._senders[endpoint_id] = sender
             sender.add_done_callback(lambda _, e=endpoint_id: self._senders.pop(e, None))
         return len(due)
+
+    def _held(self, now: datetime, sends: int) -> datetime:
+        """How long claimed deliveries are leased: twice the send timeout for each send
+        that may come before the last of them."""
+        return now + timedelta(seconds=self.timeout_s * 2 * sends)
 
     async def _send_in_order(self, session: aiohttp.ClientSession,
                              queue: list[tuple[dict[str, Any], str, str]],
