@@ -574,3 +574,22 @@ async def test_an_address_check_that_hangs_fails_the_attempt_within_the_send_tim
         await dispatcher.deliver_due(session)
         await asyncio.wait_for(dispatcher.sent(), 10)
     assert repo.outcomes == [("RETRY", 1)]
+
+
+async def test_fan_outs_at_the_same_moment_make_each_delivery_once(services):
+    """Every process fans out the same events; two creating one delivery at once must not
+    fail the round."""
+    t, tenant = Timeline(hours=4), "together-" + secrets.token_hex(4)
+    endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/hook")
+    try:
+        events = []
+        for round_ in range(10):
+            await services.executor.write(wq.SET_CURSOR, at=t.at(round_), recheck=None)
+            events += await raw_event_batches(services, tenant, t.every(0.01, round_ + 0.5, 10))
+            await asyncio.gather(*(services.webhooks.fan_out() for _ in range(4)))
+        fanned = [row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)]
+        assert sorted(fanned) == sorted(events)
+    finally:
+        await services.webhooks.deactivate(endpoint["id"], None)
+        await t.drop(services)
+        await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)

@@ -68,13 +68,22 @@ class WebhookRepository:
             read_at = datetime.now(UTC)
             page = await self._events.events_after(cursor.after, limit, tenants=tenants)
             if page.events:
-                await self._executor.write(q.FAN_OUT, events=page.events, now=now_iso())
+                await self._deliveries(page.events)
             cursor.advance(read_at, page)
             fanned += len(page.events)
             if page.until is None:
                 break
         await self._set_cursor(cursor)
         return fanned
+
+    async def _deliveries(self, events: list[dict[str, Any]]) -> None:
+        """One delivery per event and endpoint. Two processes creating the same one at the
+        same moment: the later is refused by the unique delivery id, not merged into it
+        (ArcadeDB), and finds it made when it writes the page again."""
+        try:
+            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
+        except BadUserInput:  # the id taken meanwhile
+            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
 
     async def _cursor(self) -> EventCursor | None:
         rows = await self._executor.read(q.CURSOR)
