@@ -19,7 +19,7 @@ from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
 from trustfabric.controls import Quota
 from trustfabric.errors import Unavailable
-from trustfabric.load import GINI, LoadState
+from trustfabric.load import GINI, RATE_WINDOW_S, LoadState
 from trustfabric.middleware import ShedOverload
 from trustfabric.psi import Mode
 from trustfabric.psi_jobs import MAX_SHED_RECORDS, OTHER_DATASETS
@@ -432,3 +432,17 @@ async def test_the_live_gini_moves_on_with_its_window_when_nothing_is_served():
     await until(lambda: GINI._value.get() == 0.0, seconds=5.0)
     watching.cancel()
     assert GINI._value.get() == 0.0
+
+
+def test_what_other_processes_accept_and_serve_is_part_of_this_ones_view_of_the_load():
+    """An API process whose workers run elsewhere hears of their jobs through job events:
+    their service sets its rate (what each tenant's queue is held to) and its Gini."""
+    state = LoadState(0.25)
+    state.heard([{"tenant": t, "status": "QUEUED"} for t in ("a", "b") for _ in range(100)])
+    state.heard([{"tenant": "a", "status": "DONE"}] * 100
+                + [{"tenant": "b", "status": "RUNNING"}] * 100)
+    assert state.rate() == pytest.approx(100 / RATE_WINDOW_S)
+    assert GINI._value.get() > 0.16  # b is owed as much, and was served nothing
+    assert state.demanding() == {"a", "b"}
+    state.heard([{"tenant": "b", "status": "DONE"}] * 100)
+    assert GINI._value.get() == pytest.approx(0.0, abs=1e-9)

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Timeline, free_port, raw_event_batches, raw_job, until
+from tests.conftest import Timeline, free_port, polled, raw_event_batches, raw_job, until
 from tests.test_psi import selectors
 from trustfabric import events
 from trustfabric.audit import iso, now_iso
@@ -129,6 +130,56 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         worker.start()
     assert (await services.psi.jobs.get(job["id"], None)).status == "DONE"
     assert await done_events(services, job["id"]) == 1
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+async def test_a_split_deployment_measures_the_load_where_it_is_accepted_and_served(
+    settings, services, worker, make_token, psi_pair
+):
+    """An API process whose worker runs in a process of its own hears of the service
+    through job events (a rate to hold each tenant's queue to, and its Gini's inputs),
+    and the worker process exports what it served."""
+    await worker.stop()  # the worker process below serves the jobs
+    port, metrics_port = free_port(), free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
+         "--port", str(port), "--log-level", "warning"],
+        env=child_env(settings, TF_PSI_WORKER_IN_PROCESS="false"),
+    )
+    proof = subprocess.Popen(
+        [sys.executable, "-m", "trustfabric.cli", "worker", "--metrics-port", str(metrics_port)],
+        env=child_env(settings), stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url, tenant = f"http://127.0.0.1:{port}", psi_pair["tenant"]
+        await wait_http(url)
+        async with PsiClient(url, await make_token(tenant)) as client:
+            setup_id, _ = await client.setup(psi_pair["dataset"])
+            ids = [(await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)),
+                                        setup_id))["id"] for _ in range(5)]
+        done = {"tenant": tenant, "outcome": "done"}
+        async with httpx.AsyncClient() as http:
+            async def scrape(base: str) -> dict:
+                return samples((await http.get(base + "/metrics")).text)
+
+            seen = await polled(lambda: scrape(url),
+                                lambda s: s[("tf_psi_service_rate", ())] > 0)
+            assert seen[("tf_psi_service_rate", ())] > 0  # 0 where nothing is heard
+            served = await polled(
+                lambda: scrape(f"http://127.0.0.1:{metrics_port}"),
+                lambda s: s.get(("tf_psi_jobs_served_total", tuple(sorted(done.items())))) == 5)
+        assert served[("tf_psi_jobs_served_total", tuple(sorted(done.items())))] == 5
+        # the Gini is the API processes' figure: they see the demand
+        assert not any(name == "tf_psi_fairness_gini" for name, _ in served)
+        assert {(await services.psi.jobs.get(i, None)).status for i in ids} == {"DONE"}
+    finally:
+        for process in (api, proof):
+            process.terminate()
+            process.wait(30)
+        worker.start()
 
 
 async def collect(url: str, token: str, into: list[str],

@@ -13,12 +13,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from prometheus_client import REGISTRY, start_http_server
 
 from trustfabric.auth import Role
 from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, verify
 from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
 from trustfabric.graph.embedded import EmbeddedServer, port_open
-from trustfabric.load import settle_collector
+from trustfabric.load import GINI, settle_collector
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.psi import ServerKey
 from trustfabric.services import Services
@@ -174,8 +175,6 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to r
         typer.echo(f"revoked {token_id}")
 
 
-
-
 async def _work(settings: Settings) -> None:
     services = Services.open(settings)
     worker = services.worker()
@@ -188,11 +187,26 @@ async def _work(settings: Settings) -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="TF_WORKER_METRICS_PORT",
+        help="Serve Prometheus metrics (jobs served, queue, query timings) on this port.",
+    )] = None,
+    metrics_host: Annotated[str, typer.Option(
+        envvar="TF_WORKER_METRICS_HOST", help="The address the metrics are served on.",
+    )] = "127.0.0.1",
+) -> None:
     """Run a proof worker process (beside API processes started with
-    TF_PSI_WORKER_IN_PROCESS=false, or to add capacity). Several may run at once."""
+    TF_PSI_WORKER_IN_PROCESS=false, or to add capacity). Several may run at once, each
+    with a metrics port of its own."""
     with graph_settings() as settings:
         typer.echo(f"proof worker on {settings.neo4j_uri}")
+        if metrics_port is not None:
+            # demand is what API processes accept and shed: a worker's own Gini would read 0
+            # whatever the service, and the SLO takes the highest of all processes' figures
+            REGISTRY.unregister(GINI)
+            start_http_server(metrics_port, metrics_host)
+            typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_work(settings))
 

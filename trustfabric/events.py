@@ -2,7 +2,8 @@
 
 Every state change writes its event in the statement that makes it, so workers in
 other processes are covered too: one poller per process reads new events and hands each
-to the subscribers of its tenant. Waiting clients never poll the database themselves.
+to the subscribers of its tenant, and every event other processes wrote to the observer
+(the process's view of the PSI load). Waiting clients never poll the database themselves.
 """
 
 import asyncio
@@ -27,11 +28,16 @@ MAX_IDLE_INTERVAL_S = 1.0
 
 
 Wanted = Callable[[dict[str, Any]], bool]
+Observer = Callable[[list[dict[str, Any]]], None]
 
 
 class EventBus:
-    def __init__(self, jobs: PsiJobRepository, interval_s: float) -> None:
+    def __init__(self, jobs: PsiJobRepository, interval_s: float,
+                 observer: Observer | None = None) -> None:
         self._jobs = jobs
+        # told of every event other processes write, whoever subscribes: with it, the poller
+        # always runs
+        self._observer = observer
         self._base_interval_s = self._interval_s = interval_s
         self._subscribers: dict[str, dict[asyncio.Queue[dict[str, Any]], Wanted]] = \
             defaultdict(dict)
@@ -44,7 +50,7 @@ class EventBus:
         subscriber to finished jobs is not woken for every job that starts. `wanted` runs
         in the writer's step after its commit, so it must not raise or wait."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        if not any(self._subscribers.values()):
+        if not self._listened():
             # nobody listened, and nobody polled: what happened meanwhile is owed to nobody
             # (the first subscriber would otherwise hear it all before what happens now)
             self._cursor = EventCursor.at(datetime.now(UTC))
@@ -55,9 +61,13 @@ class EventBus:
         finally:
             self._subscribers[tenant].pop(queue, None)
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def _listened(self) -> bool:
+        return self._observer is not None or any(self._subscribers.values())
+
+    def publish(self, event: dict[str, Any]) -> bool:
+        """Hands the event to its subscribers: False if it was published before."""
         if event["id"] in self._seen:
-            return
+            return False
         self._seen[event["id"]] = None
         while len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)
@@ -65,6 +75,7 @@ class EventBus:
             # a subscriber that stopped reading loses events, not memory
             if wanted(event) and not queue.full():
                 queue.put_nowait(event)
+        return True
 
     def publish_many(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -75,15 +86,16 @@ class EventBus:
         cursor, started = self._cursor, datetime.now(UTC)
         # this process's own events were published as they committed
         page = await self._jobs.events_after(cursor.after, PAGE, foreign=True)
-        for event in page.events:
-            self.publish(event)
+        fresh = [event for event in page.events if self.publish(event)]
+        if self._observer is not None and fresh:
+            self._observer(fresh)
         cursor.advance(started, page)
         return len(page.events)
 
     async def run(self) -> None:
         ORIGIN.set("background")
         while True:
-            if any(self._subscribers.values()):
+            if self._listened():
                 try:
                     found = await self.poll_once()
                     self._interval_s = (self._base_interval_s if found else

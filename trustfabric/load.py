@@ -8,6 +8,7 @@ import asyncio
 import gc
 import time
 from collections import defaultdict, deque
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -99,16 +100,40 @@ class LoadState:
             self._demand.add(time.monotonic(), tenant)
 
     def served(self, tenants: list[str], outcome: str = "done") -> None:
-        now = time.monotonic()
         for tenant in tenants:
             SERVED.labels(tenant, outcome).inc()
+        self._finished(tenants)
+
+    def _finished(self, tenants: list[str]) -> None:
+        now = time.monotonic()
+        for tenant in tenants:
             self._served.add(now, tenant)
             self._recent.add(now, tenant)
         SERVICE_RATE.set(self.rate())
         GINI.set(self.gini())
 
+    def heard(self, events: list[dict[str, Any]]) -> None:
+        """Job events other processes committed: the jobs they accepted are demand, and the
+        jobs their workers finished are service, in this process's view of the load (their
+        counters are theirs to export, and are not counted here again). Without them an
+        API process whose workers run elsewhere saw no service: it held every tenant to
+        the same part of one batch, and its Gini was not measured."""
+        now, done = time.monotonic(), []
+        for event in events:
+            if event["status"] == "QUEUED":
+                self._demand.add(now, event["tenant"])
+            elif event["status"] == "DONE":
+                done.append(event["tenant"])
+        if done:
+            self._finished(done)
+
+    def demanding(self) -> set[str]:
+        """The tenants with demand within the fairness window."""
+        return set(self._demand.since(time.monotonic() - self.window_s))
+
     def rate(self) -> float:
-        """Jobs served per second by this process's worker, over the last few seconds."""
+        """Jobs served per second, by this process's worker and those it hears of, over the
+        last few seconds."""
         recent = self._recent.since(time.monotonic() - RATE_WINDOW_S)
         return sum(recent.values()) / RATE_WINDOW_S
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,6 +144,14 @@ class PsiService:
         # read for all who ask meanwhile, and dropped here at once when this process
         # uploads a version.
         self._dataset = alru_cache(maxsize=10_000, ttl=1.0)(self.datasets.get)
+
+    async def weights(self, tenants: Iterable[str]) -> dict[str, float]:
+        """The tenants' weights in the pilot controls. The view of the load learns them
+        too: its Gini measures service against the weighted fair shares."""
+        controls, _ = await self.controls.current()
+        weights = {tenant: controls.for_tenant(tenant).weight for tenant in tenants}
+        self.queue.weights.update(weights)
+        return weights
 
     # -- PSI runs ------------------------------------------------------------------------
     async def request(

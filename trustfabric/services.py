@@ -73,17 +73,17 @@ class Services:
             else None,
         )
         datasets, jobs = DatasetRepository(executor), PsiJobRepository(executor)
-        events = EventBus(jobs, settings.psi_poll_interval_s * 2)
+        load = LoadState(settings.psi_queue_wait_s, min_queued=settings.psi_batch_size,
+                         max_loop_lag_s=settings.psi_max_loop_lag_s)
+        # what other processes accept and serve is part of this one's view of the load
+        events = EventBus(jobs, settings.psi_poll_interval_s * 2, observer=load.heard)
         jobs.on_events = events.publish_many
         service = PsiService(
             datasets=datasets, jobs=jobs, controls=ControlsRepository(executor, settings.controls_cache_s),
             audit=AuditRepository(executor),
             setups=SetupCache(datasets, server_key, settings.psi_false_positive_rate),
             key=server_key, quotas=QuotaGate(), max_dataset_items=settings.psi_max_dataset_items,
-            wake=events.wake, queue=LoadState(settings.psi_queue_wait_s,
-                                                  min_queued=settings.psi_batch_size,
-                                                  max_loop_lag_s=settings.psi_max_loop_lag_s),
-            write_spacing_s=settings.psi_write_spacing_s,
+            wake=events.wake, queue=load, write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, service, signing, events,
                    WebhookRepository(executor, jobs, settings.webhook_max_per_tenant))
@@ -139,7 +139,9 @@ class Services:
         ORIGIN.set("background")
         while True:
             try:
-                self.psi.queue.observe_depth(await self.psi.jobs.queue_depth())
+                depth = await self.psi.jobs.queue_depth()
+                self.psi.queue.observe_depth(depth)
+                await self.psi.weights(depth.keys() | self.psi.queue.demanding())
             except Exception:  # stale depth only delays back-pressure; keep watching
                 log.exception("could not read the PSI queue depth")
             await asyncio.sleep(0.5)

@@ -241,9 +241,7 @@ class ProofWorker:
             # while jobs from elsewhere wait, look for them every batch
             self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
-        controls, _ = await self.service.controls.current()
-        weights = {tenant: controls.for_tenant(tenant).weight for tenant in depth}
-        self.service.queue.weights.update(weights)
+        weights = await self.service.weights(depth)
         handed: dict[str, list[str]] = {}
         search: dict[str, int] = {}
         batch = self.batch_jobs()
