@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test promtool bench-lineage bench-psi bench-shedding bench-soak clean
+.PHONY: run test promtool bench-lineage bench-psi bench-shedding bench-soak bench-audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-psi: $(BENCH)
 
 bench-shedding: $(BENCH)
 	$(BIN)/python -m bench.shedding $(ARGS)
+
+bench-audit: $(BENCH)
+	$(BIN)/python -m bench.audit_pages $(ARGS)
 
 bench-soak: $(BENCH)
 	$(BIN)/python -m bench.soak $(ARGS)

@@ -2,13 +2,14 @@
 
 import asyncio
 import base64
+import secrets
 
 import pytest
 from strawberry import relay
 
 from tests.conftest import codes
 from tests.test_lineage import anomaly_id
-from trustfabric.audit import audit_event
+from trustfabric.audit import audit_event, now_iso
 from trustfabric.auth import Role
 from trustfabric.demo import _hex, digest
 
@@ -179,3 +180,29 @@ async def test_an_auditor_pages_its_own_events_whatever_its_neighbours_are_calle
     for who in neighbours:  # an operator names any tenant, and gets that tenant's alone
         assert await audit_pages(gql, operator, tenant=who) == [
             (who, f"{who}:{n}") for n in range(5)]
+
+
+async def test_an_operator_pages_every_tenants_events_in_key_order(services):
+    """Across tenants, in key order, each page from where the last ended, filtered by
+    action too: read from a range of the index of keys bounded first."""
+    tenants = [f"op-{secrets.token_hex(3)}-{n}" for n in range(3)]
+    start = now_iso()
+    written = []
+    for n in range(12):  # one at a time: their keys follow one another
+        written.append(audit_event(tenant=tenants[n % 3], actor="test", subject=f"s{n}",
+                                   outcome="done", action="psi.run" if n % 4 else "psi.request"))
+        await services.psi.audit.record(written[-1])
+
+    async def pages(action: str | None) -> list[str]:
+        seen, after = [], start
+        for _ in range(20):
+            page = await services.psi.audit.page(None, after, 5, action)
+            if not page:
+                return seen
+            assert [e.key for e in page] == sorted(e.key for e in page)
+            seen += [e.subject for e in page if e.tenant in tenants]
+            after = page[-1].key
+        raise AssertionError("the cursor does not move on")
+
+    assert await pages(None) == [f"s{n}" for n in range(12)]
+    assert await pages("psi.request") == ["s0", "s4", "s8"]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustfabric.audit import tenant_key
+from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import audit as q
 
@@ -42,19 +43,19 @@ class AuditRepository:
 
     async def page(self, tenant: str | None, after: str, limit: int,
                    action: str | None) -> list[AuditRecord]:
+        """Events after the key `after` in key order: the tenant's, or every tenant's."""
+        span = {"action": action, "limit": limit}
+        # every key sorts below "~" (it starts with a timestamp)
         if tenant is None:
-            rows = await self._executor.read(q.PAGE, after=after, limit=limit, action=action)
+            rows = await self._page(q.PAGE_END, q.PAGE, after, "~", **span)
         else:
-            rows = await self._tenant_page(tenant, after, limit, action)
+            rows = await self._page(q.TENANT_PAGE_END, q.TENANT_PAGE, tenant_key(tenant, after),
+                                    tenant_key(tenant, "~"), tenant=tenant, **span)
         return [AuditRecord.from_row(row["event"]) for row in rows]
 
-    async def _tenant_page(self, tenant: str, after: str, limit: int,
-                           action: str | None) -> list[dict[str, Any]]:
-        # every key sorts below "~" (it starts with a timestamp)
-        span = {"tenant": tenant, "action": action, "limit": limit,
-                "above": tenant_key(tenant, after)}
-        [end] = await self._executor.read(q.TENANT_PAGE_END, below=tenant_key(tenant, "~"),
-                                          **span)
-        if not end["found"]:
+    async def _page(self, end: Cypher, page: Cypher, above: str, below: str,
+                    **span: Any) -> list[dict[str, Any]]:
+        [bound] = await self._executor.read(end, above=above, below=below, **span)
+        if not bound["found"]:
             return []
-        return await self._executor.read(q.TENANT_PAGE, last=end["last"], **span)
+        return await self._executor.read(page, above=above, last=bound["last"], **span)

@@ -1,0 +1,106 @@
+"""Audit pages over a large log: how long an operator's page of every tenant's events and an
+auditor's page of one tenant's take, and what the database spends writing each event.
+
+    python -m bench.audit_pages [--events 200000 --tenants 20 --pages 20]
+
+Starts its own embedded database, migrates it, and writes `--events` audit events spread
+over `--tenants` tenants in batches of 100 (as refusals are written under load), charging
+the database's CPU to them. Then reads pages of 50 from the start of the log, from its
+middle and with an action filter: p50 and p95 of each, for every tenant and for one.
+Prints the figures and writes JSON to bench/results/.
+"""
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Target,
+    cleanup_on_sigterm,
+    cpu_seconds,
+    descendants,
+    free_port,
+    percentile,
+    print_table,
+    write_json,
+)
+from trustfabric.audit import audit_event
+from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.migrations import migrate
+from trustfabric.services import Services
+
+BATCH = 100
+PAGE = 50
+
+
+async def write_log(services: Services, db_pids: list[int], events: int,
+                    tenants: int) -> tuple[dict[str, float], str]:
+    """The figures of writing the log, and the key of an event in its middle."""
+    cpu, began, middle = cpu_seconds(db_pids), time.perf_counter(), ""
+    for start in range(0, events, BATCH):
+        batch = [audit_event(tenant=f"t{n % tenants}", actor="bench",
+                             action="psi.run" if n % 7 else "psi.request",
+                             subject=f"job-{n}", outcome="done")
+                 for n in range(start, min(start + BATCH, events))]
+        await services.psi.audit.record(*batch)
+        middle = middle or (batch[0]["key"] if start >= events // 2 else "")
+    wall = time.perf_counter() - began
+    return {"events": events, "events_per_s": events / wall,
+            "db_cpu_ms_per_event": (cpu_seconds(db_pids) - cpu) * 1000 / events}, middle
+
+
+async def page_times(services: Services, tenant: str | None, after: str, action: str | None,
+                     pages: int) -> dict[str, Any]:
+    times = []
+    for _ in range(pages):
+        began = time.perf_counter()
+        found = await services.psi.audit.page(tenant, after, PAGE, action)
+        times.append(time.perf_counter() - began)
+    times.sort()
+    return {"tenant": tenant or "every", "from": "middle" if after else "start",
+            "action": action, "found": len(found), "p50_ms": percentile(times, 50) * 1000,
+            "p95_ms": percentile(times, 95) * 1000}
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
+                            heap=args.db_heap)
+    with server:
+        target = Target(server.uri, "root", server.password, "trustfabric", server.pid)
+        services = Services.open(target.settings().model_copy(update={"data_dir": workdir}))
+        try:
+            await migrate(services.executor)
+            written, middle = await write_log(services, descendants(server.pid),
+                                              args.events, args.tenants)
+            reads = [await page_times(services, tenant, after, action, args.pages)
+                     for tenant in (None, "t1")
+                     for after, action in (("", None), (middle, None), (middle, "psi.request"))]
+        finally:
+            await services.close()
+    return {"write": written, "pages": reads}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument("--pages", type=int, default=20, help="reads of each page, timed")
+    parser.add_argument("--db-heap", default="2g")
+    args = parser.parse_args()
+    cleanup_on_sigterm()
+    with tempfile.TemporaryDirectory(prefix="tf-audit-") as tmp:
+        result = asyncio.run(run(args, Path(tmp)))
+    write = result["write"]
+    print(f"wrote {write['events']} events at {write['events_per_s']:.0f}/s, database "
+          f"{write['db_cpu_ms_per_event']:.3f} ms of CPU an event")
+    print_table(["page of 50", "from", "action", "found", "p50 ms", "p95 ms"],
+                [[r["tenant"], r["from"], r["action"] or "any", r["found"], r["p50_ms"],
+                  r["p95_ms"]] for r in result["pages"]])
+    print(f"JSON: {write_json('audit-pages', {'args': vars(args), 'result': result})}")
+
+
+if __name__ == "__main__":
+    main()
