@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from trustfabric.auth import Caller, Role
+from trustfabric.controls import Quota
 from trustfabric.demo import demo_customers
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
@@ -244,13 +245,44 @@ async def psi_pilot(target: Target, workdir: Path, partner: str, items: int,
 @dataclass(frozen=True)
 class PsiService:
     """A PSI service under test: its URL, the partner dataset, a token per tenant, and the
-    processes to charge CPU to."""
+    processes to charge CPU to (none for a service elsewhere)."""
 
     url: str
     dataset: str
     tokens: dict[str, str]
-    app_pid: int
+    app_pid: int | None
     db_pid: int | None
+
+
+REGISTER_DATASET = """mutation($name: String!, $items: [String!]!, $partner: String) {
+  registerDataset(name: $name, items: $items, partner: $partner) { id } }"""
+ALLOW_PSI = """mutation($tenant: String!, $input: TenantControlsInput!) {
+  updateTenantControls(tenant: $tenant, input: $input) { __typename } }"""
+
+
+def _operator_call(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
+                          headers={"authorization": f"Bearer {token}"}, timeout=120)
+    payload = response.json()
+    if payload.get("errors"):
+        raise RuntimeError(f"the service refused the operator's call: {payload['errors'][0]}")
+    return payload["data"]
+
+
+def targeted_pilot(url: str, operator_token: str, partner: str, items: int,
+                   tenants: list[str], quota: Quota) -> str:
+    """What `psi_pilot` sets up, on a running service through its public API with an
+    operator's token: a partner dataset of `items`, and each tenant allowed PSI and PSI-CA
+    on it alone, with `quota`. Returns the dataset's id."""
+    dataset = _operator_call(url, operator_token, REGISTER_DATASET, name="soak-customers",
+                             items=demo_customers(items), partner=partner)
+    dataset_id = dataset["registerDataset"]["id"]
+    for tenant in tenants:
+        _operator_call(url, operator_token, ALLOW_PSI, tenant=tenant, input={
+            "psi": True, "psiCa": True, "scopes": [dataset_id],
+            "quota": {"requests": quota.requests, "perSeconds": quota.per_seconds,
+                      "burst": quota.burst}})
+    return dataset_id
 
 
 @contextmanager

@@ -3,6 +3,9 @@ from several tenants with skewed demand, and reports throughput, latency, errors
 and CPU, as figures, JSON and a PNG.
 
     python -m bench.soak --rps 550 --duration 45m [--tenants 5 --skew 10 --selectors 16]
+    python -m bench.soak --url URL --operator-token T --tenant-token NAME=T … [--rps …]
+
+It starts its own service (database, pilot, API), or drives a running one at --url.
 
 Requests are made by real OpenMined clients before the clock starts (blinding is the
 client's cost). Arrivals are open-loop: a slow service does not slow the offered load. A
@@ -17,10 +20,11 @@ import contextlib
 import math
 import os
 import re
+import secrets
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +34,7 @@ import aiohttp
 import uvloop
 
 from bench.common import (
+    PsiService,
     cleanup_on_sigterm,
     cpu_seconds,
     descendants,
@@ -38,6 +43,7 @@ from bench.common import (
     percentile,
     print_table,
     psi_service,
+    targeted_pilot,
     write_json,
 )
 from trustfabric import psi
@@ -47,6 +53,8 @@ from trustfabric.fairness import fairness_gini
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 PARTNER = "soakpartner"
+# a service that outlives a run would answer a later run's requests as replays of this one's
+RUN_ID = f"soak-{secrets.token_hex(4)}"
 
 
 def duration(text: str) -> float:
@@ -56,9 +64,8 @@ def duration(text: str) -> float:
     return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
 
 
-def demand_shares(tenants: int, skew: float) -> dict[str, float]:
-    """One tenant asks `skew` times as much as each of the others."""
-    names = [f"soak{n}" for n in range(tenants)]
+def demand_shares(names: list[str], skew: float) -> dict[str, float]:
+    """The first tenant asks `skew` times as much as each of the others."""
     weights = {name: (skew if n == 0 else 1.0) for n, name in enumerate(names)}
     total = sum(weights.values())
     return {name: w / total for name, w in weights.items()}
@@ -107,7 +114,7 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
     run.arrivals.append((sent, tenant))
     body = {"query": REQUEST, "variables": {"input": {
         "datasetId": dataset, "mode": "PSI", "request": request,
-        "idempotencyKey": f"soak-{tenant}-{n}"}}}
+        "idempotencyKey": f"{RUN_ID}-{tenant}-{n}"}}}
     try:
         async with session.post(f"{url}/graphql", json=body,
                                 headers={"authorization": f"Bearer {token}"}) as response:
@@ -388,6 +395,35 @@ def plot(result: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
+@contextlib.contextmanager
+def service_under_test(args: argparse.Namespace) -> Iterator[PsiService]:
+    """The service the load drives: started here (an embedded database, the pilot and the
+    app, all removed after), or the one running at --url, set up through its API."""
+    quota = Quota(args.quota, 60, max(1, args.quota // 10))
+    if not args.url:
+        with psi_service("soak", PARTNER, args.dataset_items,
+                         [f"soak{n}" for n in range(args.tenants)],
+                         env={"TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)},
+                         db_heap=args.db_heap, db_page_cache_mb=args.db_page_cache_mb,
+                         quota=quota) as service:
+            yield service
+        return
+    tokens = dict(pair.partition("=")[::2] for pair in args.tenant_token)
+    dataset = args.dataset or targeted_pilot(args.url, args.operator_token, PARTNER,
+                                             args.dataset_items, list(tokens), quota)
+    yield PsiService(args.url.rstrip("/"), dataset, tokens, args.service_pid, args.db_pid)
+
+
+def app_processes(service: PsiService) -> list[int]:
+    """The API process first, then its crypto processes (none known for a service
+    elsewhere). A `trustfabric serve` starts its embedded database too: that is not the
+    service's."""
+    if not service.app_pid:
+        return []
+    database = set(descendants(service.db_pid)) if service.db_pid else set()
+    return [pid for pid in descendants(service.app_pid) if pid not in database]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rps", type=float, default=550)
@@ -414,16 +450,32 @@ def main() -> None:
                         help="… for this long")
     parser.add_argument("--stall-only-database", action="store_true",
                         help="stall the database alone: a database outage under load")
+    parser.add_argument("--url", help="drive a running service instead of starting one")
+    parser.add_argument("--tenant-token", action="append", default=[], metavar="TENANT=TOKEN",
+                        help="with --url: a member token of each of the load's tenants (the "
+                             "first is the one asking --skew times the others)")
+    parser.add_argument("--operator-token",
+                        help="with --url: registers the partner dataset and allows each tenant "
+                             "PSI on it alone, with --quota (use tenants made for the load)")
+    parser.add_argument("--dataset", help="with --url and no --operator-token: a dataset the "
+                                          "tenants may already use")
+    parser.add_argument("--service-pid", type=int,
+                        help="with --url on this machine: the API process, to charge CPU to "
+                             "(its crypto processes are its children) and to stall")
+    parser.add_argument("--db-pid", type=int, help="with --url: the database's process")
     args = parser.parse_args()
     if args.stall_every and not 0 < args.stall_for < args.stall_every:
         parser.error("--stall-for must be shorter than --stall-every")
+    if args.url and (not args.tenant_token or not (args.operator_token or args.dataset)):
+        parser.error("--url needs --tenant-token for each tenant, and --operator-token or "
+                     "--dataset")
+    if args.url and args.stall_every and not (args.service_pid or args.db_pid):
+        parser.error("stalls need the processes to stop: --service-pid or --db-pid")
     cleanup_on_sigterm()
-    shares = demand_shares(args.tenants, args.skew)
-    with psi_service("soak", PARTNER, args.dataset_items, list(shares),
-                     env={"TF_PSI_WORKER_PROCESSES": str(args.crypto_processes)},
-                     db_heap=args.db_heap, db_page_cache_mb=args.db_page_cache_mb,
-                     quota=Quota(args.quota, 60, max(1, args.quota // 10))) as service:
+    with service_under_test(args) as service:
         url, dataset, tokens = service.url, service.dataset, service.tokens
+        shares = demand_shares(list(tokens), args.skew)
+        args.tenants = len(shares)
         print(f"preparing {args.pool} client requests of {args.selectors} selectors …")
         pool = [PsiClient.prepare([f"customer-{(n * 7 + i) * 3}@example.com"
                                    for i in range(args.selectors)]).request
@@ -438,18 +490,20 @@ def main() -> None:
                              "warmup"))
         # per process: the crypto processes start with the first batch, so with no warm-up
         # they appear during the run (and all their CPU is the run's)
-        cpu_before = {pid: cpu_seconds([pid]) for pid in descendants(service.app_pid) + db_pids}
+        cpu_before = {pid: cpu_seconds([pid]) for pid in app_processes(service) + db_pids}
         load_before = sum(os.times()[:2])
         ticks_before = machine_ticks()
         print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
               f"{args.tenants} tenants (one at {args.skew:g}x) …")
         stalled = (lambda: db_pids) if args.stall_only_database else (
-            lambda: descendants(service.app_pid) + db_pids)
+            lambda: app_processes(service) + db_pids)
         stalls = Stalls(args.stall_every, args.stall_for, stalled) if args.stall_every else None
         run, start = uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.duration,
                                       pool, "soak", args.window, stalls))
-        groups = {"service": [service.app_pid], "crypto": descendants(service.app_pid)[1:],
-                  "database": db_pids}
+        app_pids = app_processes(service)
+        groups = {name: pids for name, pids in (("service", app_pids[:1]),
+                                                ("crypto", app_pids[1:]), ("database", db_pids))
+                  if pids}  # a service elsewhere: what is not known is not reported
         cpu = {name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in pids)
                for name, pids in groups.items()}
         cpu["load generator"] = sum(os.times()[:2]) - load_before
@@ -479,7 +533,8 @@ def main() -> None:
         "service_selectors_s": round(answered),
         "efficiency_machine": round(answered / (raw * (os.cpu_count() or 1)), 3),
         "efficiency_crypto_cores": round(answered / (raw * max(result["cpu_cores"]["crypto"],
-                                                                0.01)), 3),
+                                                                0.01)), 3)
+        if "crypto" in result["cpu_cores"] else None,
     }
     print_table(["jobs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "error %", "Gini"],
                 [[result["jobs_per_s"], result["p50_ms"], result["p95_ms"], result["p99_ms"],
