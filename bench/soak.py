@@ -136,11 +136,17 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
         run.finished(job_id, run.early.pop(job_id))
 
 
+def gauge(metrics: str, name: str) -> float:
+    """An unlabelled gauge's value in /metrics text (0 where it is absent)."""
+    found = re.search(rf"^{name} (\S+)$", metrics, re.M)
+    return float(found[1]) if found else 0.0
+
+
 async def watch_service(session: aiohttp.ClientSession, url: str, start: float, window: float,
                         run: Run) -> None:
     """Every window, from the service's /metrics: how late its event loop wakes, the time
-    its garbage collector stopped it, the jobs queued, and the database time per query and
-    per second in that window (to tell a service short of CPU from a database slowing down
+    its garbage collector stopped it, the jobs it sees served, its live Gini, the jobs
+    queued, and the database time per query and per second in that window (to tell a service short of CPU from a database slowing down
     as the jobs pile up)."""
     async def metrics() -> str:
         async with session.get(f"{url}/metrics") as response:
@@ -167,10 +173,12 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
         before = totals
         gc_now = gc_seconds(text)
         gc_pause, gc_before = gc_now - gc_before, gc_now
-        lag = re.search(r"^tf_event_loop_lag_seconds (\S+)$", text, re.M)
         run.service.append({
             "t": round(time.monotonic() - start),
-            "loop_lag_ms": round(1000 * float(lag[1]), 1) if lag else 0.0,
+            "loop_lag_ms": round(1000 * gauge(text, "tf_event_loop_lag_seconds"), 1),
+            # the service's own view of what it serves, and its live Gini (last 60 s)
+            "jobs_per_s": round(gauge(text, "tf_psi_service_rate"), 1),
+            "gini": round(gauge(text, "tf_psi_fairness_gini"), 3),
             "queued": sum(float(m[1]) for m in re.finditer(
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
@@ -558,11 +566,11 @@ def main() -> None:
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
-    print_table(["t s", "jobs/s", "p95 ms", "Gini", "loop lag ms", "GC ms/s", "queued",
-                 "db ms/query", "db s/s"],
+    print_table(["t s", "jobs/s", "p95 ms", "Gini", "service: jobs/s", "live Gini",
+                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s"],
                 [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
-                  seen["loop_lag_ms"], seen["gc_ms_per_s"], seen["queued"],
-                  seen["db_ms_per_query"], seen["db_s_per_s"]]
+                  seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
+                  seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
     path = write_json("soak", {"args": vars(args), "result": result})
     png = path.with_suffix(".png")
