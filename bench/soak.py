@@ -3,7 +3,7 @@ from several tenants with skewed demand, and reports throughput, latency, errors
 and CPU, as figures, JSON and a PNG.
 
     python -m bench.soak --rps 550 --duration 45m [--tenants 5 --skew 10 --selectors 16]
-    python -m bench.soak --url URL --operator-token T --tenant-token NAME=T … [--rps …]
+    python -m bench.soak --url URL --tokens FILE --operator-token FILE [--rps …]
 
 It starts its own service (database, pilot, API), or drives a running one at --url.
 
@@ -416,10 +416,25 @@ def service_under_test(args: argparse.Namespace) -> Iterator[PsiService]:
                          quota=quota) as service:
             yield service
         return
-    tokens = dict(pair.partition("=")[::2] for pair in args.tenant_token)
-    dataset = args.dataset or targeted_pilot(args.url, args.operator_token, PARTNER,
-                                             args.dataset_items, list(tokens), quota)
-    yield PsiService(args.url.rstrip("/"), dataset, tokens, args.service_pid, args.db_pid)
+    # tokens are read from files: on a command line every user's `ps` shows them, and the
+    # arguments are written with the results
+    tokens = dict(line.split(maxsplit=1) for line in args.tokens.read_text().splitlines()
+                  if line.strip() and not line.startswith("#"))
+    dataset = args.dataset or targeted_pilot(
+        args.url, args.operator_token.read_text().strip(), PARTNER, args.dataset_items,
+        list(tokens), quota)
+    database = args.db_pid or (embedded_database(args.service_pid) if args.service_pid else None)
+    yield PsiService(args.url.rstrip("/"), dataset, tokens, args.service_pid, database)
+
+
+def embedded_database(pid: int) -> int | None:
+    """The embedded database a `trustfabric serve` started, among its processes: charged to
+    the database, not to the service's crypto."""
+    for child in descendants(pid)[1:]:
+        with contextlib.suppress(OSError):  # it ended while we looked
+            if b"trustfabric.graph.embedded_server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+    return None
 
 
 def app_processes(service: PsiService) -> list[int]:
@@ -459,24 +474,26 @@ def main() -> None:
     parser.add_argument("--stall-only-database", action="store_true",
                         help="stall the database alone: a database outage under load")
     parser.add_argument("--url", help="drive a running service instead of starting one")
-    parser.add_argument("--tenant-token", action="append", default=[], metavar="TENANT=TOKEN",
-                        help="with --url: a member token of each of the load's tenants (the "
-                             "first is the one asking --skew times the others)")
-    parser.add_argument("--operator-token",
-                        help="with --url: registers the partner dataset and allows each tenant "
-                             "PSI on it alone, with --quota (use tenants made for the load)")
+    parser.add_argument("--tokens", type=Path, metavar="FILE",
+                        help="with --url: the load's tenants, a line `TENANT TOKEN` each (a "
+                             "member token; the first asks --skew times the others)")
+    parser.add_argument("--operator-token", type=Path, metavar="FILE",
+                        help="with --url: a file holding an operator's token, to register the "
+                             "partner dataset and allow each tenant PSI on it alone, with "
+                             "--quota (use tenants made for the load)")
     parser.add_argument("--dataset", help="with --url and no --operator-token: a dataset the "
                                           "tenants may already use")
     parser.add_argument("--service-pid", type=int,
                         help="with --url on this machine: the API process, to charge CPU to "
-                             "(its crypto processes are its children) and to stall")
-    parser.add_argument("--db-pid", type=int, help="with --url: the database's process")
+                             "(its crypto processes are its children) and to stall: a "
+                             "`trustfabric serve` or a one-worker uvicorn")
+    parser.add_argument("--db-pid", type=int, help="with --url: the database's process (found "
+                                                   "under a `trustfabric serve` by itself)")
     args = parser.parse_args()
     if args.stall_every and not 0 < args.stall_for < args.stall_every:
         parser.error("--stall-for must be shorter than --stall-every")
-    if args.url and (not args.tenant_token or not (args.operator_token or args.dataset)):
-        parser.error("--url needs --tenant-token for each tenant, and --operator-token or "
-                     "--dataset")
+    if args.url and (not args.tokens or not (args.operator_token or args.dataset)):
+        parser.error("--url needs --tokens, and --operator-token or --dataset")
     if args.url and args.stall_every and not (args.service_pid or args.db_pid):
         parser.error("stalls need the processes to stop: --service-pid or --db-pid")
     cleanup_on_sigterm()

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from graphql import specified_rules
 from tests.conftest import OPERATOR, codes, until
 from tests.test_psi import selectors
 from trustfabric.app import GraphQLApp, create_app
+from trustfabric.audit import iso, now_iso
 from trustfabric.auth import Caller, Role
 from trustfabric.backlog import Backlog
 from trustfabric.client import PsiClient
@@ -437,12 +439,23 @@ async def test_the_live_gini_moves_on_with_its_window_when_nothing_is_served():
 def test_what_other_processes_accept_and_serve_is_part_of_this_ones_view_of_the_load():
     """An API process whose workers run elsewhere hears of their jobs through job events:
     their service sets its rate (what each tenant's queue is held to) and its Gini."""
-    state = LoadState(0.25)
-    state.heard([{"tenant": t, "status": "QUEUED"} for t in ("a", "b") for _ in range(100)])
-    state.heard([{"tenant": "a", "status": "DONE"}] * 100
-                + [{"tenant": "b", "status": "RUNNING"}] * 100)
+    state, now = LoadState(0.25), now_iso()
+
+    def heard(tenant: str, status: str, n: int, at: str = now) -> None:
+        state.heard([{"tenant": tenant, "status": status, "at": at}] * n)
+
+    heard("a", "QUEUED", 100)
+    heard("b", "QUEUED", 100)
+    heard("a", "DONE", 100)
+    heard("b", "RUNNING", 100)
     assert state.rate() == pytest.approx(100 / RATE_WINDOW_S)
     assert GINI._value.get() > 0.16  # b is owed as much, and was served nothing
     assert state.demanding() == {"a", "b"}
-    state.heard([{"tenant": "b", "status": "DONE"}] * 100)
+    heard("b", "DONE", 100)
     assert GINI._value.get() == pytest.approx(0.0, abs=1e-9)
+    # a backlog read late (a stall, an outage of reads) is not service of the last seconds,
+    # nor demand of the last minute
+    heard("c", "DONE", 1000, iso(datetime.now(UTC) - timedelta(seconds=RATE_WINDOW_S + 1)))
+    heard("d", "QUEUED", 1000, iso(datetime.now(UTC) - timedelta(seconds=61)))
+    assert state.rate() == pytest.approx(200 / RATE_WINDOW_S)
+    assert state.demanding() == {"a", "b"}

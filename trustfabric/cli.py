@@ -179,9 +179,12 @@ async def _work(settings: Settings) -> None:
     services = Services.open(settings)
     worker = services.worker()
     settle_collector()  # it claims and writes as the API's in-process worker does
+    # its event loop's lateness and its service rate, kept current for its metrics
+    watching = asyncio.create_task(services.psi.queue.watch_loop())
     try:
         await worker.run(services.events.wake)
     finally:
+        watching.cancel()
         await asyncio.to_thread(worker.close)
         await services.close()
 

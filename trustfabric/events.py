@@ -50,7 +50,7 @@ class EventBus:
         subscriber to finished jobs is not woken for every job that starts. `wanted` runs
         in the writer's step after its commit, so it must not raise or wait."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        if not self._listened():
+        if not self._listened():  # a bus with no observer (the load's view has one)
             # nobody listened, and nobody polled: what happened meanwhile is owed to nobody
             # (the first subscriber would otherwise hear it all before what happens now)
             self._cursor = EventCursor.at(datetime.now(UTC))
@@ -96,10 +96,12 @@ class EventBus:
         ORIGIN.set("background")
         while True:
             if self._listened():
+                # polls that fail come less often too: an outage is not logged ten times a
+                # second by every process
+                self._interval_s = min(self._interval_s * 2, MAX_IDLE_INTERVAL_S)
                 try:
-                    found = await self.poll_once()
-                    self._interval_s = (self._base_interval_s if found else
-                                        min(self._interval_s * 2, MAX_IDLE_INTERVAL_S))
+                    if await self.poll_once():
+                        self._interval_s = self._base_interval_s
                 except Unavailable:
                     log.warning("job events unavailable; retrying")
                 except Exception:  # a dead poller would silence every subscriber

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import time
 from collections import defaultdict, deque
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -117,12 +118,17 @@ class LoadState:
         jobs their workers finished are service, in this process's view of the load (their
         counters are theirs to export, and are not counted here again). Without them an
         API process whose workers run elsewhere saw no service: it held every tenant to
-        the same part of one batch, and its Gini was not measured."""
-        now, done = time.monotonic(), []
+        the same part of one batch, and its Gini was not measured.
+        They count from when they are heard, so an event that happened before the window
+        it would count in does not count: a poller catching up on a backlog (after a stall,
+        or an outage of reads) would otherwise make the rate, and with it every tenant's
+        budget, several times what is served."""
+        now, wall, done = time.monotonic(), datetime.now(UTC), []
         for event in events:
-            if event["status"] == "QUEUED":
+            age = (wall - datetime.fromisoformat(event["at"])).total_seconds()
+            if event["status"] == "QUEUED" and age < self.window_s:
                 self._demand.add(now, event["tenant"])
-            elif event["status"] == "DONE":
+            elif event["status"] == "DONE" and age < RATE_WINDOW_S:
                 done.append(event["tenant"])
         if done:
             self._finished(done)
@@ -196,7 +202,8 @@ class LoadState:
 
     async def watch_loop(self, interval_s: float = 0.05, gini_every_s: float = 1.0) -> None:
         """Measures how late the event loop wakes from a short sleep; and moves the Gini
-        on with its window when nothing is served (it would stay at its last value)."""
+        and the service rate on with their windows when nothing is served (they would stay
+        at their last values: a dead worker's rate for ever)."""
         gini_at = time.monotonic()
         while True:
             began = time.monotonic()
@@ -207,6 +214,7 @@ class LoadState:
             if began - gini_at >= gini_every_s:
                 gini_at = began
                 GINI.set(self.gini())
+                SERVICE_RATE.set(self.rate())
 
     def gini(self) -> float:
         horizon = time.monotonic() - self.window_s

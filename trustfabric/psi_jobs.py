@@ -147,9 +147,11 @@ class PsiService:
 
     async def weights(self, tenants: Iterable[str]) -> dict[str, float]:
         """The tenants' weights in the pilot controls. The view of the load learns them
-        too: its Gini measures service against the weighted fair shares."""
+        too, and those of every tenant with demand lately (one only shed has nothing
+        queued): its Gini measures service against the weighted fair shares."""
         controls, _ = await self.controls.current()
-        weights = {tenant: controls.for_tenant(tenant).weight for tenant in tenants}
+        weights = {tenant: controls.for_tenant(tenant).weight
+                   for tenant in set(tenants) | self.queue.demanding()}
         self.queue.weights.update(weights)
         return weights
 

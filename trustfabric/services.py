@@ -141,9 +141,9 @@ class Services:
             try:
                 depth = await self.psi.jobs.queue_depth()
                 self.psi.queue.observe_depth(depth)
-                await self.psi.weights(depth.keys() | self.psi.queue.demanding())
-            except Exception:  # stale depth only delays back-pressure; keep watching
-                log.exception("could not read the PSI queue depth")
+                await self.psi.weights(depth)
+            except Exception:  # a stale view only delays back-pressure; keep watching
+                log.exception("could not read the PSI queue depth or the tenants' weights")
             await asyncio.sleep(0.5)
 
     async def _retire_events(self) -> None:
