@@ -418,13 +418,27 @@ def service_under_test(args: argparse.Namespace) -> Iterator[PsiService]:
         return
     # tokens are read from files: on a command line every user's `ps` shows them, and the
     # arguments are written with the results
-    tokens = dict(line.split(maxsplit=1) for line in args.tokens.read_text().splitlines()
-                  if line.strip() and not line.startswith("#"))
+    tokens = tenant_tokens(args.tokens)
     dataset = args.dataset or targeted_pilot(
         args.url, args.operator_token.read_text().strip(), PARTNER, args.dataset_items,
         list(tokens), quota)
     database = args.db_pid or (embedded_database(args.service_pid) if args.service_pid else None)
+    if args.stall_only_database and not database:
+        raise SystemExit("--stall-only-database needs the database's process: --db-pid")
     yield PsiService(args.url.rstrip("/"), dataset, tokens, args.service_pid, database)
+
+
+def tenant_tokens(path: Path) -> dict[str, str]:
+    """{tenant: token} from lines `TENANT TOKEN` (blank lines and # comments skipped)."""
+    tokens = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 2:
+            raise SystemExit(f"{path}:{n}: expected `TENANT TOKEN`")
+        tokens[fields[0]] = fields[1]
+    return tokens
 
 
 def embedded_database(pid: int) -> int | None:

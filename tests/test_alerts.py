@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from prometheus_client import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
@@ -15,8 +16,17 @@ DASHBOARD = ROOT / "ops" / "grafana" / "psi-fairness.json"
 
 
 def dashboard_queries() -> list[str]:
-    return [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"]
+    """The dashboard's queries as Prometheus reads them (Grafana fills in the rate window
+    from the scrape interval)."""
+    return [target["expr"].replace("$__rate_interval", "1m")
+            for panel in json.loads(DASHBOARD.read_text())["panels"]
             for target in panel["targets"]]
+
+
+def labels_used(query: str) -> set[str]:
+    grouped = {label.strip() for group in re.findall(r"by \(([^)]*)\)", query)
+               for label in group.split(",")}
+    return grouped | set(re.findall(r"(\w+)=", query))
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,3 +67,10 @@ async def test_rules_and_dashboard_use_metrics_the_service_exports(http):
     for queries in ([rule["expr"] for rule in rules], dashboard_queries()):
         used = {name for query in queries for name in re.findall(r"tf_[a-z_]+", query)}
         assert used and used <= exported, used - exported
+        for query in queries:  # and the labels they group and select by: the metrics' own,
+            # a histogram's buckets, and what Prometheus adds to every series it scrapes
+            names = set(re.findall(r"tf_[a-z_]+", query))
+            known = {"le", "instance", "job"} | {
+                label for name in names
+                for label in REGISTRY._names_to_collectors[name]._labelnames}
+            assert labels_used(query) <= known, (query, labels_used(query) - known)

@@ -441,8 +441,11 @@ def test_what_other_processes_accept_and_serve_is_part_of_this_ones_view_of_the_
     their service sets its rate (what each tenant's queue is held to) and its Gini."""
     state, now = LoadState(0.25), now_iso()
 
-    def heard(tenant: str, status: str, n: int, at: str = now) -> None:
-        state.heard([{"tenant": tenant, "status": status, "at": at}] * n)
+    def heard(tenant: str, status: str, n: int, written: str = now, at: str = now) -> None:
+        state.heard([{"tenant": tenant, "status": status, "at": at, "written": written}] * n)
+
+    def ago(seconds: float) -> str:
+        return iso(datetime.now(UTC) - timedelta(seconds=seconds))
 
     heard("a", "QUEUED", 100)
     heard("b", "QUEUED", 100)
@@ -455,7 +458,10 @@ def test_what_other_processes_accept_and_serve_is_part_of_this_ones_view_of_the_
     assert GINI._value.get() == pytest.approx(0.0, abs=1e-9)
     # a backlog read late (a stall, an outage of reads) is not service of the last seconds,
     # nor demand of the last minute
-    heard("c", "DONE", 1000, iso(datetime.now(UTC) - timedelta(seconds=RATE_WINDOW_S + 1)))
-    heard("d", "QUEUED", 1000, iso(datetime.now(UTC) - timedelta(seconds=61)))
+    heard("c", "DONE", 1000, written=ago(RATE_WINDOW_S + 1))
+    heard("d", "QUEUED", 1000, written=ago(61))
     assert state.rate() == pytest.approx(200 / RATE_WINDOW_S)
     assert state.demanding() == {"a", "b"}
+    # jobs sealed a while ago by a worker held up, and written now, are served now
+    heard("e", "DONE", 100, at=ago(RATE_WINDOW_S + 10))
+    assert state.rate() == pytest.approx(300 / RATE_WINDOW_S)

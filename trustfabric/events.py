@@ -87,9 +87,9 @@ class EventBus:
         # this process's own events were published as they committed
         page = await self._jobs.events_after(cursor.after, PAGE, foreign=True)
         fresh = [event for event in page.events if self.publish(event)]
+        cursor.advance(started, page)  # first: an observer that fails must not stop the reads
         if self._observer is not None and fresh:
             self._observer(fresh)
-        cursor.advance(started, page)
         return len(page.events)
 
     async def run(self) -> None:

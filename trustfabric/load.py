@@ -119,13 +119,16 @@ class LoadState:
         counters are theirs to export, and are not counted here again). Without them an
         API process whose workers run elsewhere saw no service: it held every tenant to
         the same part of one batch, and its Gini was not measured.
-        They count from when they are heard, so an event that happened before the window
-        it would count in does not count: a poller catching up on a backlog (after a stall,
-        or an outage of reads) would otherwise make the rate, and with it every tenant's
-        budget, several times what is served."""
+        They count from when they are heard, and only if they were written within the
+        window they would count in: a poller catching up on a backlog (after a stall, or an
+        outage of reads) would otherwise make the rate, and with it every tenant's budget,
+        several times what is served. (Within the window a catch-up still counts at once:
+        at most one window's worth.) Their time is their batch's, when the statement that
+        wrote them was sent, not the event's own: a job's DONE is stamped when its bundle
+        is sealed, which may be long before a held-up worker commits it."""
         now, wall, done = time.monotonic(), datetime.now(UTC), []
         for event in events:
-            age = (wall - datetime.fromisoformat(event["at"])).total_seconds()
+            age = (wall - datetime.fromisoformat(event["written"])).total_seconds()
             if event["status"] == "QUEUED" and age < self.window_s:
                 self._demand.add(now, event["tenant"])
             elif event["status"] == "DONE" and age < RATE_WINDOW_S:

@@ -397,7 +397,11 @@ class PsiJobRepository:
             at_end = await self._executor.read(q.EVENTS_AT, at=until, origin=origin)
             rows = [row for row in rows if row["batch"]["at"] < until] + at_end
         wanted = set(tenants) if tenants is not None else None
-        events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status}
+        # `written`: when the statement that wrote the event was sent. A DONE event's own
+        # time is when its bundle was sealed, which may be long before its batch commits
+        # (a worker held up by the database)
+        events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status,
+                   "written": batch["at"]}
                   for row in rows for batch in [row["batch"]]
                   for i, at, tenant, job_id, status in zip(
                       batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
