@@ -28,6 +28,7 @@ from trustfabric.client import PsiClient
 from trustfabric.errors import BadUserInput
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.queries import webhooks as wq
+from trustfabric.services import Services
 from trustfabric.webhooks import (
     SIGNATURE_HEADER,
     WebhookDispatcher,
@@ -593,6 +594,28 @@ async def test_fan_outs_at_the_same_moment_make_each_delivery_once(services):
         fanned = [row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)]
         assert sorted(fanned) == sorted(events)
     finally:
+        await services.webhooks.deactivate(endpoint["id"], None)
+        await t.drop(services)
+        await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
+
+
+async def test_a_fan_out_outlasted_by_others_leaves_the_page_to_them(settings, services):
+    """With no retries, fan-outs at the same moment are refused for one another's changes:
+    those refused end their round quietly, and every event still becomes one delivery."""
+    impatient = Services.open(settings.model_copy(update={"neo4j_retry_time_s": 0.0}))
+    t, tenant = Timeline(hours=6), "outlasted-" + secrets.token_hex(4)
+    endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/hook")
+    try:
+        events = []
+        for round_ in range(10):
+            await services.executor.write(wq.SET_CURSOR, at=t.at(round_), recheck=None)
+            events += await raw_event_batches(services, tenant, t.every(0.01, round_ + 0.5, 10))
+            await asyncio.gather(*(impatient.webhooks.fan_out() for _ in range(4)))
+            await services.webhooks.fan_out()  # whatever all four left, if they all did
+        fanned = [row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)]
+        assert sorted(fanned) == sorted(events)
+    finally:
+        await impatient.close()
         await services.webhooks.deactivate(endpoint["id"], None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)

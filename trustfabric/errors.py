@@ -35,3 +35,8 @@ class QuotaExceeded(AppError):
 
 class Unavailable(AppError):
     code = "UNAVAILABLE"
+
+
+class Contended(Unavailable):
+    """Concurrent changes to the same records outlasted the retries: a busy moment, not an
+    outage. Callers whose change others are making too may leave it to them."""

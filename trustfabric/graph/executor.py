@@ -28,7 +28,7 @@ from neo4j.exceptions import (
 )
 from prometheus_client import Counter, Histogram
 
-from trustfabric.errors import AppError, BadUserInput, Unavailable
+from trustfabric.errors import AppError, BadUserInput, Contended, Unavailable
 from trustfabric.graph.cypher import Cypher
 
 log = logging.getLogger(__name__)
@@ -161,12 +161,17 @@ class GraphExecutor:
                                       ) from error
             except (ServiceUnavailable, SessionExpired, TransientError, DatabaseError,
                     DriverError, OSError) as error:
+                # ArcadeDB's name for a concurrent change, still refused after the retries
+                if isinstance(error, TransientError) and error.code == DEADLOCK:
+                    raise Contended("the graph database is busy with concurrent changes; "
+                                    "retry shortly") from error
                 raise Unavailable("the graph database is unavailable; retry shortly") from error
         raise AssertionError("unreachable")
 
 
 RECONNECT_TRIES = 3
 CONFLICT = "the change conflicts with existing data"
+DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
 
 
 def _stale_connection(error: Neo4jError) -> bool:

@@ -1,12 +1,13 @@
 """Webhook endpoints and their deliveries."""
 
+import contextlib
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from trustfabric.audit import now_iso
-from trustfabric.errors import BadUserInput, NotFound
+from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.psi import EventCursor, PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
@@ -68,7 +69,14 @@ class WebhookRepository:
             read_at = datetime.now(UTC)
             page = await self._events.events_after(cursor.after, limit, tenants=tenants)
             if page.events:
-                await self._deliveries(page.events)
+                try:
+                    await self._deliveries(page.events)
+                except Contended:
+                    # other processes fanning out the same page outlasted the retries: one of
+                    # them writes it, or the next round reads it again, since the stored
+                    # cursor stays where they leave it (this round would fail otherwise, and
+                    # set nothing either)
+                    return fanned
             cursor.advance(read_at, page)
             fanned += len(page.events)
             if page.until is None:
@@ -90,7 +98,10 @@ class WebhookRepository:
         return EventCursor(rows[0]["at"], rows[0]["recheck"]) if rows else None
 
     async def _set_cursor(self, cursor: EventCursor) -> None:
-        await self._executor.write(q.SET_CURSOR, at=cursor.after, recheck=cursor.recheck)
+        # refused for other processes setting it at the same moment: they set about the same,
+        # and what lies between is read again next round (deliveries are made once)
+        with contextlib.suppress(Contended):
+            await self._executor.write(q.SET_CURSOR, at=cursor.after, recheck=cursor.recheck)
 
     async def claim_due(self, lease_until: str, limit: int, busy: Iterable[str] = ()
                         ) -> list[tuple[dict[str, Any], str, str, bool]]:
