@@ -8,11 +8,12 @@ import asyncio
 import gc
 import time
 from collections import defaultdict, deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from trustfabric.audit import iso
 from trustfabric.errors import Unavailable
 from trustfabric.fairness import fairness_gini
 
@@ -110,6 +111,10 @@ class LoadState:
         for tenant in tenants:
             self._served.add(now, tenant)
             self._recent.add(now, tenant)
+        self._report()
+
+    def _report(self) -> None:
+        """The figures whose windows move on: on every service, and at least once a second."""
         SERVICE_RATE.set(self.rate())
         GINI.set(self.gini())
 
@@ -127,11 +132,13 @@ class LoadState:
         wrote them was sent, not the event's own: a job's DONE is stamped when its bundle
         is sealed, which may be long before a held-up worker commits it."""
         now, wall, done = time.monotonic(), datetime.now(UTC), []
+        # written after these, as text (timestamps are compared as text throughout)
+        demand_from = iso(wall - timedelta(seconds=self.window_s))
+        served_from = iso(wall - timedelta(seconds=RATE_WINDOW_S))
         for event in events:
-            age = (wall - datetime.fromisoformat(event["written"])).total_seconds()
-            if event["status"] == "QUEUED" and age < self.window_s:
+            if event["status"] == "QUEUED" and event["written"] > demand_from:
                 self._demand.add(now, event["tenant"])
-            elif event["status"] == "DONE" and age < RATE_WINDOW_S:
+            elif event["status"] == "DONE" and event["written"] > served_from:
                 done.append(event["tenant"])
         if done:
             self._finished(done)
@@ -216,8 +223,7 @@ class LoadState:
             LOOP_LAG.set(self.loop_lag_s)
             if began - gini_at >= gini_every_s:
                 gini_at = began
-                GINI.set(self.gini())
-                SERVICE_RATE.set(self.rate())
+                self._report()
 
     def gini(self) -> float:
         horizon = time.monotonic() - self.window_s
