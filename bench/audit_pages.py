@@ -18,17 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    Target,
     cleanup_on_sigterm,
     cpu_seconds,
     descendants,
-    free_port,
+    embedded_database,
     percentile,
     print_table,
     write_json,
 )
 from trustfabric.audit import audit_event
-from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
 from trustfabric.services import Services
 
@@ -66,14 +64,11 @@ async def page_times(services: Services, tenant: str | None, after: str, action:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
-                            heap=args.db_heap)
-    with server:
-        target = Target(server.uri, "root", server.password, "trustfabric", server.pid)
+    with embedded_database(workdir, args.db_heap) as target:
         services = Services.open(target.settings().model_copy(update={"data_dir": workdir}))
         try:
             await migrate(services.executor)
-            written, middle = await write_log(services, descendants(server.pid),
+            written, middle = await write_log(services, descendants(target.db_pid),
                                               args.events, args.tenants)
             reads = [await page_times(services, tenant, after, action, args.pages)
                      for tenant in (None, "t1")

@@ -286,6 +286,15 @@ def targeted_pilot(url: str, operator_token: str, partner: str, items: int,
 
 
 @contextmanager
+def embedded_database(workdir: Path, heap: str, page_cache_mb: int = 0) -> Iterator[Target]:
+    """An embedded database under `workdir`, started and stopped around the block."""
+    server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
+                            heap=heap, page_cache_mb=page_cache_mb)
+    with server:
+        yield Target(server.uri, "root", server.password, "trustfabric", server.pid)
+
+
+@contextmanager
 def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
                 env: dict[str, str] | None = None, db_heap: str = "2g",
                 db_page_cache_mb: int = 0, **controls: Any) -> Iterator[PsiService]:
@@ -293,10 +302,7 @@ def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
     and the app serving it with `env` on top of ours; all stopped and removed on exit."""
     with tempfile.TemporaryDirectory(prefix=f"tf-{name}-") as tmp:
         workdir = Path(tmp)
-        server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
-                                heap=db_heap, page_cache_mb=db_page_cache_mb)
-        with server:
-            target = Target(server.uri, "root", server.password, "trustfabric", None)
+        with embedded_database(workdir, db_heap, db_page_cache_mb) as target:
             dataset, tokens = asyncio.run(psi_pilot(target, workdir, partner, items, tenants,
                                                     **controls))
             port = free_port()
@@ -305,6 +311,6 @@ def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
                             {"TF_DATA_DIR": str(workdir), **(env or {})})
             try:
                 yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,
-                                 server.pid)
+                                 target.db_pid)
             finally:
                 stop_app(app)
