@@ -29,6 +29,15 @@ def child_env(settings, **extra: str) -> dict[str, str]:
             "TF_DATA_DIR": str(settings.data_dir), "TF_CONTROLS_CACHE_S": "0", **extra}
 
 
+def api_without_worker(settings, port: int) -> subprocess.Popen[bytes]:
+    """An API process whose jobs are left to worker processes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
+         "--port", str(port), "--log-level", "warning"],
+        env=child_env(settings, TF_PSI_WORKER_IN_PROCESS="false"),
+    )
+
+
 async def wait_http(url: str) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
@@ -53,11 +62,7 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
     await worker.stop()  # no worker anywhere: the job waits, durable, while things die
     try:
         port = free_port()
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
-             "--port", str(port), "--log-level", "warning"],
-            env=child_env(settings, TF_PSI_WORKER_IN_PROCESS="false"),
-        )
+        api = api_without_worker(settings, port)
         url = f"http://127.0.0.1:{port}"
         await wait_http(url)
         async with PsiClient(url, await make_token(psi_pair["tenant"])) as client:
@@ -145,11 +150,7 @@ async def test_a_split_deployment_measures_the_load_where_it_is_accepted_and_ser
     and the worker process exports what it served."""
     await worker.stop()  # the worker process below serves the jobs
     port, metrics_port = free_port(), free_port()
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "trustfabric.app:create_app", "--factory",
-         "--port", str(port), "--log-level", "warning"],
-        env=child_env(settings, TF_PSI_WORKER_IN_PROCESS="false"),
-    )
+    api = api_without_worker(settings, port)
     proof = subprocess.Popen(
         [sys.executable, "-m", "trustfabric.cli", "worker", "--metrics-port", str(metrics_port)],
         env=child_env(settings), stdout=subprocess.DEVNULL, start_new_session=True)
