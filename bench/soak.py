@@ -422,7 +422,7 @@ def service_under_test(args: argparse.Namespace) -> Iterator[PsiService]:
     dataset = args.dataset or targeted_pilot(
         args.url, args.operator_token.read_text().strip(), PARTNER, args.dataset_items,
         list(tokens), quota)
-    database = args.db_pid or (embedded_database(args.service_pid) if args.service_pid else None)
+    database = args.db_pid or (embedded_database_pid(args.service_pid) if args.service_pid else None)
     if args.stall_only_database and not database:
         raise SystemExit("--stall-only-database needs the database's process: --db-pid")
     yield PsiService(args.url.rstrip("/"), dataset, tokens, args.service_pid, database)
@@ -441,7 +441,7 @@ def tenant_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
-def embedded_database(pid: int) -> int | None:
+def embedded_database_pid(pid: int) -> int | None:
     """The embedded database a `trustfabric serve` started, among its processes: charged to
     the database, not to the service's crypto."""
     for child in descendants(pid)[1:]:
