@@ -26,9 +26,9 @@ from bench.common import (
     print_table,
     write_json,
 )
-from trustfabric.audit import audit_event
+from trustfabric.domain.audit import audit_event
 from trustfabric.migrations import migrate
-from trustfabric.services import Services
+from trustfabric.runtime.services import Services
 
 BATCH = 100
 PAGE = 50

@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from trustfabric.auth import Caller, Role
-from trustfabric.controls import Quota
-from trustfabric.demo import demo_customers
+from trustfabric.domain.auth import Caller, Role
+from trustfabric.domain.controls import Quota
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.migrations import migrate
-from trustfabric.services import Services
+from trustfabric.runtime.demo import demo_customers
+from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -185,7 +185,7 @@ def start_app(target: Target, factory: str, workers: int, port: int, workdir: Pa
                "--no-access-log", "--log-level", "warning"]
     if find_spec("uvloop"):
         command += ["--loop", "uvloop"]
-    command += ["--http", "trustfabric.serving:HttpProtocol"]
+    command += ["--http", "trustfabric.web.serving:HttpProtocol"]
     environment = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
                    "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database,
                    **(env or {})}

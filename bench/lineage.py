@@ -52,11 +52,12 @@ from bench.common import (
     summarize,
     write_json,
 )
-from trustfabric.auth import Role
-from trustfabric.demo import _hex, digest
+from trustfabric.domain.auth import Role
+from trustfabric.domain.provenance.ingest import Plan, plan_batch
 from trustfabric.graph.embedded import EmbeddedServer
-from trustfabric.ingest import Plan, plan_batch
 from trustfabric.migrations import migrate
+from trustfabric.runtime.demo import _hex, digest
+from trustfabric.runtime.services import Services
 from trustfabric.schema.ingest import (
     AnomalyEventInput,
     BuildEventInput,
@@ -65,7 +66,6 @@ from trustfabric.schema.ingest import (
     PolicyVersionEventInput,
 )
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
-from trustfabric.services import Services
 
 QUERY = """query Lineage($id: ID!) {
   lineage(anomalyId: $id) {

@@ -24,7 +24,7 @@ from bench.common import (
     summarize,
     write_json,
 )
-from trustfabric.client import FINAL, PreparedRequest, PsiClient, job_events
+from trustfabric.client.psi import FINAL, PreparedRequest, PsiClient, job_events
 
 PARTNER, TENANT = "benchpartner", "benchtenant"
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"

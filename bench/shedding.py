@@ -25,7 +25,7 @@ from bench.common import (
     psi_service,
     write_json,
 )
-from trustfabric.client import PsiClient
+from trustfabric.client.psi import PsiClient
 
 PARTNER, TENANT = "shedpartner", "shedtenant"
 SHED_EARLY = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"

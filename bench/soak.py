@@ -46,10 +46,10 @@ from bench.common import (
     targeted_pilot,
     write_json,
 )
-from trustfabric import psi
-from trustfabric.client import FINAL, PsiClient, job_events
-from trustfabric.controls import Quota
-from trustfabric.fairness import fairness_gini
+from trustfabric.client.psi import FINAL, PsiClient, job_events
+from trustfabric.domain.controls import Quota
+from trustfabric.domain.fairness.shares import fairness_gini
+from trustfabric.domain.psi import protocol as psi
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 PARTNER = "soakpartner"

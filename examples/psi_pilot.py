@@ -9,7 +9,7 @@ With the demo data, tenant acme may intersect with partner dataset globex/custom
 import argparse
 import asyncio
 
-from trustfabric.client import PsiClient
+from trustfabric.client.psi import PsiClient
 
 
 async def main() -> None:

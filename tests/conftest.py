@@ -18,17 +18,17 @@ import pytest
 import uvicorn
 
 from trustfabric.app import create_app
-from trustfabric.audit import iso, now_iso
-from trustfabric.auth import Caller, Role
-from trustfabric.demo import demo_batch
+from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.auth import Caller, Role
+from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.embedded import EmbeddedServer
 from trustfabric.graph.psi import NewJob
-from trustfabric.ingest import plan_batch
 from trustfabric.migrations import migrate
-from trustfabric.services import Services
-from trustfabric.serving import HttpProtocol
+from trustfabric.runtime.demo import demo_batch
+from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings
+from trustfabric.web.serving import HttpProtocol
 
 
 def free_port() -> int:

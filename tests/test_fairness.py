@@ -2,9 +2,14 @@
 
 import pytest
 
-from trustfabric.controls import PilotControls, Quota, QuotaGate
+from trustfabric.domain.controls import PilotControls, Quota, QuotaGate
+from trustfabric.domain.fairness.shares import (
+    DeficitRoundRobin,
+    fairness_gini,
+    gini,
+    max_min_shares,
+)
 from trustfabric.errors import QuotaExceeded
-from trustfabric.fairness import DeficitRoundRobin, fairness_gini, gini, max_min_shares
 
 
 def test_max_min_shares_fill_small_demands_then_split_the_rest_by_weight():

@@ -11,8 +11,8 @@ from graphql import build_schema as build_graphql_schema
 from tests.conftest import codes
 from trustfabric.context import Context
 from trustfabric.schema import build_schema
-from trustfabric.schema.errors import _coded
-from trustfabric.schema.execution import ExecutionContext
+from trustfabric.schema.extensions.errors import _coded
+from trustfabric.schema.extensions.execution import ExecutionContext
 from trustfabric.settings import Settings
 
 

@@ -3,7 +3,7 @@
 from strawberry import relay
 
 from tests.conftest import codes
-from trustfabric.demo import digest
+from trustfabric.runtime.demo import digest
 
 INGEST = """
 mutation($input: IngestInput!, $tenant: String) {

@@ -6,7 +6,7 @@ import io
 from strawberry import relay
 
 from tests.conftest import codes
-from trustfabric.demo import _hex, digest
+from trustfabric.runtime.demo import _hex, digest
 
 LINEAGE = """
 query($id: ID!) {

@@ -2,8 +2,8 @@
 
 from prometheus_client import REGISTRY
 
-from trustfabric.demo import demo_batch
-from trustfabric.ingest import plan_batch
+from trustfabric.domain.provenance.ingest import plan_batch
+from trustfabric.runtime.demo import demo_batch
 
 DEEP = """
 query($first: Int!) {

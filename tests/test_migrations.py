@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import raw_delivery, raw_job, raw_job_event
 from trustfabric import migrations
-from trustfabric.audit import audit_event, iso, now_iso
+from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.queries import migrations as q

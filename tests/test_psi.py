@@ -12,10 +12,11 @@ import sys
 import pytest
 
 from tests.conftest import codes, raw_job
-from trustfabric.bundles import BundleInvalid, canonical, load_public_key, verify
-from trustfabric.client import PsiClient, PsiError
+from trustfabric.client.psi import PsiClient, PsiError
+from trustfabric.domain.auth import Role
+from trustfabric.domain.psi.bundles import BundleInvalid, canonical, load_public_key, verify
+from trustfabric.domain.psi.requests import lease_until
 from trustfabric.errors import NotFound
-from trustfabric.psi_jobs import lease_until
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
 KEY = "query { proofPublicKey }"
@@ -199,7 +200,7 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
     # only the PSI-CA run left a job: the three refusals wrote none
     assert [j["status"] for j in await jobs_of(gql, await make_token(tenant))] == ["DONE"]
 
-    auditor = await make_token(tenant, role=__import__("trustfabric.auth").auth.Role.AUDITOR)
+    auditor = await make_token(tenant, role=Role.AUDITOR)
     page = await gql("query { auditEvents(first: 100) { events { action outcome details } } }",
                      auditor)
     events = page["data"]["auditEvents"]["events"]
@@ -281,7 +282,7 @@ async def test_a_job_carries_the_setup_of_its_own_version(client, gql, make_toke
     response.ParseFromString(base64.b64decode(read["response"]))
     found = sorted(mine[i] for i in prepared.client.GetIntersection(setup, response))
     assert found == sorted(set(mine) & set(psi_pair["items"]))  # as of the job's version
-    auditor = await make_token(psi_pair["tenant"], __import__("trustfabric.auth").auth.Role.AUDITOR)
+    auditor = await make_token(psi_pair["tenant"], Role.AUDITOR)
     seen = (await gql("query($id: ID!) { psiJob(id: $id) { response setup { setupId } } }",
                       auditor, id=job["id"]))["data"]["psiJob"]
     assert seen == {"response": None, "setup": None}
@@ -304,7 +305,7 @@ async def test_a_retry_gets_its_job_even_when_a_new_request_would_be_refused(
     client, services, psi_pair
 ):
     from tests.conftest import OPERATOR
-    from trustfabric.controls import Quota
+    from trustfabric.domain.controls import Quota
 
     prepared = client.prepare(selectors(3, 13), "PSI_CA")
     first = await client.submit(psi_pair["dataset"], prepared, idempotency_key="retry-me")
@@ -323,8 +324,8 @@ async def test_concurrent_requests_share_transactions_and_each_gets_its_own_job(
 ):
     from prometheus_client import REGISTRY
 
-    from trustfabric.auth import Caller, Role
-    from trustfabric.psi import Mode
+    from trustfabric.domain.auth import Caller, Role
+    from trustfabric.domain.psi.protocol import Mode
 
     caller = Caller(token_id="t", tenant=psi_pair["tenant"], role=Role.MEMBER)
     request = PsiClient.prepare(selectors(3, 13), "PSI_CA").request

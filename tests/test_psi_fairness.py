@@ -15,18 +15,18 @@ from graphql import specified_rules
 from tests.conftest import OPERATOR, codes, until
 from tests.test_psi import selectors
 from trustfabric.app import GraphQLApp, create_app
-from trustfabric.audit import iso, now_iso
-from trustfabric.auth import Caller, Role
-from trustfabric.backlog import Backlog
-from trustfabric.client import PsiClient
-from trustfabric.controls import Quota
+from trustfabric.client.psi import PsiClient
+from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.auth import Caller, Role
+from trustfabric.domain.controls import Quota
+from trustfabric.domain.fairness.load import GINI, RATE_WINDOW_S, LoadState
+from trustfabric.domain.psi.backlog import Backlog
+from trustfabric.domain.psi.protocol import Mode
+from trustfabric.domain.psi.requests import MAX_SHED_RECORDS, OTHER_DATASETS
 from trustfabric.errors import Unavailable
-from trustfabric.load import GINI, RATE_WINDOW_S, LoadState
-from trustfabric.middleware import ShedOverload
-from trustfabric.psi import Mode
-from trustfabric.psi_jobs import MAX_SHED_RECORDS, OTHER_DATASETS
 from trustfabric.schema import build_schema, validation_rules
-from trustfabric.schema.metrics import REQUESTS
+from trustfabric.schema.extensions.metrics import REQUESTS
+from trustfabric.web.middleware import ShedOverload
 
 REQUEST = "mutation($input: RequestPsiInput!) { requestPsi(input: $input) { id } }"
 

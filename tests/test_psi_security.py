@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import OPERATOR, codes
 from tests.test_psi import selectors
-from trustfabric.auth import Role
-from trustfabric.client import PsiClient
-from trustfabric.controls import Quota
+from trustfabric.client.psi import PsiClient
+from trustfabric.domain.auth import Role
+from trustfabric.domain.controls import Quota
 
 JOB = "query($id: ID!) { psiJob(id: $id) { id status response tenant } }"
 CANCEL = "mutation($id: ID!) { cancelPsiJob(id: $id) { status } }"

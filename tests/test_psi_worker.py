@@ -15,12 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Timeline, free_port, polled, raw_event_batches, raw_job, until
 from tests.test_psi import selectors
-from trustfabric import events
-from trustfabric.audit import iso, now_iso
-from trustfabric.client import PsiClient, job_events
-from trustfabric.events import EventBus
+from trustfabric.client.psi import PsiClient, job_events
+from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.events import bus as events
+from trustfabric.domain.events.bus import EventBus
+from trustfabric.domain.psi.requests import lease_until
 from trustfabric.graph.psi import LATE, EventCursor, EventPage, PsiJobRepository
-from trustfabric.psi_jobs import lease_until
 
 
 def child_env(settings, **extra: str) -> dict[str, str]:

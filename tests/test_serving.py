@@ -7,7 +7,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.server import ServerState
 
-from trustfabric.serving import CoalescingTransport, HttpProtocol
+from trustfabric.web.serving import CoalescingTransport, HttpProtocol
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
 

@@ -9,9 +9,9 @@ from strawberry import relay
 
 from tests.conftest import codes
 from tests.test_lineage import anomaly_id
-from trustfabric.audit import audit_event, now_iso
-from trustfabric.auth import Role
-from trustfabric.demo import _hex, digest
+from trustfabric.domain.audit import audit_event, now_iso
+from trustfabric.domain.auth import Role
+from trustfabric.runtime.demo import _hex, digest
 
 INGEST = "mutation($input: IngestInput!, $tenant: String) { ingest(input: $input, tenant: $tenant) { tenant } }"
 

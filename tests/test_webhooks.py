@@ -22,14 +22,10 @@ from tests.conftest import (
     until,
 )
 from tests.test_psi import selectors
-from trustfabric.audit import iso, now_iso
-from trustfabric.auth import Role
-from trustfabric.client import PsiClient
-from trustfabric.errors import BadUserInput
-from trustfabric.graph.cypher import Cypher
-from trustfabric.graph.queries import webhooks as wq
-from trustfabric.services import Services
-from trustfabric.webhooks import (
+from trustfabric.client.psi import PsiClient
+from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.auth import Role
+from trustfabric.domain.webhooks import (
     SIGNATURE_HEADER,
     WebhookDispatcher,
     check_url,
@@ -37,6 +33,10 @@ from trustfabric.webhooks import (
     sign,
     verify_signature,
 )
+from trustfabric.errors import BadUserInput
+from trustfabric.graph.cypher import Cypher
+from trustfabric.graph.queries import webhooks as wq
+from trustfabric.runtime.services import Services
 
 # every event fanned out to a tenant's endpoints, whatever became of its delivery
 DELIVERED = Cypher("test.fanned_out", """

@@ -13,12 +13,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from trustfabric import http
 from trustfabric.context import Context
-from trustfabric.middleware import BodyLimit, ShedOverload
+from trustfabric.runtime.services import Services
 from trustfabric.schema import build_schema, validation_rules
-from trustfabric.services import Services
 from trustfabric.settings import Settings, get_settings
+from trustfabric.web import routes as http
+from trustfabric.web.middleware import BodyLimit, ShedOverload
 
 
 class GraphQLApp(GraphQL[Context, None]):

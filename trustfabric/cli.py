@@ -15,16 +15,16 @@ import typer
 import uvicorn
 from prometheus_client import REGISTRY, start_http_server
 
-from trustfabric.auth import Role
-from trustfabric.bundles import BundleInvalid, SigningKey, load_public_key, verify
-from trustfabric.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
+from trustfabric.domain.auth import Role
+from trustfabric.domain.fairness.load import GINI, settle_collector
+from trustfabric.domain.psi.bundles import BundleInvalid, SigningKey, load_public_key, verify
+from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.graph.embedded import EmbeddedServer, port_open
-from trustfabric.load import GINI, settle_collector
 from trustfabric.migrations import migrate as run_migrations
-from trustfabric.psi import ServerKey
-from trustfabric.services import Services
-from trustfabric.serving import HttpProtocol
+from trustfabric.runtime.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
+from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings, get_settings
+from trustfabric.web.serving import HttpProtocol
 
 app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
 token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
-from trustfabric.auth import Caller, bearer_secret
+from trustfabric.domain.auth import Caller, bearer_secret
 from trustfabric.errors import Unauthenticated
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.lineage import LineageRepository
@@ -17,10 +17,10 @@ from trustfabric.graph.tokens import TokenRepository
 from trustfabric.settings import Settings
 
 if TYPE_CHECKING:
-    from trustfabric.bundles import SigningKey
-    from trustfabric.events import EventBus
+    from trustfabric.domain.events.bus import EventBus
+    from trustfabric.domain.psi.bundles import SigningKey
+    from trustfabric.domain.psi.requests import PsiService
     from trustfabric.graph.webhooks import WebhookRepository
-    from trustfabric.psi_jobs import PsiService
 
 
 @dataclass(frozen=True)

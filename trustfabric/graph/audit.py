@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from trustfabric.audit import tenant_key
+from trustfabric.domain.audit import tenant_key
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import audit as q

@@ -7,8 +7,8 @@ from typing import Any
 
 from async_lru import alru_cache
 
-from trustfabric.audit import now_iso
-from trustfabric.controls import PilotControls
+from trustfabric.domain.audit import now_iso
+from trustfabric.domain.controls import PilotControls
 from trustfabric.errors import BadUserInput
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx

@@ -1,10 +1,10 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
-from trustfabric.audit import now_iso
+from trustfabric.domain.audit import now_iso
+from trustfabric.domain.provenance.ingest import Plan, conflicting_links, missing_references
 from trustfabric.errors import BadUserInput
 from trustfabric.graph.executor import CONFLICT, GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
-from trustfabric.ingest import Plan, conflicting_links, missing_references
 
 
 class IngestRepository:

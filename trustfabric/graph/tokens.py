@@ -2,8 +2,8 @@
 
 from async_lru import alru_cache
 
-from trustfabric.audit import now_iso
-from trustfabric.auth import Caller, Role, hash_token, new_token
+from trustfabric.domain.audit import now_iso
+from trustfabric.domain.auth import Caller, Role, hash_token, new_token
 from trustfabric.errors import NotFound, Unauthenticated
 from trustfabric.graph.executor import ORIGIN, GraphExecutor
 from trustfabric.graph.queries import tokens as q

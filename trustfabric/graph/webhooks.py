@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from trustfabric.audit import now_iso
+from trustfabric.domain.audit import now_iso
 from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.psi import EventCursor, PsiJobRepository

@@ -1,4 +1,4 @@
-from trustfabric.ingest import plan_batch
+from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.schema.ingest import IngestInput, IngestResult
 from trustfabric.schema.provenance import Info
 

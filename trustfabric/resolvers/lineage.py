@@ -3,7 +3,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from trustfabric import lineage as domain
+from trustfabric.domain.provenance import lineage as domain
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.lineage import Subgraph as SubgraphRecord
 from trustfabric.resolvers.provenance import load_entity

@@ -5,7 +5,7 @@ from strawberry import relay
 
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.model import KINDS, Entity
-from trustfabric.schema.limits import MAX_PAGE
+from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
     Anomaly,
     AnomalyConnection,

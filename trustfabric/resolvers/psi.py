@@ -4,13 +4,13 @@ from typing import Annotated, Any
 
 import strawberry
 
-from trustfabric.auth import Caller, Role
-from trustfabric.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
-from trustfabric.controls import PilotControls as Controls
+from trustfabric.domain.auth import Caller, Role
+from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
+from trustfabric.domain.controls import PilotControls as Controls
 from trustfabric.errors import BadUserInput, Forbidden
 from trustfabric.graph.psi import JobRecord
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
-from trustfabric.schema.limits import MAX_PAGE
+from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.psi import (
     AuditEvent,

@@ -1,9 +1,9 @@
 import strawberry
 
+from trustfabric.domain.webhooks import check_url
 from trustfabric.errors import Forbidden
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
-from trustfabric.webhooks import check_url
 
 
 async def register_webhook(info: Info, url: str) -> WebhookRegistration:

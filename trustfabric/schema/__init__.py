@@ -22,12 +22,17 @@ from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
-from trustfabric.schema.errors import Authenticated, CanWrite, CodedParserCache, ErrorCodes
-from trustfabric.schema.execution import ExecutionContext
+from trustfabric.schema.extensions.errors import (
+    Authenticated,
+    CanWrite,
+    CodedParserCache,
+    ErrorCodes,
+)
+from trustfabric.schema.extensions.execution import ExecutionContext
+from trustfabric.schema.extensions.limits import cost_limit_rule
+from trustfabric.schema.extensions.metrics import RequestMetrics
 from trustfabric.schema.ingest import IngestResult
-from trustfabric.schema.limits import cost_limit_rule
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
-from trustfabric.schema.metrics import RequestMetrics
 from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
 from trustfabric.schema.psi import (
     AuditEventPage,

@@ -8,13 +8,13 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from trustfabric import explainer
-from trustfabric.audit import ALLOWED_DETAILS
-from trustfabric.controls import PilotControls as Controls
+from trustfabric.domain.audit import ALLOWED_DETAILS
+from trustfabric.domain.controls import PilotControls as Controls
+from trustfabric.domain.psi import explainer
+from trustfabric.domain.psi.protocol import Mode
+from trustfabric.domain.psi.requests import Setup
 from trustfabric.graph.audit import AuditRecord
 from trustfabric.graph.psi import DatasetRecord, JobRecord
-from trustfabric.psi import Mode
-from trustfabric.psi_jobs import Setup
 
 PsiMode = strawberry.enum(
     Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many."

@@ -26,8 +26,8 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from trustfabric.audit import iso
-from trustfabric.bundles import canonical
+from trustfabric.domain.audit import iso
+from trustfabric.domain.psi.bundles import canonical
 from trustfabric.errors import BadUserInput, Unavailable
 from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.webhooks import DEACTIVATED, WebhookRepository

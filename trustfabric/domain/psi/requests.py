@@ -14,12 +14,14 @@ from typing import Any
 
 from async_lru import alru_cache
 
-from trustfabric import psi
-from trustfabric.audit import audit_event, iso, now_iso
-from trustfabric.auth import Caller
-from trustfabric.backlog import Backlog
-from trustfabric.batching import GroupCommit
-from trustfabric.controls import PilotControls, QuotaGate, diff
+from trustfabric.domain.audit import audit_event, iso, now_iso
+from trustfabric.domain.auth import Caller
+from trustfabric.domain.batching import GroupCommit
+from trustfabric.domain.controls import PilotControls, QuotaGate, diff
+from trustfabric.domain.fairness.load import LoadState
+from trustfabric.domain.provenance.ingest import IDENT
+from trustfabric.domain.psi import protocol as psi
+from trustfabric.domain.psi.backlog import Backlog
 from trustfabric.errors import AppError, BadUserInput, Forbidden, Unavailable
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
@@ -31,8 +33,6 @@ from trustfabric.graph.psi import (
     PsiJobRepository,
     VersionRecord,
 )
-from trustfabric.ingest import IDENT
-from trustfabric.load import LoadState
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ iteration's reads): a response is one send, and so are the frames a subscriber i
 one iteration. Two minutes at 550 jobs/s offered: 506 → 530-543 jobs/s, p95 720 →
 450-580 ms, CPU a job: service 1.35 → 1.15-1.27 ms, load generator 0.46 → 0.32-0.35.
 
-Serve with `--http trustfabric.serving:HttpProtocol` (the uvicorn CLI takes an import
+Serve with `--http trustfabric.web.serving:HttpProtocol` (the uvicorn CLI takes an import
 string) or `uvicorn.run(..., http=HttpProtocol)`.
 """
 

@@ -24,17 +24,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustfabric import psi
-from trustfabric.audit import audit_event, now_iso
-from trustfabric.batching import GroupCommit
-from trustfabric.bundles import BUNDLE_TYPE, SigningKey
-from trustfabric.controls import PilotControls
+from trustfabric.domain.audit import audit_event, now_iso
+from trustfabric.domain.batching import GroupCommit
+from trustfabric.domain.controls import PilotControls
+from trustfabric.domain.fairness.shares import DeficitRoundRobin
+from trustfabric.domain.psi import protocol as psi
+from trustfabric.domain.psi.bundles import BUNDLE_TYPE, SigningKey
+from trustfabric.domain.psi.explainer import explain
+from trustfabric.domain.psi.requests import PsiService, lease_until
 from trustfabric.errors import AppError, NotFound, Unavailable
-from trustfabric.explainer import explain
-from trustfabric.fairness import DeficitRoundRobin
 from trustfabric.graph.executor import ORIGIN
 from trustfabric.graph.psi import JobRecord, VersionRecord
-from trustfabric.psi_jobs import PsiService, lease_until
 
 log = logging.getLogger(__name__)
 

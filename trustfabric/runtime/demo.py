@@ -4,9 +4,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from trustfabric.auth import Caller, Role
+from trustfabric.domain.auth import Caller, Role
+from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.graph.ingest import IngestRepository
-from trustfabric.ingest import plan_batch
 from trustfabric.schema.ingest import (
     AnomalyEventInput,
     BuildEventInput,
@@ -17,7 +17,7 @@ from trustfabric.schema.ingest import (
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
 
 if TYPE_CHECKING:
-    from trustfabric.psi_jobs import PsiService
+    from trustfabric.domain.psi.requests import PsiService
 
 DEMO_TENANTS = ("acme", "globex")
 START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)

@@ -8,13 +8,18 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from trustfabric.audit import iso
-from trustfabric.backlog import Backlog
-from trustfabric.bundles import SigningKey
 from trustfabric.context import Context, Repositories
-from trustfabric.controls import PilotControls, QuotaGate
+from trustfabric.domain.audit import iso
+from trustfabric.domain.controls import PilotControls, QuotaGate
+from trustfabric.domain.events.bus import EventBus
+from trustfabric.domain.fairness.load import LoadState, settle_collector
+from trustfabric.domain.psi.backlog import Backlog
+from trustfabric.domain.psi.bundles import SigningKey
+from trustfabric.domain.psi.protocol import ServerKey
+from trustfabric.domain.psi.requests import PsiService, SetupCache
+from trustfabric.domain.psi.worker import ProofWorker
+from trustfabric.domain.webhooks import WebhookDispatcher
 from trustfabric.errors import AppError
-from trustfabric.events import EventBus
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
 from trustfabric.graph.executor import ORIGIN, GraphExecutor
@@ -24,12 +29,7 @@ from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import DatasetRepository, PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
-from trustfabric.load import LoadState, settle_collector
-from trustfabric.psi import ServerKey
-from trustfabric.psi_jobs import PsiService, SetupCache
 from trustfabric.settings import Settings
-from trustfabric.webhooks import WebhookDispatcher
-from trustfabric.worker import ProofWorker
 
 log = logging.getLogger(__name__)
 

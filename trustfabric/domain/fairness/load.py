@@ -13,9 +13,9 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from trustfabric.audit import iso
+from trustfabric.domain.audit import iso
+from trustfabric.domain.fairness.shares import fairness_gini
 from trustfabric.errors import Unavailable
-from trustfabric.fairness import fairness_gini
 
 QUEUE_DEPTH = Gauge("tf_psi_queue_depth", "Queued PSI jobs", ["tenant"])
 SERVED = Counter("tf_psi_jobs_served_total", "PSI jobs finished", ["tenant", "outcome"])

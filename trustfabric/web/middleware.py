@@ -23,14 +23,14 @@ from graphql.validation import ASTValidationRule
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trustfabric import psi
-from trustfabric.auth import bearer_secret
+from trustfabric.domain.auth import bearer_secret
+from trustfabric.domain.psi import protocol as psi
+from trustfabric.domain.psi.requests import check_ids
 from trustfabric.errors import AppError, Unavailable
-from trustfabric.psi_jobs import check_ids
-from trustfabric.schema import metrics
+from trustfabric.schema.extensions import metrics
 
 if TYPE_CHECKING:
-    from trustfabric.services import Services
+    from trustfabric.runtime.services import Services
 
 
 class BodyLimit:

@@ -15,8 +15,8 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from trustfabric.domain.psi.protocol import Mode
 from trustfabric.errors import BadUserInput, Forbidden, QuotaExceeded
-from trustfabric.psi import Mode
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from strawberry import relay
 
-from trustfabric import lineage as domain
-from trustfabric.auth import Caller
+from trustfabric.domain.auth import Caller
+from trustfabric.domain.provenance import lineage as domain
 from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
-from trustfabric.services import Services
+from trustfabric.runtime.services import Services
 
 STATUS = {
     "BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,

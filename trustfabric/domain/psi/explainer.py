@@ -5,7 +5,7 @@ signature does not cover, and a bundle does not store the same facts twice."""
 
 from typing import Any
 
-from trustfabric.psi import Mode
+from trustfabric.domain.psi.protocol import Mode
 
 
 def explain(
