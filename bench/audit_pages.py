@@ -43,7 +43,7 @@ async def write_log(services: Services, db_pids: list[int], events: int,
                              action="psi.run" if n % 7 else "psi.request",
                              subject=f"job-{n}", outcome="done")
                  for n in range(start, min(start + BATCH, events))]
-        await services.psi.audit.record(*batch)
+        await services.repos.audit.record(*batch)
         middle = middle or (batch[0]["key"] if start >= events // 2 else "")
     wall = time.perf_counter() - began
     return {"events": events, "events_per_s": events / wall,
@@ -55,7 +55,7 @@ async def page_times(services: Services, tenant: str | None, after: str, action:
     times = []
     for _ in range(pages):
         began = time.perf_counter()
-        found = await services.psi.audit.page(tenant, after, PAGE, action)
+        found = await services.repos.audit.page(tenant, after, PAGE, action)
         times.append(time.perf_counter() - began)
     times.sort()
     return {"tenant": tenant or "every", "from": "middle" if after else "start",

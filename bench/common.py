@@ -229,11 +229,11 @@ async def psi_pilot(target: Target, workdir: Path, partner: str, items: int,
     try:
         await migrate(services.executor)
         await services.seed_controls()
-        dataset = await services.psi.register_dataset(operator, partner, "customers",
+        dataset = await services.datasets.register(operator, partner, "customers",
                                                       demo_customers(items))
         tokens = {}
         for tenant in tenants:
-            await services.psi.change_controls(
+            await services.controls.change(
                 operator, lambda c, t=tenant: c.with_tenant(
                     t, psi=True, psi_ca=True, scopes=(dataset.id,), **controls), "bench")
             tokens[tenant] = (await services.repos.tokens.create(tenant, Role.MEMBER, "bench"))[1]

@@ -21,9 +21,9 @@ from trustfabric.app import create_app
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.provenance.ingest import plan_batch
+from trustfabric.domain.psi.records import NewJob
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.embedded import EmbeddedServer
-from trustfabric.graph.psi import NewJob
 from trustfabric.migrations import migrate
 from trustfabric.runtime.demo import demo_batch
 from trustfabric.runtime.services import Services
@@ -272,8 +272,8 @@ async def psi_pair(services: Services, tenant: str) -> dict[str, Any]:
     """A partner with a 1,000-item dataset, and a tenant allowed PSI and PSI-CA against it."""
     partner = f"{tenant}-partner"
     items = [f"customer-{n}@example.com" for n in range(0, 2000, 2)]
-    dataset = await services.psi.register_dataset(OPERATOR, partner, "customers", items)
-    await services.psi.change_controls(
+    dataset = await services.datasets.register(OPERATOR, partner, "customers", items)
+    await services.controls.change(
         OPERATOR,
         lambda c: c.with_tenant(tenant, psi=True, psi_ca=True, scopes=(dataset.id,)),
         f"tenant:{tenant}",

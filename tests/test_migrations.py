@@ -38,13 +38,13 @@ async def test_leases_of_jobs_running_before_the_upgrade_move_to_queue_entries(s
     """A job running under the previous version (its lease on the job, no queue entry)
     can still be found among the unfinished jobs once 0005 has run again."""
     tenant = "legacy-" + secrets.token_hex(4)
-    [(job, created)] = await services.psi.jobs.create_many([raw_job(
+    [(job, created)] = await services.repos.jobs.create_many([raw_job(
         tenant, "legacy", status="RUNNING", leaseOwner="old-worker", leaseUntil="9999-01-01")])
     assert created
-    assert await services.psi.jobs.cancel_for_party(tenant) == []  # no entry: not found
+    assert await services.repos.jobs.cancel_for_party(tenant) == []  # no entry: not found
     [leases] = [m for m in migrations.load_migrations() if m.name == "psi_leases"]
     await migrations.apply(services.executor, leases)
-    assert await services.psi.jobs.cancel_for_party(tenant) == [job.id]
+    assert await services.repos.jobs.cancel_for_party(tenant) == [job.id]
 
 
 async def test_audit_events_written_before_the_upgrade_are_paged_after_it(services):
@@ -54,18 +54,18 @@ async def test_audit_events_written_before_the_upgrade_are_paged_after_it(servic
     old = audit_event(tenant=tenant, actor="test", action="psi.run", subject="s",
                       outcome="done")
     del old["tenantKey"]
-    await services.psi.audit.record(old)
-    assert await services.psi.audit.page(tenant, "", 10, None) == []
+    await services.repos.audit.record(old)
+    assert await services.repos.audit.page(tenant, "", 10, None) == []
     [pages] = [m for m in migrations.load_migrations() if m.name == "audit_pages"]
     await migrations.apply(services.executor, pages)
-    assert [e.id for e in await services.psi.audit.page(tenant, "", 10, None)] == [old["id"]]
+    assert [e.id for e in await services.repos.audit.page(tenant, "", 10, None)] == [old["id"]]
 
 
 async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(services):
     """0008 gives each pending delivery its due entry, so deactivating its endpoint finds
     it; one whose endpoint was already deactivated is cancelled by the migration."""
     tenant = "legacy-" + secrets.token_hex(4)
-    webhooks = services.webhooks
+    webhooks = services.repos.webhooks
     (kept, _), (gone, _) = [await webhooks.register(tenant, "https://x.example/h")
                             for _ in range(2)]
     await webhooks.deactivate(gone["id"], tenant)
@@ -88,7 +88,7 @@ async def test_job_events_written_before_the_upgrade_are_read_after_it(services)
     event_id = await raw_job_event(services, tenant, "psi_legacy", now_iso())
     [batches] = [m for m in migrations.load_migrations() if m.name == "job_event_batches"]
     await migrations.apply(services.executor, batches)
-    page = await services.psi.jobs.events_after(before, tenants=[tenant])
+    page = await services.repos.job_events.events_after(before, tenants=[tenant])
     assert [(e["id"], e["jobId"], e["status"]) for e in page.events] == [
         (event_id, "psi_legacy", "DONE")]
 

@@ -15,7 +15,7 @@ from tests.conftest import codes, raw_job
 from trustfabric.client.psi import PsiClient, PsiError
 from trustfabric.domain.auth import Role
 from trustfabric.domain.psi.bundles import BundleInvalid, canonical, load_public_key, verify
-from trustfabric.domain.psi.requests import lease_until
+from trustfabric.domain.psi.worker import lease_until
 from trustfabric.errors import NotFound
 
 BUNDLE = """query($id: ID!) { proofBundle(jobId: $id) { id envelope explainerMarkdown } }"""
@@ -119,13 +119,13 @@ async def test_same_idempotency_key_twice_in_one_write_is_one_job(services, tena
     is told it found it (so its payload is compared, as a later retry's would be)."""
     first, second = (raw_job(tenant, "order-43", id=f"psi_order43_{n}_{tenant}")
                      for n in (1, 2))
-    results = await services.psi.jobs.create_many([first, second])
+    results = await services.repos.jobs.create_many([first, second])
     assert [created for _, created in results] == [True, False]
     assert {job.id for job, _ in results} == {first.props["id"]}
     assert results[0][0].status == "QUEUED" and results[0][0].request is None
-    assert (await services.psi.jobs.get(first.props["id"], tenant)).id == first.props["id"]
+    assert (await services.repos.jobs.get(first.props["id"], tenant)).id == first.props["id"]
     with pytest.raises(NotFound):
-        await services.psi.jobs.get(second.props["id"], tenant)
+        await services.repos.jobs.get(second.props["id"], tenant)
 
 
 def corrupt(request: str, how: str) -> str:
@@ -166,7 +166,7 @@ async def test_stale_setup_is_refused_after_a_new_version(client, services, psi_
     from tests.conftest import OPERATOR
 
     setup_id, _ = await client.setup(psi_pair["dataset"])
-    await services.psi.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][:-1])
+    await services.datasets.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][:-1])
     with pytest.raises(PsiError) as refused:
         await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)), setup_id)
     assert "stale" in str(refused.value)
@@ -179,24 +179,24 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
 
     tenant, dataset = psi_pair["tenant"], psi_pair["dataset"]
     request = client.prepare(selectors(4, 12))
-    other = await services.psi.register_dataset(OPERATOR, psi_pair["partner"], "other",
+    other = await services.datasets.register(OPERATOR, psi_pair["partner"], "other",
                                                 ["a", "b", "c"])
     with pytest.raises(PsiError, match="outside") as refused:
         await client.submit(other.id, request)
     assert refused.value.code == "FORBIDDEN"
 
-    await services.psi.change_controls(OPERATOR, lambda c: c.with_tenant(tenant, psi=False),
+    await services.controls.change(OPERATOR, lambda c: c.with_tenant(tenant, psi=False),
                                        "test")
     with pytest.raises(PsiError, match="not enabled") as refused:
         await client.submit(dataset, request)
     assert refused.value.code == "FORBIDDEN"
     await client.cardinality(dataset, selectors(4, 12))  # PSI-CA is still on
 
-    await services.psi.set_opt_out(OPERATOR, psi_pair["partner"], True)
+    await services.controls.set_opt_out(OPERATOR, psi_pair["partner"], True)
     with pytest.raises(PsiError, match="opted out") as refused:
         await client.submit(dataset, client.prepare(selectors(4, 12), "PSI_CA"))
     assert refused.value.code == "FORBIDDEN"
-    await services.psi.set_opt_out(OPERATOR, psi_pair["partner"], False)
+    await services.controls.set_opt_out(OPERATOR, psi_pair["partner"], False)
     # only the PSI-CA run left a job: the three refusals wrote none
     assert [j["status"] for j in await jobs_of(gql, await make_token(tenant))] == ["DONE"]
 
@@ -223,14 +223,14 @@ async def test_opting_out_cancels_pending_jobs(services, worker, psi_pair, make_
     await worker.stop()  # this process's worker leaves the jobs alone
     try:
         for n in range(2):
-            [(job, _)] = await services.psi.jobs.create_many([raw_job(
+            [(job, _)] = await services.repos.jobs.create_many([raw_job(
                 tenant, f"optout{n}", partner=psi_pair["partner"],
                 datasetId=psi_pair["dataset"], request=prepared.request)])
             jobs.append(job)
         # one stays queued, the other runs on a worker elsewhere
-        await services.psi.jobs.claim("elsewhere", {}, lease_until(600), ids=[jobs[1].id])
-        await services.psi.set_opt_out(OPERATOR, tenant, True)
-        await services.psi.set_opt_out(OPERATOR, tenant, False)
+        await services.repos.jobs.claim("elsewhere", {}, lease_until(600), ids=[jobs[1].id])
+        await services.controls.set_opt_out(OPERATOR, tenant, True)
+        await services.controls.set_opt_out(OPERATOR, tenant, False)
     finally:
         worker.start()
     token = await make_token(tenant)
@@ -240,7 +240,7 @@ async def test_opting_out_cancels_pending_jobs(services, worker, psi_pair, make_
         assert result["data"]["psiJob"] == {"status": "CANCELLED",
                                             "error": {"code": "FORBIDDEN"}}
     # nothing of theirs is left to claim
-    assert await services.psi.jobs.claim("elsewhere", {tenant: 10}, lease_until(600)) == []
+    assert await services.repos.jobs.claim("elsewhere", {tenant: 10}, lease_until(600)) == []
 
 
 def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
@@ -271,7 +271,7 @@ async def test_a_job_carries_the_setup_of_its_own_version(client, gql, make_toke
     job = await client.submit(psi_pair["dataset"], prepared, setup_id)
     await client.wait(job["id"])
     # the partner moves on: a new version, without the first shared selector
-    await services.psi.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][1:])
+    await services.datasets.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][1:])
 
     token = await make_token(psi_pair["tenant"])
     read = (await gql("query($id: ID!) { psiJob(id: $id) { setupId response "
@@ -309,7 +309,7 @@ async def test_a_retry_gets_its_job_even_when_a_new_request_would_be_refused(
 
     prepared = client.prepare(selectors(3, 13), "PSI_CA")
     first = await client.submit(psi_pair["dataset"], prepared, idempotency_key="retry-me")
-    await services.psi.change_controls(  # the quota is now spent, and PSI-CA switched off
+    await services.controls.change(  # the quota is now spent, and PSI-CA switched off
         OPERATOR, lambda c: c.with_tenant(psi_pair["tenant"], psi_ca=False,
                                           quota=Quota(1, 60, 1)), "test")
     again = await client.submit(psi_pair["dataset"], prepared, idempotency_key="retry-me")

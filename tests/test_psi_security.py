@@ -84,7 +84,7 @@ async def test_another_tenant_cannot_read_or_cancel_a_job(base_url, gql, make_to
             cancelled = await gql(CANCEL, owner, id=queued["id"])
             assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
             # and it left the queue: no worker will find it there
-            assert psi_pair["tenant"] not in await services.psi.jobs.queue_depth()
+            assert psi_pair["tenant"] not in await services.repos.jobs.queue_depth()
         finally:
             worker.start()
         job = await client.submit(psi_pair["dataset"], client.prepare(selectors(3, 13)))
@@ -102,7 +102,7 @@ async def test_another_tenant_cannot_read_or_cancel_a_job(base_url, gql, make_to
 async def test_quota_refuses_with_retry_after_and_counts_no_job(services, gql, make_token,
                                                                 psi_pair):
     tenant = psi_pair["tenant"]
-    await services.psi.change_controls(
+    await services.controls.change(
         OPERATOR, lambda c: c.with_tenant(tenant, quota=Quota(3, 60)), "test")
     token = await make_token(tenant)
     request = PsiClient.prepare(selectors(4, 12), "PSI_CA").request

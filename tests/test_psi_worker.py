@@ -19,8 +19,9 @@ from trustfabric.client.psi import PsiClient, job_events
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.events import bus as events
 from trustfabric.domain.events.bus import EventBus
-from trustfabric.domain.psi.requests import lease_until
-from trustfabric.graph.psi import LATE, EventCursor, EventPage, PsiJobRepository
+from trustfabric.domain.events.cursor import LATE, EventCursor, EventPage
+from trustfabric.domain.psi.worker import lease_until
+from trustfabric.graph.job_events import JobEventRepository
 
 
 def child_env(settings, **extra: str) -> dict[str, str]:
@@ -51,8 +52,8 @@ async def wait_http(url: str) -> None:
 
 
 async def done_events(services, job_id: str) -> int:
-    job = await services.psi.jobs.get(job_id, None)
-    page = await services.psi.jobs.events_after(job.created_at)
+    job = await services.repos.jobs.get(job_id, None)
+    page = await services.repos.job_events.events_after(job.created_at)
     return sum(1 for e in page.events if e["jobId"] == job_id and e["status"] == "DONE")
 
 
@@ -80,7 +81,7 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
                                     stdout=subprocess.DEVNULL, start_new_session=True)
         held: list[str] = []
         for _ in range(1000):
-            held = [i for i in ids if (await services.psi.jobs.get(i, None)).status == "RUNNING"]
+            held = [i for i in ids if (await services.repos.jobs.get(i, None)).status == "RUNNING"]
             if held:
                 break
             await asyncio.sleep(0.01)
@@ -98,13 +99,13 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
         worker.start()  # the restart: a fresh worker finishes whatever is left
 
     for _ in range(200):
-        states = [(await services.psi.jobs.get(i, None)).status for i in ids]
+        states = [(await services.repos.jobs.get(i, None)).status for i in ids]
         if all(s == "DONE" for s in states):
             break
         await asyncio.sleep(0.1)
     assert states == ["DONE"] * 5
     for job_id in ids:
-        assert await services.psi.jobs.bundle(job_id, None) is not None
+        assert await services.repos.jobs.bundle(job_id, None) is not None
         assert await done_events(services, job_id) == 1
 
 
@@ -115,25 +116,25 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
             job = await client.submit(psi_pair["dataset"], client.prepare(selectors(4, 12)))
         stale = services.worker()
-        claimed = await services.psi.jobs.claim("stale-worker", {psi_pair["tenant"]: 10},
+        claimed = await services.repos.jobs.claim("stale-worker", {psi_pair["tenant"]: 10},
                                                 lease_until(0.5))
         assert [j.id for j in claimed] == [job["id"]]
         await asyncio.sleep(0.6)  # the lease runs out while the stale worker is "paused"
-        fresh = await services.psi.jobs.claim("fresh-worker", {}, lease_until(30), reclaim=10)
+        fresh = await services.repos.jobs.claim("fresh-worker", {}, lease_until(30), reclaim=10)
         assert [j.id for j in fresh] == [job["id"]]
         stale.owner = "stale-worker"
         await stale._process(claimed)  # it wakes up and tries to write its result
         stale.close()
-        record = await services.psi.jobs.get(job["id"], None)
+        record = await services.repos.jobs.get(job["id"], None)
         assert record.status == "RUNNING"  # nothing of the stale worker's was written
-        assert await services.psi.jobs.bundle(job["id"], None) is None
+        assert await services.repos.jobs.bundle(job["id"], None) is None
         fresh_worker = services.worker()
         fresh_worker.owner = "fresh-worker"
         await fresh_worker._process(fresh)
         fresh_worker.close()
     finally:
         worker.start()
-    assert (await services.psi.jobs.get(job["id"], None)).status == "DONE"
+    assert (await services.repos.jobs.get(job["id"], None)).status == "DONE"
     assert await done_events(services, job["id"]) == 1
 
 
@@ -175,7 +176,7 @@ async def test_a_split_deployment_measures_the_load_where_it_is_accepted_and_ser
         assert served[("tf_psi_jobs_served_total", tuple(sorted(done.items())))] == 5
         # the Gini is the API processes' figure: they see the demand
         assert not any(name == "tf_psi_fairness_gini" for name, _ in served)
-        assert {(await services.psi.jobs.get(i, None)).status for i in ids} == {"DONE"}
+        assert {(await services.repos.jobs.get(i, None)).status for i in ids} == {"DONE"}
     finally:
         for process in (api, proof):
             process.terminate()
@@ -226,17 +227,17 @@ async def test_old_job_events_are_dropped_and_the_job_stays(base_url, make_token
                                                             services):
     async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
         await client.cardinality(psi_pair["dataset"], selectors(2, 14))
-        job = (await services.psi.jobs.page(psi_pair["tenant"], "~", 1, None))[0]
+        job = (await services.repos.jobs.page(psi_pair["tenant"], "~", 1, None))[0]
         assert await done_events(services, job.id) == 1
         completed = datetime.fromisoformat(job.completed_at)
         # a retention that ends before the job's events keeps them ...
-        await services.psi.jobs.drop_events(iso(completed - timedelta(seconds=60)))
+        await services.repos.job_events.drop_events(iso(completed - timedelta(seconds=60)))
         assert await done_events(services, job.id) == 1
         # ... one that ends after them drops them, and the job is still there
-        while await services.psi.jobs.drop_events(iso(completed + timedelta(seconds=1))):
+        while await services.repos.job_events.drop_events(iso(completed + timedelta(seconds=1))):
             pass
         assert await done_events(services, job.id) == 0
-        assert (await services.psi.jobs.get(job.id, psi_pair["tenant"])).status == "DONE"
+        assert (await services.repos.jobs.get(job.id, psi_pair["tenant"])).status == "DONE"
 
 
 async def test_crypto_processes_give_way_to_the_api(worker, settings):
@@ -249,7 +250,7 @@ async def read_all_pages(services, tenant: str, after: str, limit: int) -> tuple
     """Pages through the job events as the poller and the webhook fan-out do."""
     events, pages = [], 0
     while pages < 20:  # a reader stuck on one page would read it forever
-        page = await services.psi.jobs.events_after(after, limit, tenants=[tenant])
+        page = await services.repos.job_events.events_after(after, limit, tenants=[tenant])
         events += page.events
         pages += 1
         if page.until is None:
@@ -268,7 +269,7 @@ async def test_job_events_are_read_in_pages_of_whole_batches(services):
     jobs = [[raw_job(tenant, f"{b}-{n}", **({"createdAt": tied} if b >= 2 else {}))
              for n in range(2)] for b in range(6)]
     for batch in jobs:
-        await services.psi.jobs.create_many(batch)
+        await services.repos.jobs.create_many(batch)
     events, pages = await read_all_pages(services, tenant, before, limit=2)
     assert pages >= 3
     # the suite's worker may have started some of them meanwhile: their QUEUED events
@@ -332,7 +333,7 @@ async def test_a_batch_committed_late_within_a_full_page_reaches_subscribers(ser
     that stretch again once it has caught up."""
     t, tenant = Timeline(hours=5), "late-" + secrets.token_hex(4)
     clock.current = t.base
-    bus = EventBus(PsiJobRepository(services.executor), 0.1)
+    bus = EventBus(JobEventRepository(services.executor, "test-bus"), 0.1)
     seen, listener = await subscribed(bus, tenant)
     try:
         await raw_event_batches(services, tenant, t.every(0.005, 0.0, 100))
@@ -362,7 +363,7 @@ async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
     commits may land), not the 10 s first."""
     t, tenant = Timeline(hours=7), "idle-" + secrets.token_hex(4)
     clock.current = t.base
-    bus = EventBus(PsiJobRepository(services.executor), 0.1)
+    bus = EventBus(JobEventRepository(services.executor, "test-bus"), 0.1)
     try:
         await raw_event_batches(services, tenant, t.every(0.01, 0.0, 1000))
         clock.current = t.base + timedelta(seconds=10)

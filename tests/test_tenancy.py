@@ -162,13 +162,13 @@ async def test_an_auditor_pages_its_own_events_whatever_its_neighbours_are_calle
     own = []
     for n in range(5):  # one at a time: their keys follow one another
         own.append(event(tenant, n))
-        await services.psi.audit.record(own[-1])
+        await services.repos.audit.record(own[-1])
     # names that sort next to the tenant's, and names whose events would fall in its range,
     # among its own events, were only the index range to decide
     neighbours = [tenant[:-1], tenant + "-2", tenant + "}", tenant + "é", tenant + "|x",
                   f"{tenant}|{own[1]['key']}"]
     for n in range(5):
-        await services.psi.audit.record(*(event(who, n) for who in neighbours))
+        await services.repos.audit.record(*(event(who, n) for who in neighbours))
     auditor = await make_token(tenant, Role.AUDITOR)
     assert await audit_pages(gql, auditor) == [(tenant, f"{tenant}:{n}") for n in range(5)]
     assert await audit_pages(gql, auditor, action="psi.run") == [
@@ -191,12 +191,12 @@ async def test_an_operator_pages_every_tenants_events_in_key_order(services):
     for n in range(12):  # one at a time: their keys follow one another
         written.append(audit_event(tenant=tenants[n % 3], actor="test", subject=f"s{n}",
                                    outcome="done", action="psi.run" if n % 4 else "psi.request"))
-        await services.psi.audit.record(written[-1])
+        await services.repos.audit.record(written[-1])
 
     async def pages(action: str | None) -> list[str]:
         seen, after = [], start
         for _ in range(20):
-            page = await services.psi.audit.page(None, after, 5, action)
+            page = await services.repos.audit.page(None, after, 5, action)
             if not page:
                 return seen
             assert [e.key for e in page] == sorted(e.key for e in page)

@@ -171,7 +171,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     replayed = await gql("mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }", operator,
                          ids=[d["id"] for d in dead])
     assert replayed["data"]["replayDeadLetters"] == []
-    cancelled = await services.webhooks.settled(psi_pair["tenant"], "CANCELLED")
+    cancelled = await services.repos.webhooks.settled(psi_pair["tenant"], "CANCELLED")
     assert {d["id"] for d in dead} <= {d["id"] for d in cancelled}
 
 
@@ -202,7 +202,7 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
               id=registered["webhook"]["id"])
 
     async def cancelled() -> list[dict]:
-        return [d for d in await services.webhooks.settled(tenant, "CANCELLED")
+        return [d for d in await services.repos.webhooks.settled(tenant, "CANCELLED")
                 if d["jobId"] == job_id]
 
     owed = await cancelled()
@@ -214,7 +214,7 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     # may have added a delivery since, which the dispatcher cancels in its turn)
     later = {delivery["id"]: delivery for delivery in await cancelled()}
     assert [later.get(delivery["id"]) for delivery in owed] == owed
-    assert await services.webhooks.settled(tenant, "DEAD") == []
+    assert await services.repos.webhooks.settled(tenant, "DEAD") == []
 
 
 async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
@@ -226,12 +226,12 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
     hook, url = await receivers()
     tenant = "race-" + secrets.token_hex(4)
     # the dispatcher delivers while any endpoint is active: this tenant's other one is
-    (gone, _), _ = [await services.webhooks.register(tenant, url) for _ in range(2)]
-    await services.webhooks.deactivate(gone["id"], tenant)
+    (gone, _), _ = [await services.repos.webhooks.register(tenant, url) for _ in range(2)]
+    await services.repos.webhooks.deactivate(gone["id"], tenant)
     raced = await raw_delivery(services, gone, now_iso(), due=True)
 
     async def cancelled() -> list[dict]:
-        return await services.webhooks.settled(tenant, "CANCELLED")
+        return await services.repos.webhooks.settled(tenant, "CANCELLED")
 
     [delivery] = await polled(cancelled, bool, seconds=5.0)
     assert delivery["id"] == raced
@@ -241,18 +241,18 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
 
 async def test_delivery_history_is_dropped_after_its_retention(services):
     tenant = "history-" + secrets.token_hex(4)
-    endpoints = [(await services.webhooks.register(tenant, "https://x.example/h"))[0]
+    endpoints = [(await services.repos.webhooks.register(tenant, "https://x.example/h"))[0]
                  for _ in range(3)]
     long_ago = "2000-01-01T00:00:00+00:00"
     old, recent, dead = [await raw_delivery(services, endpoint, at, status=status)
                          for endpoint, (at, status) in zip(endpoints, (
                              (long_ago, "CANCELLED"), (now_iso(), "CANCELLED"),
                              (long_ago, "DEAD")), strict=True)]
-    dropped = await services.webhooks.drop_settled("2001-01-01T00:00:00+00:00")
+    dropped = await services.repos.webhooks.drop_settled("2001-01-01T00:00:00+00:00")
     assert dropped >= 1  # the old one, and any other test's as old
-    assert [d["id"] for d in await services.webhooks.settled(tenant, "CANCELLED")] == [recent]
+    assert [d["id"] for d in await services.repos.webhooks.settled(tenant, "CANCELLED")] == [recent]
     # a dead letter stays however old, for an operator to replay
-    assert [d["id"] for d in await services.webhooks.settled(tenant, "DEAD")] == [dead]
+    assert [d["id"] for d in await services.repos.webhooks.settled(tenant, "DEAD")] == [dead]
 
 
 def test_urls_and_signatures():
@@ -371,23 +371,23 @@ async def test_a_batch_committed_late_within_a_full_page_is_fanned_out(services)
     batch stamped inside that page and committed just after it was read is fanned out once
     the fan-out has caught up."""
     t, tenant = Timeline(hours=3), "late-" + secrets.token_hex(4)
-    endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/hook")
+    endpoint, _ = await services.repos.webhooks.register(tenant, "http://127.0.0.1:9/hook")
     try:
         await services.executor.write(wq.SET_CURSOR, at=t.at(0), recheck=None)
         await raw_event_batches(services, tenant, t.every(0.01, 1.0, 20))
-        await services.webhooks.fan_out(pages=1)  # one full page, to 1.19
+        await services.repos.webhooks.fan_out(pages=1)  # one full page, to 1.19
         [late] = await raw_event_batches(services, tenant, [t.at(1.10)], status="DONE")
         await raw_event_batches(services, tenant, [t.at(4.2)])
 
         async def fanned() -> set[str]:
             # rounds of the suite's own dispatcher share the cursor, and may set it back
-            await services.webhooks.fan_out()
+            await services.repos.webhooks.fan_out()
             return {row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)}
 
         everything = await polled(fanned, lambda ids: len(ids) == 22)
         assert late in everything and len(everything) == 22
     finally:
-        await services.webhooks.deactivate(endpoint["id"], None)
+        await services.repos.webhooks.deactivate(endpoint["id"], None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
 
@@ -406,12 +406,12 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
 
     runner, url = await serve(handle)
     tenant = "lease-" + secrets.token_hex(4)
-    endpoint, _ = await services.webhooks.register(tenant, url)
+    endpoint, _ = await services.repos.webhooks.register(tenant, url)
     for i in range(4):
         await services.executor.write(
             RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
             at=f"2001-01-01T00:00:0{i}.000000+00:00", due=True, status="PENDING")
-    first, second = (dispatcher_of(services.webhooks, timeout_s=0.5, allow_private=True)
+    first, second = (dispatcher_of(services.repos.webhooks, timeout_s=0.5, allow_private=True)
                      for _ in range(2))
     ours += [first, second]
     try:
@@ -425,7 +425,7 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
             await first.sent()
             await second.sent()
     finally:
-        await services.webhooks.deactivate(endpoint["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoint["id"], tenant)
         await runner.cleanup()
     assert sorted(received) == sorted(set(received)) and len(received) == 4
 
@@ -436,9 +436,12 @@ async def test_deliveries_go_on_while_the_fan_out_fails():
             raise RuntimeError("a fault in the fan-out")
 
     repo = FanOutFails("http://hooks.example.com:1/h")
-    dispatching = asyncio.create_task(dispatcher_of(repo).run())
-    await until(lambda: bool(repo.outcomes), seconds=5.0)
-    dispatching.cancel()
+    dispatcher = dispatcher_of(repo)
+    try:
+        await dispatcher.round()
+        await dispatcher.sent()
+    finally:
+        await dispatcher.close()
     assert repo.outcomes[0] == ("RETRY", 1)  # attempted, though no fan-out succeeded
 
 
@@ -447,18 +450,18 @@ async def test_a_tenant_has_at_most_so_many_webhooks(services, settings, gql, ma
     """Each endpoint gets every event of its tenant: their number bounds what one event
     costs."""
     token = await make_token(tenant)
-    endpoints = [(await services.webhooks.register(tenant, f"https://h{n}.example.com/h"))[0]
+    endpoints = [(await services.repos.webhooks.register(tenant, f"https://h{n}.example.com/h"))[0]
                  for n in range(settings.webhook_max_per_tenant)]
     try:
         refused = await gql(REGISTER, token, url="https://one-more.example.com/h")
         assert codes(refused) == ["BAD_USER_INPUT"]
         assert "at most" in refused["errors"][0]["message"]
-        await services.webhooks.deactivate(endpoints.pop()["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoints.pop()["id"], tenant)
         accepted = await gql(REGISTER, token, url="https://one-more.example.com/h")
         endpoints.append(accepted["data"]["registerWebhook"]["webhook"])
     finally:
         for endpoint in endpoints:
-            await services.webhooks.deactivate(endpoint["id"], tenant)
+            await services.repos.webhooks.deactivate(endpoint["id"], tenant)
 
 
 async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
@@ -477,9 +480,9 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
 
     (slow_runner, slow_url), (fast_runner, fast_url) = await serve(slow), await serve(fast)
     slow_tenant, fast_tenant = "slow-" + secrets.token_hex(4), "fast-" + secrets.token_hex(4)
-    stalled, _ = await services.webhooks.register(slow_tenant, slow_url)
-    quick, _ = await services.webhooks.register(fast_tenant, fast_url)
-    dispatcher = dispatcher_of(services.webhooks, timeout_s=10.0, allow_private=True)
+    stalled, _ = await services.repos.webhooks.register(slow_tenant, slow_url)
+    quick, _ = await services.repos.webhooks.register(fast_tenant, fast_url)
+    dispatcher = dispatcher_of(services.repos.webhooks, timeout_s=10.0, allow_private=True)
     ours.append(dispatcher)
     try:
         await raw_delivery(services, stalled, "2002-01-01T00:00:00.000000+00:00", due=True)
@@ -499,7 +502,7 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
     finally:
         released.set()
         for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
-            await services.webhooks.deactivate(endpoint["id"], tenant)
+            await services.repos.webhooks.deactivate(endpoint["id"], tenant)
         await slow_runner.cleanup()
         await fast_runner.cleanup()
 
@@ -544,7 +547,7 @@ async def test_claims_at_the_same_moment_do_not_share_a_delivery(
     shared = []
     for _ in range(30):
         tenant = "claim-" + secrets.token_hex(4)
-        endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/h")
+        endpoint, _ = await services.repos.webhooks.register(tenant, "http://127.0.0.1:9/h")
         start = datetime(2000, 6, 1, tzinfo=UTC)
         for i in range(5):
             await services.executor.write(
@@ -553,12 +556,12 @@ async def test_claims_at_the_same_moment_do_not_share_a_delivery(
 
         async def claim(tenant: str = tenant) -> set[str]:
             lease = iso(datetime.now(UTC) + timedelta(seconds=10))  # as deliver_due does
-            return {d["id"] for d, *_ in await services.webhooks.claim_due(lease, limit=50)
+            return {d["id"] for d, *_ in await services.repos.webhooks.claim_due(lease, limit=50)
                     if d["tenant"] == tenant}
 
         claims = await asyncio.gather(*(claim() for _ in range(4)))
         shared.append(sum(map(len, claims)) - len(set().union(*claims)))
-        await services.webhooks.deactivate(endpoint["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoint["id"], tenant)
     assert shared == [0] * 30
 
 
@@ -586,7 +589,7 @@ async def fanned_out_once(services, tenant: str, hours: int,
     """Ten rounds, each of ten new events fanned out by four `fan_out`s at once (and then by
     `then`): every event becomes one delivery."""
     t = Timeline(hours=hours)
-    endpoint, _ = await services.webhooks.register(tenant, "http://127.0.0.1:9/hook")
+    endpoint, _ = await services.repos.webhooks.register(tenant, "http://127.0.0.1:9/hook")
     try:
         events = []
         for round_ in range(10):
@@ -598,7 +601,7 @@ async def fanned_out_once(services, tenant: str, hours: int,
         fanned = [row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)]
         assert sorted(fanned) == sorted(events)
     finally:
-        await services.webhooks.deactivate(endpoint["id"], None)
+        await services.repos.webhooks.deactivate(endpoint["id"], None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
 
@@ -607,7 +610,7 @@ async def test_fan_outs_at_the_same_moment_make_each_delivery_once(services):
     """Every process fans out the same events; two creating one delivery at once must not
     fail the round."""
     await fanned_out_once(services, "together-" + secrets.token_hex(4), 4,
-                          services.webhooks.fan_out)
+                          services.repos.webhooks.fan_out)
 
 
 async def test_a_fan_out_outlasted_by_others_leaves_the_page_to_them(settings, services):
@@ -617,6 +620,6 @@ async def test_a_fan_out_outlasted_by_others_leaves_the_page_to_them(settings, s
     try:
         # the last fan-out takes whatever all four left, if they all did
         await fanned_out_once(services, "outlasted-" + secrets.token_hex(4), 6,
-                              impatient.webhooks.fan_out, then=services.webhooks.fan_out)
+                              impatient.repos.webhooks.fan_out, then=services.repos.webhooks.fan_out)
     finally:
         await impatient.close()

@@ -1,6 +1,5 @@
 """The ASGI application, declared: routes, middleware and the resources' lifespan."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,14 +31,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
-        services = Services.open(settings)
-        tasks = await services.run_background()
+        services = Services.open(settings, with_worker=settings.psi_worker_in_process)
+        background = services.start_background()
         try:
             yield {"services": services}
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await background.stop()
             await services.close()
 
     schema = build_schema(settings)

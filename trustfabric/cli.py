@@ -16,11 +16,12 @@ import uvicorn
 from prometheus_client import REGISTRY, start_http_server
 
 from trustfabric.domain.auth import Role
-from trustfabric.domain.fairness.load import GINI, settle_collector
+from trustfabric.domain.fairness.load import GINI, LAG_PROBE_S, settle_collector
 from trustfabric.domain.psi.bundles import BundleInvalid, SigningKey, load_public_key, verify
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.graph.embedded import EmbeddedServer, port_open
 from trustfabric.migrations import migrate as run_migrations
+from trustfabric.runtime.background import Background
 from trustfabric.runtime.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
 from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings, get_settings
@@ -87,7 +88,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
             demo_file = settings.data_dir / "demo-tokens.txt"
             if not await services.repos.tokens.tenants():
                 await seed_demo(services.repos.ingest)
-                await seed_demo_datasets(services.psi)
+                await seed_demo_datasets(services.datasets)
                 lines = []
                 for tenant in DEMO_TENANTS:
                     _, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "demo")
@@ -180,11 +181,12 @@ async def _work(settings: Settings) -> None:
     worker = services.worker()
     settle_collector()  # it claims and writes as the API's in-process worker does
     # its event loop's lateness and its service rate, kept current for its metrics
-    watching = asyncio.create_task(services.psi.queue.watch_loop())
+    background = Background()
+    background.every("load-probe", LAG_PROBE_S, services.load.tick)
     try:
         await worker.run(services.events.wake)
     finally:
-        watching.cancel()
+        await background.stop()
         await asyncio.to_thread(worker.close)
         await services.close()
 

@@ -6,8 +6,9 @@ and never a request or response payload. `redacted` enforces that by key.
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 # The only detail keys an audit event may carry; anything else is dropped.
 ALLOWED_DETAILS = frozenset({
@@ -35,9 +36,19 @@ def tenant_key(tenant: str, key: str) -> str:
     return f"{tenant}|{key}"
 
 
+# An audit event as written: the properties of one AuditEvent node (`audit_event` makes one).
+AuditEvent = dict[str, Any]
+
+
+class AuditLog(Protocol):
+    """Where audit events are recorded (`graph.audit.AuditRepository`)."""
+
+    async def record(self, *events: AuditEvent) -> None: ...
+
+
 def audit_event(
     *, tenant: str, actor: str, action: str, subject: str, outcome: str, **details: Any
-) -> dict[str, Any]:
+) -> AuditEvent:
     at = now_iso()
     event_id = secrets.token_hex(10)
     key = f"{at}|{event_id}"
@@ -47,3 +58,20 @@ def audit_event(
         "action": action, "subject": subject, "outcome": outcome,
         "details": json.dumps(redacted(details), sort_keys=True),
     }
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    key: str
+    at: str
+    tenant: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    details: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "AuditRecord":
+        return cls(**{**row, "details": json.loads(row["details"])})

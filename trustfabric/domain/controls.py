@@ -6,15 +6,19 @@ operator mutations change it (each change audited). Decisions here are pure func
 
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from trustfabric.domain.audit import AuditEvent, audit_event
+from trustfabric.domain.auth import Caller
+from trustfabric.domain.fairness.load import LoadState
 from trustfabric.domain.psi.protocol import Mode
 from trustfabric.errors import BadUserInput, Forbidden, QuotaExceeded
 
@@ -186,3 +190,60 @@ class QuotaGate:
             await self._limiter.hit(item, name, tenant)
 
 
+
+
+class ControlsStore(Protocol):
+    """Where the controls document lives (`graph.controls.ControlsRepository`)."""
+
+    async def current(self, fresh: bool = False) -> tuple[PilotControls, int]: ...
+
+    async def change(
+        self,
+        edit: Callable[[PilotControls], PilotControls],
+        audit: Callable[[PilotControls, PilotControls], list[AuditEvent]],
+    ) -> tuple[PilotControls, PilotControls]: ...
+
+
+class ControlsService:
+    """Operators' changes to the controls, each audited with what changed; and the tenants'
+    weights, which the view of the load learns from them."""
+
+    def __init__(self, store: ControlsStore, load: LoadState,
+                 cancel_for_party: Callable[[str], Any]) -> None:
+        self._store = store
+        self._load = load
+        # an opted-out party's pending jobs are cancelled with the change
+        self._cancel_for_party = cancel_for_party
+
+    async def change(self, caller: Caller, edit: Callable[[PilotControls], PilotControls],
+                     subject: str) -> PilotControls:
+        if not caller.crosses_tenants:
+            raise Forbidden("only operators change pilot controls")
+
+        def audit(before: PilotControls, after: PilotControls) -> list[AuditEvent]:
+            return [audit_event(tenant=caller.tenant, actor=caller.token_id,
+                                action="controls.change", subject=subject, outcome="changed",
+                                changed=diff(before, after))]
+
+        _, after = await self._store.change(edit, audit)
+        return after
+
+    async def set_opt_out(self, caller: Caller, party: str, opted_out: bool) -> PilotControls:
+        def edit(c: PilotControls) -> PilotControls:
+            parties = set(c.opted_out) | {party} if opted_out else set(c.opted_out) - {party}
+            return replace(c, opted_out=frozenset(parties))
+
+        after = await self.change(caller, edit, f"optOut:{party}")
+        if opted_out:
+            await self._cancel_for_party(party)
+        return after
+
+    async def weights(self, tenants: Iterable[str]) -> dict[str, float]:
+        """The tenants' weights in the pilot controls. The view of the load learns them
+        too, and those of every tenant with demand lately (one only shed has nothing
+        queued): its Gini measures service against the weighted fair shares."""
+        controls, _ = await self._store.current()
+        weights = {tenant: controls.for_tenant(tenant).weight
+                   for tenant in set(tenants) | self._load.demanding()}
+        self._load.weights.update(weights)
+        return weights

@@ -17,9 +17,9 @@ import secrets
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import aiohttp
@@ -29,8 +29,6 @@ from aiohttp.resolver import ThreadedResolver
 from trustfabric.domain.audit import iso
 from trustfabric.domain.psi.bundles import canonical
 from trustfabric.errors import BadUserInput, Unavailable
-from trustfabric.graph.executor import ORIGIN
-from trustfabric.graph.webhooks import DEACTIVATED, WebhookRepository
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-TrustFabric-Signature"
@@ -135,8 +133,24 @@ def payload(delivery: dict[str, Any]) -> dict[str, Any]:
             "status": delivery["jobStatus"], "at": delivery["eventAt"]}
 
 
+class DeliveryStore(Protocol):
+    """Webhook deliveries as the dispatcher sees them (`graph.webhooks.WebhookRepository`)."""
+
+    async def fan_out(self, limit: int = 20, pages: int = 10) -> int | None: ...
+
+    async def claim_due(self, lease_until: str, limit: int, busy: Iterable[str] = ()
+                        ) -> list[tuple[dict[str, Any], str, str, bool]]: ...
+
+    async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None: ...
+
+    async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None: ...
+
+    async def settle(self, delivery_id: str, status: str, attempts: int,
+                     error: str | None) -> None: ...
+
+
 class WebhookDispatcher:
-    def __init__(self, repo: WebhookRepository, *, max_attempts: int, backoff_base_s: float,
+    def __init__(self, repo: DeliveryStore, *, max_attempts: int, backoff_base_s: float,
                  timeout_s: float, interval_s: float, allow_private: bool) -> None:
         self.repo = repo
         self.allow_private = allow_private
@@ -148,6 +162,7 @@ class WebhookDispatcher:
         # outlives the round: a slow endpoint holds back its own deliveries, not the next
         # round and every other tenant's. Its next ones are claimed once it is done.
         self._senders: dict[str, asyncio.Task[None]] = {}
+        self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP client deliveries are sent with: the timeout, and unless private
@@ -157,20 +172,24 @@ class WebhookDispatcher:
         return aiohttp.ClientSession(connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=self.timeout_s))
 
-    async def run(self) -> None:
-        ORIGIN.set("background")
-        async with self.session() as session:
-            try:
-                while True:
-                    # apart: a fan-out that keeps failing must not stop retries and replays
-                    if await self._guarded(self.repo.fan_out, "fan-out") is not None:
-                        # with no endpoint, nothing is due
-                        await self._guarded(lambda: self.deliver_due(session), "delivery")
-                    await asyncio.sleep(self.interval_s)
-            finally:  # what a sender had not sent is claimed again when its lease ends
-                for sender in self._senders.values():
-                    sender.cancel()
-                await self.sent()
+    async def round(self) -> None:
+        """Fans new job events out to deliveries, then sends those due."""
+        if self._session is None:
+            self._session = self.session()
+        # apart: a fan-out that keeps failing must not stop retries and replays
+        if await self._guarded(self.repo.fan_out, "fan-out") is not None:
+            # with no endpoint, nothing is due
+            session = self._session
+            await self._guarded(lambda: self.deliver_due(session), "delivery")
+
+    async def close(self) -> None:
+        """What a sender had not sent is claimed again when its lease ends."""
+        for sender in self._senders.values():
+            sender.cancel()
+        await self.sent()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     @property
     def sending(self) -> list[str]:
@@ -265,3 +284,7 @@ class WebhookDispatcher:
             retry_at = datetime.now(UTC) + timedelta(
                 seconds=backoff(attempts, self.backoff_base_s))
             await self.repo.retry_later(delivery["id"], attempts, iso(retry_at), error)
+
+
+# why a deactivated endpoint's deliveries were cancelled
+DEACTIVATED = "endpoint deactivated"

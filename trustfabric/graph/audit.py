@@ -1,30 +1,11 @@
 """Audit events in the graph, written in batches and read by auditors."""
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
-from trustfabric.domain.audit import tenant_key
+from trustfabric.domain.audit import AuditRecord, tenant_key
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import audit as q
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    id: str
-    key: str
-    at: str
-    tenant: str
-    actor: str
-    action: str
-    subject: str
-    outcome: str
-    details: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "AuditRecord":
-        return cls(**{**row, "details": json.loads(row["details"])})
 
 
 class AuditRepository:

@@ -3,7 +3,6 @@
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from neo4j import (
@@ -28,6 +27,7 @@ from neo4j.exceptions import (
 )
 from prometheus_client import Counter, Histogram
 
+from trustfabric.domain.origin import ORIGIN
 from trustfabric.errors import AppError, BadUserInput, Contended, Unavailable
 from trustfabric.graph.cypher import Cypher
 
@@ -48,8 +48,6 @@ QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed
 # Every statement sent is a round trip; tests read it to prove DataLoaders bound them.
 STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database",
                      ["origin"])
-# "request" unless a background loop (worker, pollers) or a token lookup says otherwise.
-ORIGIN: ContextVar[str] = ContextVar("graph_origin", default="request")
 
 
 async def _timed(query: Cypher, run: Awaitable[AsyncResult]) -> list[Row]:

@@ -1,36 +1,11 @@
 """Lineage, neighbourhoods, paths and blast radius, each read in one round trip."""
 
-from dataclasses import dataclass
 
+from trustfabric.domain.provenance.lineage import ImpactRecord, LineageRecord, Subgraph
+from trustfabric.domain.provenance.model import Edge, Entity
 from trustfabric.errors import BadUserInput
 from trustfabric.graph.executor import GraphExecutor, Tx
-from trustfabric.graph.model import Edge, Entity
 from trustfabric.graph.queries import lineage as q
-
-
-@dataclass(frozen=True)
-class LineageRecord:
-    anomaly: Entity
-    job: Entity | None
-    policy_version: Entity | None
-    image: Entity | None
-    base_images: list[Entity]
-    commit: Entity | None
-    repo: Entity | None
-
-
-@dataclass(frozen=True)
-class Subgraph:
-    nodes: list[Entity]
-    edges: list[Edge]
-
-
-@dataclass(frozen=True)
-class ImpactRecord:
-    images: list[Entity]
-    jobs: list[Entity]
-    anomalies: list[Entity]
-    truncated: bool
 
 
 def _maybe(props: dict | None) -> Entity | None:

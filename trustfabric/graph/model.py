@@ -1,6 +1,6 @@
-"""The graph model in one place: node kinds, their keys, and records turned into objects.
+"""The graph model in one place: every label and relationship type the Cypher uses.
 
-Every domain node has two labels, its kind and `Entity`, and the properties `key`
+Every provenance node has two labels, its kind and `Entity`, and the properties `key`
 (`Kind:tenant:natural-id`, unique), `kind` and `tenant`. Tenant-owned data is walled by
 the `tenant` property (indexed) rather than by edges to a tenant node, so no tenant node
 collects millions of edges.
@@ -10,47 +10,36 @@ collects millions of edges.
     (:Job {jobId})-[:RAN]->(:Image)                 (:Job)-[:UNDER]->(:PolicyVersion)
     (:Policy {policyId})-[:HAS_VERSION]->(:PolicyVersion {version, hash})
     (:Anomaly {anomalyId, kind, severity, status})-[:OBSERVED_IN]->(:Job)
-    (:Tenant {id})   (:ApiToken {hash, tenant, role})   (:Migration {id})
+
+The other records link by property (ids), not by edge: a job names its dataset version,
+a delivery its endpoint, so hot nodes never collect edges. `tests/unit/test_graph_model.py`
+reads every query and migration and fails on a label or type not listed here.
 """
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly")
-RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",
-                        "UNDER", "OBSERVED_IN")
+from trustfabric.domain.provenance.model import KINDS
 
-
-def entity_key(kind: str, tenant: str, natural_id: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
-    return f"{kind}:{tenant}:{natural_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Entity:
-    """A domain node read from the graph, whatever its kind."""
-
-    key: str
-    kind: str
-    tenant: str
-    props: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, props: dict[str, Any]) -> "Entity":
-        return cls(key=props["key"], kind=props["kind"], tenant=props["tenant"], props=props)
-
-    @property
-    def node_id(self) -> str:
-        """The key without its kind: what a Relay global id carries after `Kind:`."""
-        return self.key.split(":", 1)[1]
-
-    def __getitem__(self, name: str) -> Any:
-        return self.props.get(name)
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    source: str
-    type: str
-    target: str
+# label → what a node of it is
+LABELS: Final[dict[str, str]] = {
+    **{kind: "a provenance node (see the picture above)" for kind in KINDS},
+    "Entity": "every provenance node: its key, kind and tenant",
+    "Tenant": "a tenant known to the service",
+    "ApiToken": "a bearer token's hash, tenant, role and state",
+    "Migration": "a migration applied to this database",
+    "AuditEvent": "one audited action, with allow-listed details",
+    "PilotControls": "the PSI pilot controls document, versioned",
+    "Dataset": "a partner's dataset: its id and current version",
+    "DatasetVersion": "one immutable, content-hashed version of a dataset",
+    "DatasetItems": "the items of a dataset version, kept apart from its metadata",
+    "PsiJob": "a PSI or PSI-CA run: request commitment, status, response",
+    "PsiQueueEntry": "an unfinished PSI job, leased to a worker while it runs",
+    "ProofBundle": "a finished job's signed, content-addressed proof bundle",
+    "JobEvent": "a job's status change (older layout, read by migrations only)",
+    "JobEventBatch": "the job events one statement wrote, for pollers and webhooks",
+    "WebhookEndpoint": "a tenant's registered webhook URL and its secret",
+    "WebhookDelivery": "one event owed to one endpoint, and its history",
+    "WebhookDue": "a delivery still owed: what the dispatcher searches",
+    "WebhookCursor": "how far the webhook fan-out has read the job events",
+    "WebhookClaimLock": "the record claims of due deliveries take turns on",
+}

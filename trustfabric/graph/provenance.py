@@ -2,8 +2,8 @@
 
 from collections.abc import Sequence
 
+from trustfabric.domain.provenance.model import Entity
 from trustfabric.graph.executor import GraphExecutor
-from trustfabric.graph.model import Entity
 from trustfabric.graph.queries import provenance as q
 
 MAX_RELATED = 1_000  # per source node

@@ -1,224 +1,31 @@
-"""Partner datasets and PSI jobs: durable records, leases, exactly-once completion."""
+"""PSI jobs: durable records, leases, exactly-once completion, and the events they write."""
 
 import asyncio
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.audit import now_iso
+from trustfabric.domain.psi.records import JobRecord, NewJob
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import psi as q
 
-
-@dataclass(frozen=True)
-class DatasetRecord:
-    id: str
-    partner: str
-    name: str
-    version: int
-    hash: str | None
-    size: int
-    uploaded_at: str | None
-
-    @property
-    def version_key(self) -> str:
-        return f"{self.id}@{self.version}"
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "DatasetRecord":
-        d, v = row["dataset"], row["version"] or {}
-        return cls(id=d["id"], partner=d["partner"], name=d["name"],
-                   version=d["currentVersion"], hash=v.get("hash"), size=v.get("size", 0),
-                   uploaded_at=v.get("uploadedAt"))
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    key: str
-    dataset_id: str
-    partner: str
-    version: int
-    hash: str
-    size: int
-    uploaded_at: str
-
-    @classmethod
-    def from_row(cls, v: dict[str, Any]) -> "VersionRecord":
-        return cls(key=v["key"], dataset_id=v["datasetId"], partner=v["partner"],
-                   version=v["version"], hash=v["hash"], size=v["size"],
-                   uploaded_at=v["uploadedAt"])
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    tenant: str
-    partner: str
-    dataset_id: str
-    dataset_version: int
-    dataset_hash: str
-    mode: str
-    status: str
-    request_size: int
-    request_commitment: str
-    server_key_id: str
-    created_at: str
-    started_at: str | None = None
-    completed_at: str | None = None
-    response: str | None = None
-    response_commitment: str | None = None
-    bundle_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    attempts: int = 0
-    setup_id: str | None = None
-    max_client_items: int | None = None
-    request: str | None = field(default=None, repr=False)  # base64; only while pending
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "JobRecord":
-        names = {
-            "id": "id", "tenant": "tenant", "partner": "partner", "datasetId": "dataset_id",
-            "datasetVersion": "dataset_version", "datasetHash": "dataset_hash", "mode": "mode",
-            "status": "status", "requestSize": "request_size",
-            "requestCommitment": "request_commitment", "serverKeyId": "server_key_id",
-            "createdAt": "created_at", "startedAt": "started_at", "completedAt": "completed_at",
-            "response": "response", "responseCommitment": "response_commitment",
-            "bundleId": "bundle_id", "errorCode": "error_code", "errorMessage": "error_message",
-            "attempts": "attempts", "request": "request", "setupId": "setup_id",
-            "maxClientItems": "max_client_items",
-        }
-        return cls(**{attr: row[key] for key, attr in names.items() if row.get(key) is not None})
-
-
 # Claims of one job before it is failed for good (each crash of its worker is one).
 MAX_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class NewJob:
-    props: dict[str, Any]
-    idem_key: str
-    audit: dict[str, Any]
-
-
-class DatasetRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
-        self._executor = executor
-
-    async def get(self, dataset_id: str) -> DatasetRecord:
-        rows = await self._executor.read(q.DATASET, id=dataset_id)
-        if not rows:
-            raise NotFound(f"dataset {dataset_id}")
-        return DatasetRecord.from_row(rows[0])
-
-    async def of_partner(self, partner: str | None, limit: int = 500) -> list[DatasetRecord]:
-        rows = await self._executor.read(q.DATASETS, partner=partner, limit=limit)
-        return [DatasetRecord.from_row(row) for row in rows]
-
-    async def add_version(self, dataset_id: str, items: list[str], content_hash: str,
-                          audit: list[dict[str, Any]], new: tuple[str, str] | None = None,
-                          ) -> tuple[DatasetRecord, bool]:
-        """A new version unless the content equals the current one: (dataset, created).
-        With `new` (partner, name) the dataset itself is registered in the same
-        transaction, so a refused registration leaves nothing behind."""
-
-        async def work(tx: Tx) -> tuple[DatasetRecord, bool]:
-            if new is not None:
-                await tx.run(q.CREATE_DATASET, id=dataset_id, partner=new[0], name=new[1],
-                             now=now_iso())
-            rows = await tx.run(q.DATASET, id=dataset_id)
-            if not rows:
-                raise NotFound(f"dataset {dataset_id}")
-            current = DatasetRecord.from_row(rows[0])
-            if current.hash == content_hash:
-                return current, False
-            version = current.version + 1
-            await tx.run(q.ADD_VERSION, id=dataset_id, key=f"{dataset_id}@{version}",
-                         version=version, hash=content_hash, size=len(items), items=items,
-                         now=now_iso())
-            await AuditRepository.record_in(tx, *audit)
-            rows = await tx.run(q.DATASET, id=dataset_id)
-            return DatasetRecord.from_row(rows[0]), True
-
-        return await self._executor.write_tx(work)
-
-    async def items(self, version_key: str) -> list[str]:
-        rows = await self._executor.read(q.DATASET_ITEMS, key=version_key)
-        if not rows:
-            raise NotFound(f"dataset version {version_key}")
-        return list(rows[0]["items"])
-
-    async def current_versions(self) -> list[VersionRecord]:
-        rows = await self._executor.read(q.CURRENT_VERSIONS)
-        return [VersionRecord.from_row(row["version"]) for row in rows]
-
-    async def version(self, key: str) -> VersionRecord:
-        rows = await self._executor.read(q.VERSION, key=key)
-        if not rows:
-            raise NotFound(f"dataset version {key}")
-        return VersionRecord.from_row(rows[0]["version"])
-
-
-@dataclass(frozen=True)
-class EventPage:
-    events: list[dict[str, Any]]  # oldest first
-    until: str | None  # where a full page stops (the last batch's time), to read on from
-
-
-# A batch of job events commits after the time it carries (a DONE event is stamped when its
-# bundle is sealed, then waits for the finisher and the commit), and hosts' clocks differ a
-# little: by up to this much.
-LATE = timedelta(seconds=2)
-
-
-@dataclass
-class EventCursor:
-    """Where a reader of job events reads on from (`after`), and from where it reads again
-    once it has caught up (`recheck`).
-    A read sees every batch that carries a time more than LATE before the read; a later one
-    may still commit. So where a read reached within LATE of when it ran, that stretch is
-    read again once the reader has caught up; until then it reads on from each full page's
-    end, or a burst larger than a page would be read again and again. Events read twice
-    are dropped by their ids."""
-
-    after: str
-    recheck: str | None = None
-
-    @classmethod
-    def at(cls, now: datetime) -> "EventCursor":
-        """A reader that starts now, owing nothing earlier."""
-        return cls(iso(now - LATE))
-
-    def advance(self, read_at: datetime, page: EventPage) -> None:
-        """After `page`, read (after `self.after`) at `read_at`."""
-        settled = iso(read_at - LATE)
-        if page.until is None:
-            # caught up: next, from where late batches may yet commit (also where a cursor
-            # stood ahead of this reader's clock: it comes back, rather than skip what this
-            # clock's writers write)
-            self.after = min(self.recheck or settled, settled)
-            self.recheck = None
-            return
-        unsettled = max(self.after, settled)
-        if unsettled < page.until:
-            self.recheck = min(self.recheck or unsettled, unsettled)
-        self.after = page.until
-
-
 class PsiJobRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, origin: str,
+                 on_events: Callable[[list[dict[str, Any]]], None]) -> None:
         self._executor = executor
         # Told of the job events this process commits, so its subscribers hear of them at
         # once instead of at the next poll. They are written with this process's `origin`,
         # so its poller reads only the events of other processes.
-        self.on_events: Callable[[list[dict[str, Any]]], None] = lambda events: None
-        self.origin = secrets.token_hex(8)
+        self.on_events = on_events
+        self.origin = origin
         # Accepting, claiming and finishing jobs all append PsiJob, JobEventBatch and AuditEvent
         # records: run side by side they collide on the same pages (ArcadeDB's optimistic
         # concurrency), and under load the retries ran out. One at a time per process.
@@ -353,61 +160,6 @@ class PsiJobRepository:
     async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
         return rows[0]["bundle"] if rows else None
-
-    async def drop_events(self, before: str, slice_s: float = 2.0) -> int:
-        """Deletes the batches of job events older than `before`, `slice_s` seconds of them
-        a statement from the oldest on; returns how many batches (0: none was that old).
-        The oldest is looked up once, and again only past a gap: the lookup skips every entry
-        deleted before it (175 ms a lookup under load once retirement ran, against 28 ms for
-        a slice's delete), so looking it up for each slice took most of the database's time
-        spent retiring."""
-        dropped, start = 0, await self._oldest_event(before)
-        while start is not None:
-            until = min(before, iso(datetime.fromisoformat(start) + timedelta(seconds=slice_s)))
-            rows = await self._executor.write(q.DROP_EVENTS, **{"from": start, "before": until})
-            in_slice = rows[0]["dropped"] if rows else 0
-            dropped += in_slice
-            if until >= before:
-                break
-            start = until if in_slice else await self._oldest_event(before)  # past a gap
-            if start is not None and start < until:  # never back
-                start = None
-        return dropped
-
-    async def _oldest_event(self, before: str) -> str | None:
-        rows = await self._executor.read(q.OLDEST_EVENT, before=before)
-        return rows[0]["at"] if rows else None
-
-    async def events_after(self, after: str, limit: int = 100, *, foreign: bool = False,
-                           tenants: list[str] | None = None) -> EventPage:
-        """Job events of the batches written after `after` (a batch's time is at or after
-        each of its events'), oldest first, from about `limit` batches; only those other
-        processes wrote if `foreign`, only of `tenants` if given. A full page says where it
-        stops (`until`): every batch up to then has been read, so the next page reads
-        after it."""
-        origin = self.origin if foreign else None
-        rows = await self._executor.read(q.EVENTS_AFTER, after=after, limit=limit,
-                                         origin=origin)
-        until = None
-        if len(rows) == limit:  # more may match: only an ordered read says which come first
-            rows = await self._executor.read(q.EVENTS_AFTER_ORDERED, after=after, limit=limit,
-                                             origin=origin)
-        if len(rows) == limit:
-            until = rows[-1]["batch"]["at"]
-            at_end = await self._executor.read(q.EVENTS_AT, at=until, origin=origin)
-            rows = [row for row in rows if row["batch"]["at"] < until] + at_end
-        wanted = set(tenants) if tenants is not None else None
-        # `written`: when the statement that wrote the event was sent. A DONE event's own
-        # time is when its bundle was sealed, which may be long before its batch commits
-        # (a worker held up by the database)
-        events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status,
-                   "written": batch["at"]}
-                  for row in rows for batch in [row["batch"]]
-                  for i, at, tenant, job_id, status in zip(
-                      batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
-                      batch["statuses"], strict=True)
-                  if wanted is None or tenant in wanted]
-        return EventPage(sorted(events, key=lambda event: event["at"]), until)
 
     def _batch(self, latest: str) -> dict[str, str]:
         """The parameters of the batch of job events a statement writes: this process as

@@ -4,8 +4,9 @@ from async_lru import alru_cache
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.auth import Caller, Role, hash_token, new_token
+from trustfabric.domain.origin import ORIGIN
 from trustfabric.errors import NotFound, Unauthenticated
-from trustfabric.graph.executor import ORIGIN, GraphExecutor
+from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.queries import tokens as q
 
 

@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trustfabric.domain.audit import now_iso
+from trustfabric.domain.events.cursor import EventCursor
+from trustfabric.domain.webhooks import DEACTIVATED
 from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
-from trustfabric.graph.psi import EventCursor, PsiJobRepository
+from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.queries import webhooks as q
-
-# why a deactivated endpoint's deliveries were cancelled
-DEACTIVATED = "endpoint deactivated"
 
 
 class WebhookRepository:

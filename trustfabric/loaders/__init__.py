@@ -1,0 +1,13 @@
+"""DataLoaders, one module per domain, built fresh for each request (`Loaders`): a loader's
+cache is scoped to one caller's tenant, so a loader shared across requests would leak."""
+
+from trustfabric.domain.auth import Caller
+from trustfabric.graph.provenance import ProvenanceRepository
+from trustfabric.loaders.provenance import ProvenanceLoaders
+
+
+class Loaders:
+    """Every DataLoader a request may use, per domain."""
+
+    def __init__(self, provenance: ProvenanceRepository, caller: Caller) -> None:
+        self.provenance = ProvenanceLoaders(provenance, caller)

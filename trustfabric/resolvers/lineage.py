@@ -4,8 +4,8 @@ import strawberry
 from strawberry import relay
 
 from trustfabric.domain.provenance import lineage as domain
+from trustfabric.domain.provenance.lineage import Subgraph as SubgraphRecord
 from trustfabric.errors import BadUserInput, NotFound
-from trustfabric.graph.lineage import Subgraph as SubgraphRecord
 from trustfabric.resolvers.provenance import load_entity
 from trustfabric.schema.lineage import GraphEdge, Impact, Lineage, LineageHop, Subgraph
 from trustfabric.schema.provenance import Anomaly, Image, Info, Job, PolicyVersion, to_node

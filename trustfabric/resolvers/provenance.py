@@ -3,8 +3,8 @@ import binascii
 
 from strawberry import relay
 
+from trustfabric.domain.provenance.model import KINDS, Entity
 from trustfabric.errors import BadUserInput, NotFound
-from trustfabric.graph.model import KINDS, Entity
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
     Anomaly,
@@ -26,7 +26,7 @@ async def load_entity(info: Info, node_id: relay.GlobalID, kind: str | None = No
     """The entity behind a global id, within the caller's reach; NOT_FOUND otherwise."""
     if kind is not None and node_id.type_name != kind:
         raise BadUserInput(f"expected the id of a {kind}")
-    entity = await info.context.loaders.entities.load(key_of(node_id))
+    entity = await info.context.loaders.provenance.entities.load(key_of(node_id))
     if entity is None:
         raise NotFound(f"node {node_id}")
     return entity

@@ -7,8 +7,8 @@ import strawberry
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
+from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput, Forbidden
-from trustfabric.graph.psi import JobRecord
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import Info
@@ -45,12 +45,12 @@ async def request_psi(info: Info, input: RequestPsiInput) -> PsiJob:
 async def cancel_psi_job(info: Info, id: strawberry.ID) -> PsiJob:
     caller = info.context.caller
     await info.context.psi.cancel(caller, str(id))
-    return _job(caller, await info.context.psi.jobs.get(str(id), caller.read_scope))
+    return _job(caller, await info.context.repos.jobs.get(str(id), caller.read_scope))
 
 
 async def psi_job(info: Info, id: strawberry.ID) -> PsiJob:
     caller = info.context.caller
-    return _job(caller, await info.context.psi.jobs.get(str(id), caller.read_scope))
+    return _job(caller, await info.context.repos.jobs.get(str(id), caller.read_scope))
 
 
 async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
@@ -60,7 +60,7 @@ async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
     scope = caller.tenant_for(tenant)
     before = decode_cursor(after, "") if after else "~"  # "~" sorts after every timestamp
-    page = await info.context.psi.jobs.page(scope, before, first + 1,
+    page = await info.context.repos.jobs.page(scope, before, first + 1,
                                             status.value if status else None)
     shown = page[:first]
     return PsiJobPage(jobs=[_job(caller, job) for job in shown],
@@ -69,7 +69,7 @@ async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
 
 
 async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
-    bundle = await info.context.psi.jobs.bundle(str(job_id), info.context.caller.read_scope)
+    bundle = await info.context.repos.jobs.bundle(str(job_id), info.context.caller.read_scope)
     if bundle is None:
         return None
     return ProofBundle(id=bundle["id"], envelope=bundle["envelope"])
@@ -77,31 +77,31 @@ async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
 
 async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
     caller = info.context.caller
-    found = await info.context.psi.datasets.of_partner(partner)
+    found = await info.context.repos.datasets.of_partner(partner)
     if not caller.crosses_tenants:  # one's own datasets, and those one may intersect with
-        controls, _ = await info.context.psi.controls.current()
+        controls, _ = await info.context.repos.controls.current()
         scopes = set(controls.for_tenant(caller.tenant).scopes)
         found = [d for d in found if d.partner == caller.tenant or d.id in scopes]
     return [Dataset.from_record(d) for d in found]
 
 
 async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
-    service, caller = info.context.psi, info.context.caller
-    controls, _ = await service.controls.current()
-    dataset = await service.datasets.get(dataset_id)
+    context, caller = info.context, info.context.caller
+    controls, _ = await context.repos.controls.current()
+    dataset = await context.repos.datasets.get(dataset_id)
     if not caller.crosses_tenants and caller.tenant != dataset.partner:
         controls.check_scope(caller.tenant, dataset.id, dataset.partner)
-    return DatasetSetup.from_setup(await service.setups.get(dataset, controls.max_request_size))
+    return DatasetSetup.from_setup(await context.setups.get(dataset, controls.max_request_size))
 
 
 async def register_dataset(info: Info, name: str, items: list[str],
                            partner: str | None = None) -> Dataset:
-    dataset = await info.context.psi.register_dataset(info.context.caller, partner, name, items)
+    dataset = await info.context.datasets.register(info.context.caller, partner, name, items)
     return Dataset.from_record(dataset)
 
 
 async def upload_dataset_version(info: Info, dataset_id: str, items: list[str]) -> Dataset:
-    dataset = await info.context.psi.upload_version(info.context.caller, dataset_id, items)
+    dataset = await info.context.datasets.upload_version(info.context.caller, dataset_id, items)
     return Dataset.from_record(dataset)
 
 
@@ -118,7 +118,7 @@ async def audit_events(info: Info, first: int = 50, after: str | None = None,
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
     scope = caller.tenant_for(tenant) if tenant or not caller.crosses_tenants else None
     after_key = decode_cursor(after, "") if after else ""
-    page = await info.context.psi.audit.page(scope, after_key, first + 1, action)
+    page = await info.context.repos.audit.page(scope, after_key, first + 1, action)
     return AuditEventPage(
         events=[AuditEvent.from_record(r) for r in page[:first]],
         end_cursor=encode_cursor(page[:first][-1].key) if page else None,
@@ -128,7 +128,7 @@ async def audit_events(info: Info, first: int = 50, after: str | None = None,
 
 async def pilot_controls(info: Info) -> PilotControls:
     caller = info.context.caller
-    controls, _ = await info.context.psi.controls.current(fresh=True)
+    controls, _ = await info.context.repos.controls.current(fresh=True)
     if caller.crosses_tenants:
         return PilotControls.from_controls(controls)
     # a tenant sees the controls that apply to it, not its neighbours'
@@ -156,13 +156,13 @@ async def update_tenant_controls(info: Info, tenant: str,
         if not MIN_WEIGHT <= input.weight <= MAX_WEIGHT:
             raise BadUserInput(f"weight must be from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}")
         changes["weight"] = input.weight
-    after = await info.context.psi.change_controls(
+    after = await info.context.controls.change(
         info.context.caller, lambda c: c.with_tenant(tenant, **changes), f"tenant:{tenant}")
     return PilotControls.from_controls(after)
 
 
 async def set_opt_out(info: Info, party: str, opted_out: bool) -> PilotControls:
-    after = await info.context.psi.set_opt_out(info.context.caller, party, opted_out)
+    after = await info.context.controls.set_opt_out(info.context.caller, party, opted_out)
     return PilotControls.from_controls(after)
 
 
@@ -172,7 +172,7 @@ async def set_request_size_limits(info: Info, minimum: int, maximum: int) -> Pil
         return Controls.from_document(
             {**c.to_document(), "minRequestSize": minimum, "maxRequestSize": maximum})
 
-    after = await info.context.psi.change_controls(info.context.caller, edit, "requestSize")
+    after = await info.context.controls.change(info.context.caller, edit, "requestSize")
     return PilotControls.from_controls(after)
 
 

@@ -9,26 +9,26 @@ from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 async def register_webhook(info: Info, url: str) -> WebhookRegistration:
     caller = info.context.caller
     check_url(url, info.context.settings.webhook_allow_private)
-    endpoint, secret = await info.context.webhooks.register(caller.tenant, url)
+    endpoint, secret = await info.context.repos.webhooks.register(caller.tenant, url)
     return WebhookRegistration(webhook=Webhook.from_row(endpoint), secret=secret)
 
 
 async def delete_webhook(info: Info, id: strawberry.ID) -> bool:
-    await info.context.webhooks.deactivate(str(id), info.context.caller.read_scope)
+    await info.context.repos.webhooks.deactivate(str(id), info.context.caller.read_scope)
     return True
 
 
 async def webhooks(info: Info) -> list[Webhook]:
-    rows = await info.context.webhooks.endpoints(info.context.caller.read_scope)
+    rows = await info.context.repos.webhooks.endpoints(info.context.caller.read_scope)
     return [Webhook.from_row(row) for row in rows]
 
 
 async def dead_letters(info: Info) -> list[DeadLetter]:
-    rows = await info.context.webhooks.settled(info.context.caller.read_scope, "DEAD")
+    rows = await info.context.repos.webhooks.settled(info.context.caller.read_scope, "DEAD")
     return [DeadLetter.from_row(row) for row in rows]
 
 
 async def replay_dead_letters(info: Info, ids: list[strawberry.ID]) -> list[strawberry.ID]:
     if not info.context.caller.crosses_tenants:
         raise Forbidden("only operators replay dead letters")
-    return [strawberry.ID(i) for i in await info.context.webhooks.replay([str(i) for i in ids])]
+    return [strawberry.ID(i) for i in await info.context.repos.webhooks.replay([str(i) for i in ids])]

@@ -2,22 +2,19 @@
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from trustfabric.domain.auth import Caller, Role
-from trustfabric.domain.provenance.ingest import plan_batch
-from trustfabric.graph.ingest import IngestRepository
-from trustfabric.schema.ingest import (
-    AnomalyEventInput,
-    BuildEventInput,
-    IngestInput,
-    JobRunEventInput,
-    PolicyVersionEventInput,
+from trustfabric.domain.provenance.enums import AnomalyStatus, JobKind, JobStatus, Severity
+from trustfabric.domain.provenance.events import (
+    AnomalyEvent,
+    BuildEvent,
+    IngestBatch,
+    JobRunEvent,
+    PolicyVersionEvent,
 )
-from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
-
-if TYPE_CHECKING:
-    from trustfabric.domain.psi.requests import PsiService
+from trustfabric.domain.provenance.ingest import plan_batch
+from trustfabric.domain.psi.datasets import DatasetService
+from trustfabric.graph.ingest import IngestRepository
 
 DEMO_TENANTS = ("acme", "globex")
 START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -32,11 +29,11 @@ def digest(*parts: object) -> str:
     return "sha256:" + _hex(*parts, size=64)
 
 
-def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> IngestInput:
+def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> IngestBatch:
     base = digest(tenant, "base")
-    builds = [BuildEventInput(image_digest=base, image_ref="debian:12-slim", built_at=START)]
+    builds = [BuildEvent(image_digest=base, image_ref="debian:12-slim", built_at=START)]
     policies = [
-        PolicyVersionEventInput(policy_id="promotion-gate", version=f"v{n}",
+        PolicyVersionEvent(policy_id="promotion-gate", version=f"v{n}",
                                 hash=digest(tenant, "policy", n), created_at=START)
         for n in (1, 2)
     ]
@@ -48,7 +45,7 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
             sha = _hex(tenant, r, c)
             at = START + timedelta(hours=r * commits_per_repo + c)
             image = digest(tenant, r, c)
-            builds.append(BuildEventInput(
+            builds.append(BuildEvent(
                 image_digest=image, image_ref=f"registry.example.com/{tenant}/service-{r}:{c}",
                 repo_url=url, commit_sha=sha, commit_message=f"service-{r}: change {c}",
                 author=f"dev{c % 3}@{tenant}.example.com", committed_at=at,
@@ -57,7 +54,7 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
             parent = sha
             for stage, kind in enumerate((JobKind.BUILD, JobKind.DEPLOY)):
                 job_id = f"{tenant}-job-{r}-{c}-{kind.value.lower()}"
-                jobs.append(JobRunEventInput(
+                jobs.append(JobRunEvent(
                     job_id=job_id, kind=kind,
                     status=JobStatus.FAILED if (c + stage) % 4 == 3 else JobStatus.SUCCEEDED,
                     image_digest=image, policy_id="promotion-gate",
@@ -65,7 +62,7 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
                     pipeline=f"service-{r}", started_at=at, finished_at=at + timedelta(minutes=7),
                 ))
                 if (c + stage) % 3 == 0:
-                    anomalies.append(AnomalyEventInput(
+                    anomalies.append(AnomalyEvent(
                         anomaly_id=f"{tenant}-anomaly-{r}-{c}-{stage}", job_id=job_id,
                         kind=ANOMALY_KINDS[(r + c + stage) % len(ANOMALY_KINDS)],
                         severity=list(Severity)[(c + stage) % 4],
@@ -73,7 +70,7 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
                         summary=f"{ANOMALY_KINDS[(r + c + stage) % 4]} in service-{r} change {c}",
                         observed_at=at + timedelta(minutes=5),
                     ))
-    return IngestInput(builds=builds, policy_versions=policies, job_runs=jobs, anomalies=anomalies)
+    return IngestBatch(builds=builds, policy_versions=policies, job_runs=jobs, anomalies=anomalies)
 
 
 async def seed_demo(ingest: IngestRepository, tenants: tuple[str, ...] = DEMO_TENANTS) -> None:
@@ -86,8 +83,8 @@ def demo_customers(count: int = 10_000) -> list[str]:
     return [f"customer-{n}@example.com" for n in range(0, 2 * count, 2)]
 
 
-async def seed_demo_datasets(service: "PsiService") -> None:
+async def seed_demo_datasets(datasets: DatasetService) -> None:
     seeder = Caller(token_id="demo-seed", tenant="acme", role=Role.OPERATOR)
-    await service.register_dataset(seeder, "globex", "customers", demo_customers())
-    await service.register_dataset(seeder, "acme", "accounts",
-                                   [f"customer-{n}@example.com" for n in range(0, 3000, 3)])
+    await datasets.register(seeder, "globex", "customers", demo_customers())
+    await datasets.register(seeder, "acme", "accounts",
+                            [f"customer-{n}@example.com" for n in range(0, 3000, 3)])

@@ -1,66 +1,44 @@
 """Inputs an integration sends to record what happened, and what it gets back."""
 
-from datetime import datetime
-
 import strawberry
 
+from trustfabric.domain.provenance import events
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
 
 
 @strawberry.input(description="An image was built; optionally from a commit of a repository.")
-class BuildEventInput:
-    image_digest: str
-    image_ref: str | None = None
-    repo_url: str | None = None
-    commit_sha: str | None = None
-    commit_message: str | None = None
-    author: str | None = None
-    committed_at: datetime | None = None
+class BuildEventInput(events.BuildEvent):
+    # strawberry reads defaults from its own fields only: a list left out is an empty one
     parent_shas: list[str] = strawberry.field(default_factory=list)
     base_image_digests: list[str] = strawberry.field(
         default_factory=list, description="Images this one is based on, recorded before or here."
     )
-    built_at: datetime | None = None
 
 
 @strawberry.input(description="A policy version was put in force.")
-class PolicyVersionEventInput:
-    policy_id: str
-    version: str
-    hash: str
-    created_at: datetime | None = None
+class PolicyVersionEventInput(events.PolicyVersionEvent):
+    pass
 
 
 @strawberry.input(description="A job ran (or changed status) with an image under a policy.")
-class JobRunEventInput:
-    job_id: str
+class JobRunEventInput(events.JobRunEvent):
+    # the enums as the schema registered them (a plain enum would be registered again)
     kind: JobKind
     status: JobStatus
-    image_digest: str
-    policy_id: str | None = None
-    policy_version: str | None = None
-    pipeline: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
 
 
 @strawberry.input(description="A job reported a delta against what was expected.")
-class AnomalyEventInput:
-    anomaly_id: str
-    job_id: str
-    kind: str
+class AnomalyEventInput(events.AnomalyEvent):
     severity: Severity
     status: AnomalyStatus = AnomalyStatus.OPEN
-    summary: str | None = None
-    observed_at: datetime | None = None
 
 
 @strawberry.input(description="One batch, written in one transaction: all events or none.")
-class IngestInput:
-    builds: list[BuildEventInput] = strawberry.field(default_factory=list)
-    policy_versions: list[PolicyVersionEventInput] = strawberry.field(default_factory=list)
-    job_runs: list[JobRunEventInput] = strawberry.field(default_factory=list)
-    anomalies: list[AnomalyEventInput] = strawberry.field(default_factory=list)
+class IngestInput(events.IngestBatch):
+    builds: list[BuildEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
+    policy_versions: list[PolicyVersionEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
+    job_runs: list[JobRunEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
+    anomalies: list[AnomalyEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
 
 
 @strawberry.type

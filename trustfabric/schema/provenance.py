@@ -9,41 +9,16 @@ import strawberry
 from strawberry import relay
 
 from trustfabric.context import Context
-from trustfabric.graph.model import Entity
+from trustfabric.domain.provenance import enums
+from trustfabric.domain.provenance.model import Entity
 
 Info = strawberry.Info[Context, None]
 
 
-@strawberry.enum
-class Severity(enum.Enum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-    CRITICAL = "CRITICAL"
-
-
-@strawberry.enum
-class AnomalyStatus(enum.Enum):
-    OPEN = "OPEN"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    RESOLVED = "RESOLVED"
-
-
-@strawberry.enum
-class JobKind(enum.Enum):
-    BUILD = "BUILD"
-    TEST = "TEST"
-    SCAN = "SCAN"
-    DEPLOY = "DEPLOY"
-
-
-@strawberry.enum
-class JobStatus(enum.Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+Severity = strawberry.enum(enums.Severity, description="How much an anomaly matters.")
+AnomalyStatus = strawberry.enum(enums.AnomalyStatus, description="Where an anomaly stands.")
+JobKind = strawberry.enum(enums.JobKind, description="What a job does.")
+JobStatus = strawberry.enum(enums.JobStatus, description="Where a job stands.")
 
 
 @strawberry.interface(name="TenantNode", description="A node owned by one tenant.")
@@ -70,15 +45,15 @@ class EntityNode(relay.Node):
         cls, *, info: Info, node_ids: typing.Iterable[str], required: bool = False
     ) -> list[Self | None]:
         keys = [f"{cls.__name__}:{node_id}" for node_id in node_ids]
-        entities = await info.context.loaders.entities.load_many(keys)
+        entities = await info.context.loaders.provenance.entities.load_many(keys)
         return [cls.from_entity(e) if e is not None else None for e in entities]
 
     async def _one(self, info: Info, relation: str) -> Any:
-        found = await info.context.loaders.related(relation).load(self.key)
+        found = await info.context.loaders.provenance.related(relation).load(self.key)
         return to_node(found[0]) if found else None
 
     async def _many(self, info: Info, relation: str) -> list[Any]:
-        return [to_node(e) for e in await info.context.loaders.related(relation).load(self.key)]
+        return [to_node(e) for e in await info.context.loaders.provenance.related(relation).load(self.key)]
 
 
 def strawberry_name(name: str) -> str:

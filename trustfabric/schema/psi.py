@@ -8,13 +8,12 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from trustfabric.domain.audit import ALLOWED_DETAILS
+from trustfabric.domain.audit import ALLOWED_DETAILS, AuditRecord
 from trustfabric.domain.controls import PilotControls as Controls
 from trustfabric.domain.psi import explainer
+from trustfabric.domain.psi.datasets import Setup
 from trustfabric.domain.psi.protocol import Mode
-from trustfabric.domain.psi.requests import Setup
-from trustfabric.graph.audit import AuditRecord
-from trustfabric.graph.psi import DatasetRecord, JobRecord
+from trustfabric.domain.psi.records import DatasetRecord, JobRecord
 
 PsiMode = strawberry.enum(
     Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many."
@@ -104,11 +103,11 @@ class PsiJob:
     async def setup(self, info: strawberry.Info) -> DatasetSetup | None:
         if self.response is None or self.record.max_client_items is None:
             return None
-        service = info.context.psi
-        version = await service.datasets.version(
+        context = info.context
+        version = await context.repos.datasets.version(
             f"{self.record.dataset_id}@{self.record.dataset_version}")
         return DatasetSetup.from_setup(
-            await service.setups.for_version(version, self.record.max_client_items))
+            await context.setups.for_version(version, self.record.max_client_items))
 
     @classmethod
     def from_record(cls, job: JobRecord, show_response: bool) -> "PsiJob":

@@ -24,8 +24,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustfabric.domain.auth import bearer_secret
+from trustfabric.domain.ids import check_ids
 from trustfabric.domain.psi import protocol as psi
-from trustfabric.domain.psi.requests import check_ids
 from trustfabric.errors import AppError, Unavailable
 from trustfabric.schema.extensions import metrics
 
@@ -111,7 +111,7 @@ class ShedOverload:
             return
         services: Services = scope["state"]["services"]
         headers = Headers(scope=scope)
-        if (not services.psi.queue.overloaded()
+        if (not services.load.overloaded()
                 or "application/json" not in headers.get("content-type", "").lower()):
             await self.app(scope, receive, send)
             return

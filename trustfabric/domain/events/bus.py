@@ -11,11 +11,9 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from trustfabric.errors import Unavailable
-from trustfabric.graph.executor import ORIGIN
-from trustfabric.graph.psi import EventCursor, PsiJobRepository
+from trustfabric.domain.events.cursor import EventCursor, EventPage
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +29,15 @@ Wanted = Callable[[dict[str, Any]], bool]
 Observer = Callable[[list[dict[str, Any]]], None]
 
 
+class EventSource(Protocol):
+    """Where job events are read from (`graph.job_events.JobEventRepository`)."""
+
+    async def events_after(self, after: str, limit: int = 100, *, foreign: bool = False,
+                           tenants: list[str] | None = None) -> EventPage: ...
+
+
 class EventBus:
-    def __init__(self, jobs: PsiJobRepository, interval_s: float,
+    def __init__(self, jobs: EventSource, interval_s: float,
                  observer: Observer | None = None) -> None:
         self._jobs = jobs
         # told of every event other processes write, whoever subscribes: with it, the poller
@@ -92,18 +97,12 @@ class EventBus:
             self._observer(fresh)
         return len(page.events)
 
-    async def run(self) -> None:
-        ORIGIN.set("background")
-        while True:
-            if self._listened():
-                # polls that fail come less often too: an outage is not logged ten times a
-                # second by every process
-                self._interval_s = min(self._interval_s * 2, MAX_IDLE_INTERVAL_S)
-                try:
-                    if await self.poll_once():
-                        self._interval_s = self._base_interval_s
-                except Unavailable:
-                    log.warning("job events unavailable; retrying")
-                except Exception:  # a dead poller would silence every subscriber
-                    log.exception("job event poller failed; retrying")
-            await asyncio.sleep(self._interval_s)
+    async def tick(self) -> float:
+        """One poll, when anyone listens; returns the seconds until the next. Polls that
+        find nothing, or fail, come less often, so an outage is not logged ten times a
+        second by every process (`runtime.background` logs a failure and backs off)."""
+        if self._listened():
+            self._interval_s = min(self._interval_s * 2, MAX_IDLE_INTERVAL_S)
+            if await self.poll_once():
+                self._interval_s = self._base_interval_s
+        return self._interval_s

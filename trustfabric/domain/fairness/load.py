@@ -4,7 +4,6 @@ Feeds back-pressure (refuse early when a tenant has more jobs queued than it is 
 within the queue-wait budget) and the metrics the fairness SLO is measured on.
 """
 
-import asyncio
 import gc
 import time
 from collections import defaultdict, deque
@@ -32,6 +31,8 @@ GC_PAUSE = Histogram("tf_gc_pause_seconds", "Python garbage collections: how lon
 # The service rate is what was served over this many seconds: batches that finish together
 # (they share a commit) must not look like an instant rate of thousands a second.
 RATE_WINDOW_S = 5.0
+# How often the event loop's lateness is probed (`LoadState.tick`)
+LAG_PROBE_S = 0.05
 
 
 class LoadState:
@@ -60,6 +61,8 @@ class LoadState:
         # tenants' weights (pilot controls), as the worker last split a batch by them: the
         # Gini measures service against the weighted fair share
         self.weights: dict[str, float] = {}
+        self._ticked: float | None = None  # when `tick` last ran
+        self._reported_at = time.monotonic()  # when the Gini was last reported
 
     # -- observations ----------------------------------------------------------------------
     def queued(self, tenant: str) -> None:
@@ -210,20 +213,20 @@ class LoadState:
             raise Unavailable("the PSI queue is full; retry shortly",
                               reason="OVERLOADED", retryAfterSeconds=1)
 
-    async def watch_loop(self, interval_s: float = 0.05, gini_every_s: float = 1.0) -> None:
-        """Measures how late the event loop wakes from a short sleep; and moves the Gini
-        and the service rate on with their windows when nothing is served (they would stay
-        at their last values: a dead worker's rate for ever)."""
-        gini_at = time.monotonic()
-        while True:
-            began = time.monotonic()
-            await asyncio.sleep(interval_s)
-            late = max(time.monotonic() - began - interval_s, 0.0)
+    async def tick(self, gini_every_s: float = 1.0) -> float:
+        """Run every LAG_PROBE_S: measures how late the event loop woke for it; and moves
+        the Gini and the service rate on with their windows when nothing is served (they
+        would stay at their last values: a dead worker's rate for ever)."""
+        now = time.monotonic()
+        if self._ticked is not None:
+            late = max(now - self._ticked - LAG_PROBE_S, 0.0)
             self.loop_lag_s = 0.8 * self.loop_lag_s + 0.2 * late
             LOOP_LAG.set(self.loop_lag_s)
-            if began - gini_at >= gini_every_s:
-                gini_at = began
-                self._report()
+        self._ticked = now
+        if now - self._reported_at >= gini_every_s:
+            self._reported_at = now
+            self._report()
+        return LAG_PROBE_S
 
     def gini(self) -> float:
         horizon = time.monotonic() - self.window_s

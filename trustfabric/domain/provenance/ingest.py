@@ -4,22 +4,17 @@ A batch is checked whole: one bad event refuses the batch with every problem lis
 so an integration can fix them all at once, and nothing of it is written.
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
+from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE, SHA
+from trustfabric.domain.provenance.events import IngestBatch
+from trustfabric.domain.provenance.model import entity_key
 from trustfabric.errors import BadUserInput
-from trustfabric.graph.model import entity_key
 
-if TYPE_CHECKING:
-    from trustfabric.schema.ingest import IngestInput
-
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git"})
 MAX_TEXT = 2000
 # Statuses only move forward: a late or replayed event cannot undo a newer one.
@@ -70,8 +65,7 @@ class _Problems:
         return ok
 
     def ident(self, value: str, path: str) -> bool:
-        return self.check(bool(IDENT.match(value)), path,
-                          "letters, digits, '.', '_' or '-', at most 128")
+        return self.check(bool(IDENT.match(value)), path, IDENT_RULE)
 
     def digest(self, value: str, path: str) -> bool:
         return self.check(bool(DIGEST.match(value)), path,
@@ -98,7 +92,7 @@ def _text(value: str | None) -> str | None:
     return None if value is None else value[:MAX_TEXT]
 
 
-def plan_batch(batch: "IngestInput", tenant: str, max_events: int) -> Plan:
+def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
     problems = _Problems()
     plan = Plan(tenant)
     total = len(batch.builds) + len(batch.policy_versions) + len(batch.job_runs) + len(

@@ -5,8 +5,32 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from trustfabric.graph.lineage import LineageRecord
-from trustfabric.graph.model import Entity
+from trustfabric.domain.provenance.model import Edge, Entity
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    anomaly: Entity
+    job: Entity | None
+    policy_version: Entity | None
+    image: Entity | None
+    base_images: list[Entity]
+    commit: Entity | None
+    repo: Entity | None
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    nodes: list[Entity]
+    edges: list[Edge]
+
+
+@dataclass(frozen=True)
+class ImpactRecord:
+    images: list[Entity]
+    jobs: list[Entity]
+    anomalies: list[Entity]
+    truncated: bool
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ claims these by id (an index lookup) instead of searching the queue for them. Wh
 crash loses here is still QUEUED in the graph, and is claimed from there.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import islice
 
 
@@ -13,6 +13,9 @@ class Backlog:
     def __init__(self) -> None:
         # job ids per tenant, oldest first (dicts keep insertion order and drop in O(1))
         self._queues: dict[str, dict[str, None]] = defaultdict(dict)
+        # jobs in a write under way: committed, maybe, so counted in the graph's queue, and
+        # not yet here (the worker must not take them for jobs queued elsewhere)
+        self.writing: Counter[str] = Counter()
 
     def put(self, tenant: str, job_id: str) -> None:
         self._queues[tenant][job_id] = None

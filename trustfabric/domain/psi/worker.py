@@ -19,22 +19,26 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from trustfabric.domain.audit import audit_event, now_iso
+from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.domain.batching import GroupCommit
-from trustfabric.domain.controls import PilotControls
+from trustfabric.domain.controls import ControlsStore, PilotControls
+from trustfabric.domain.fairness.load import LoadState
 from trustfabric.domain.fairness.shares import DeficitRoundRobin
+from trustfabric.domain.origin import ORIGIN
 from trustfabric.domain.psi import protocol as psi
+from trustfabric.domain.psi.backlog import Backlog
 from trustfabric.domain.psi.bundles import BUNDLE_TYPE, SigningKey
+from trustfabric.domain.psi.datasets import DatasetStore
 from trustfabric.domain.psi.explainer import explain
-from trustfabric.domain.psi.requests import PsiService, lease_until
+from trustfabric.domain.psi.records import JobRecord, VersionRecord
 from trustfabric.errors import AppError, NotFound, Unavailable
-from trustfabric.graph.executor import ORIGIN
-from trustfabric.graph.psi import JobRecord, VersionRecord
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +148,36 @@ class Outcome:
     failed: list[dict[str, Any]] = field(default_factory=list)
 
 
+class WorkQueue(Protocol):
+    """The queue of PSI jobs as a worker sees it (`graph.psi.PsiJobRepository`)."""
+
+    async def queue_depth(self) -> dict[str, int]: ...
+
+    async def claim(self, owner: str, allocation: dict[str, int], lease_until: str,
+                    reclaim: int = 0, ids: list[str] | None = None,
+                    busy: list[str] | None = None) -> list[JobRecord]: ...
+
+    async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None: ...
+
+    async def finish(self, owner: str, done: list[dict[str, Any]],
+                     failed: list[dict[str, Any]]) -> list[str]: ...
+
+
 class ProofWorker:
-    def __init__(self, service: PsiService, signing: SigningKey, *, processes: int,
-                 batch_size: int, batch_selectors: int, in_flight: int, lease_s: float,
-                 poll_s: float, fpr: float, write_spacing_s: float = 0.0, nice: int = 0) -> None:
-        self.service = service
+    def __init__(self, queue: WorkQueue, *, datasets: DatasetStore, controls: ControlsStore,
+                 weights: Callable[[Iterable[str]], Awaitable[dict[str, float]]],
+                 load: LoadState, backlog: Backlog | None, key: psi.ServerKey,
+                 signing: SigningKey, processes: int, batch_size: int, batch_selectors: int,
+                 in_flight: int, lease_s: float, poll_s: float, fpr: float,
+                 write_spacing_s: float = 0.0, nice: int = 0) -> None:
+        self._queue = queue
+        self._datasets = datasets
+        self._controls = controls
+        self._weights = weights
+        self._load = load
+        # jobs this process accepted, handed over in memory; None: every job is searched for
+        self._backlog = backlog
+        self._key = key
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
@@ -180,7 +209,7 @@ class ProofWorker:
         return ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process,
-            initargs=(self.service.key.secret, self.signing.private_pem(), os.getpid(),
+            initargs=(self._key.secret, self.signing.private_pem(), os.getpid(),
                       self.nice),
         )
 
@@ -230,23 +259,23 @@ class ProofWorker:
         round robin), plus, now and then, jobs whose worker died holding their lease.
         Jobs this process accepted are claimed by id; the graph is searched only for jobs
         queued elsewhere."""
-        backlog = self.service.backlog
+        backlog = self._backlog
         here: dict[str, int] = backlog.depth() if backlog else {}
         elsewhere: dict[str, int] = {}
         if backlog is None or time.monotonic() >= self._next_scan:
-            queued = await self.service.jobs.queue_depth()
+            queued = await self._queue.queue_depth()
             # jobs being recorded here may be counted in the graph and not yet handed over
-            mine = Counter(here) + self.service.writing
+            mine = Counter(here) + (backlog.writing if backlog else Counter())
             elsewhere = {t: n - mine[t] for t, n in queued.items() if n > mine[t]}
             # while jobs from elsewhere wait, look for them every batch
             self._next_scan = time.monotonic() + (0 if elsewhere else SCAN_EVERY_S)
         depth = {t: here.get(t, 0) + elsewhere.get(t, 0) for t in here.keys() | elsewhere}
-        weights = await self.service.weights(depth)
+        weights = await self._weights(depth)
         handed: dict[str, list[str]] = {}
         search: dict[str, int] = {}
         batch = self.batch_jobs()
         # the queue is never held shorter than the batch a worker takes at once
-        self.service.queue.min_queued = batch
+        self._load.min_queued = batch
         for tenant, n in self.drr.allocate(depth, weights, batch).items():
             # jobs queued elsewhere (older ones among them) get their part of the tenant's
             # slots, or a steady flow of new jobs here would keep them waiting for ever
@@ -255,7 +284,7 @@ class ProofWorker:
             if n > len(handed[tenant]):
                 search[tenant] = n - len(handed[tenant])
             depth[tenant] -= n  # about to run: no longer queued
-        self.service.queue.observe_depth(depth)
+        self._load.observe_depth(depth)
         reclaim = 0
         if time.monotonic() >= self._next_reclaim:
             reclaim, self._next_reclaim = batch, time.monotonic() + self.lease_s / 4
@@ -263,7 +292,7 @@ class ProofWorker:
         if not ids and not search and not reclaim:
             return []
         try:
-            jobs = await self.service.jobs.claim(self.owner, search, lease_until(self.lease_s),
+            jobs = await self._queue.claim(self.owner, search, lease_until(self.lease_s),
                                                  reclaim, ids=ids, busy=list(self._busy))
         except Exception:
             if backlog:  # the jobs are still queued: first in line next time
@@ -305,11 +334,11 @@ class ProofWorker:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(AppError):  # a missed renewal is retried next time
-                await self.service.jobs.renew(self.owner, job_ids, lease_until(self.lease_s))
+                await self._queue.renew(self.owner, job_ids, lease_until(self.lease_s))
 
     async def _process_batch(self, jobs: list[JobRecord]) -> None:
         # the cached copy: a change reaches queued jobs within the controls cache time
-        controls, _ = await self.service.controls.current()
+        controls, _ = await self._controls.current()
         outcome, work = Outcome(), []
         for job in jobs:
             reason = self._refusal(job, controls)
@@ -336,13 +365,13 @@ class ProofWorker:
                                            action="psi.run", subject=failure["id"],
                                            outcome="failed", reason=failure["code"])
         finished = set(await self._finisher.submit(outcome))
-        self.service.queue.served([d["tenant"] for d in outcome.done if d["id"] in finished])
+        self._load.served([d["tenant"] for d in outcome.done if d["id"] in finished])
 
     async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
         """Batches that finished together share a transaction; if it is refused (not for an
         outage), each is written alone, so one batch's fault does not fail the others."""
         try:
-            finished = set(await self.service.jobs.finish(
+            finished = set(await self._queue.finish(
                 self.owner, [row for o in outcomes for row in o.done],
                 [row for o in outcomes for row in o.failed]))
         except AppError as error:
@@ -351,12 +380,12 @@ class ProofWorker:
             finished = set()
             for outcome in outcomes:
                 with contextlib.suppress(AppError):
-                    finished |= set(await self.service.jobs.finish(
+                    finished |= set(await self._queue.finish(
                         self.owner, outcome.done, outcome.failed))
         return [[r["id"] for r in o.done + o.failed if r["id"] in finished] for o in outcomes]
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
-        if job.server_key_id != self.service.key.key_id:
+        if job.server_key_id != self._key.key_id:
             return "UNAVAILABLE", "the server key was rotated after the request; send it again"
         try:
             controls.check(job.tenant, psi.Mode(job.mode), job.dataset_id, job.partner)
@@ -393,10 +422,14 @@ class ProofWorker:
     async def _version(self, job: JobRecord) -> VersionRecord:
         key = f"{job.dataset_id}@{job.dataset_version}"
         if key not in self._versions:  # versions never change once written
-            self._versions[key] = await self.service.datasets.version(key)
+            self._versions[key] = await self._datasets.version(key)
         return self._versions[key]
 
 
 async def _pause(seconds: float) -> list[JobRecord]:
     await asyncio.sleep(seconds)
     return []
+
+
+def lease_until(seconds: float) -> str:
+    return iso(datetime.now(UTC) + timedelta(seconds=seconds))

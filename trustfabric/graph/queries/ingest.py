@@ -10,8 +10,8 @@ anomaly's status may move on. Relationships between bound nodes are MERGEd.
 
 from typing import Final
 
+from trustfabric.domain.provenance.model import KINDS, RELATIONSHIPS
 from trustfabric.graph.cypher import Cypher
-from trustfabric.graph.model import KINDS, RELATIONSHIPS
 
 ENSURE_TENANT = Cypher(
     "ingest.ensure_tenant",

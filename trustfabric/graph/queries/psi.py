@@ -1,61 +1,6 @@
-"""Partner datasets, PSI jobs and their lifecycle, proof bundles, job events."""
+"""PSI jobs and their lifecycle, the job events they write, proof bundles."""
 
 from trustfabric.graph.cypher import Cypher
-
-CREATE_DATASET = Cypher(
-    "psi.create_dataset",
-    """
-    CREATE (d:Dataset {id: $id, partner: $partner, name: $name, currentVersion: 0,
-                       createdAt: $now})
-    RETURN d {.*} AS dataset
-    """,
-)
-
-DATASET = Cypher(
-    "psi.dataset",
-    """
-    MATCH (d:Dataset {id: $id})
-    OPTIONAL MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
-    RETURN d {.*} AS dataset, v {.*} AS version
-    """,
-)
-
-DATASETS = Cypher(
-    "psi.datasets",
-    """
-    MATCH (d:Dataset)
-    WHERE $partner IS NULL OR d.partner = $partner
-    OPTIONAL MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
-    RETURN d {.*} AS dataset, v {.*} AS version
-    ORDER BY d.id
-    LIMIT $limit
-    """,
-)
-
-ADD_VERSION = Cypher(
-    "psi.add_version",
-    """
-    MATCH (d:Dataset {id: $id})
-    SET d.currentVersion = $version
-    CREATE (v:DatasetVersion {key: $key, datasetId: $id, partner: d.partner,
-                              version: $version, hash: $hash, size: $size, uploadedAt: $now})
-    CREATE (:DatasetItems {key: $key, items: $items})
-    RETURN v {.*} AS version
-    """,
-)
-
-DATASET_ITEMS = Cypher(
-    "psi.dataset_items", "MATCH (i:DatasetItems {key: $key}) RETURN i.items AS items"
-)
-
-CURRENT_VERSIONS = Cypher(
-    "psi.current_versions",
-    """
-    MATCH (d:Dataset) WHERE d.currentVersion > 0
-    MATCH (v:DatasetVersion {key: d.id + '@' + toString(d.currentVersion)})
-    RETURN v {.*} AS version
-    """,
-)
 
 # Every statement that changes jobs' status writes their events as one JobEventBatch: its
 # events in parallel lists (a property holds primitives or lists of them), `at` no earlier
@@ -299,49 +244,4 @@ BUNDLE = Cypher(
     """,
 )
 
-# Readers skip the events their own process wrote (`origin`): it told its subscribers.
-_NOT_MINE = "($origin IS NULL OR coalesce(b.origin, '') <> $origin)"
-_BATCH = "b {.*, origin: null} AS batch"
 
-# Unordered on purpose: ORDER BY makes ArcadeDB sort every batch instead of using the
-# index on `at` (8 ms against 1 ms at 20,000 events, growing). The caller sorts; a full
-# page is read again ordered, so nothing is skipped.
-EVENTS_AFTER = Cypher(
-    "psi.events_after",
-    f"MATCH (b:JobEventBatch) WHERE b.at > $after AND {_NOT_MINE} RETURN {_BATCH} LIMIT $limit",
-)
-
-EVENTS_AFTER_ORDERED = Cypher(
-    "psi.events_after_ordered",
-    f"""
-    MATCH (b:JobEventBatch) WHERE b.at > $after AND {_NOT_MINE}
-    RETURN {_BATCH} ORDER BY b.at LIMIT $limit
-    """,
-)
-
-# The batches at a full page's end: one claim writes a batch per tenant at the same time,
-# so more than a page of them may share it, and the next page starts after it.
-EVENTS_AT = Cypher(
-    "psi.events_at", f"MATCH (b:JobEventBatch) WHERE b.at = $at AND {_NOT_MINE} RETURN {_BATCH}",
-)
-
-# Job events are an outbox: subscribers and the webhook fan-out read them within seconds.
-# Old ones only grow the index every poll walks, so they are dropped a slice of time at a
-# time, from the oldest. Both statements keep to the index on `at`: with `WITH e LIMIT n`
-# ArcadeDB walked every event even when none was old (50 ms at 200,000, 600 ms at 2
-# million), and the slice bounds the transaction instead.
-OLDEST_EVENT = Cypher(
-    "psi.oldest_event",
-    "MATCH (b:JobEventBatch) WHERE b.at < $before RETURN b.at AS at LIMIT 1",
-)
-
-DROP_EVENTS = Cypher(
-    "psi.drop_events",
-    """
-    MATCH (b:JobEventBatch) WHERE b.at >= $from AND b.at < $before
-    DELETE b
-    RETURN count(*) AS dropped
-    """,
-)
-
-VERSION = Cypher("psi.version", "MATCH (v:DatasetVersion {key: $key}) RETURN v {.*} AS version")
