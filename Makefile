@@ -20,7 +20,9 @@ promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# the layers' import contracts (pyproject.toml) and the type check come first: both are quick
 test: $(STAMP) promtool
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 BENCH := $(VENV)/.bench-installed
