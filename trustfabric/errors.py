@@ -14,6 +14,14 @@ class BadUserInput(AppError):
     code = "BAD_USER_INPUT"
 
 
+class Conflict(BadUserInput):
+    """The change collides with data already recorded (a unique key): told to the caller as
+    bad input, and recognised by type by code that may retry it."""
+
+    def __init__(self, message: str = "the change conflicts with existing data") -> None:
+        super().__init__(message)
+
+
 class NotFound(AppError):
     code = "NOT_FOUND"
 

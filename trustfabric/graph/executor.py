@@ -28,7 +28,7 @@ from neo4j.exceptions import (
 from prometheus_client import Counter, Histogram
 
 from trustfabric.domain.origin import ORIGIN
-from trustfabric.errors import AppError, BadUserInput, Contended, Unavailable
+from trustfabric.errors import AppError, Conflict, Contended, Unavailable
 from trustfabric.graph.cypher import Cypher
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class GraphExecutor:
             except AppError:
                 raise
             except ConstraintError as error:  # before ClientError, of which it is a kind
-                raise BadUserInput(CONFLICT) from error
+                raise Conflict() from error
             except (AuthError, ClientError) as error:
                 if not _stale_connection(error):
                     raise
@@ -168,7 +168,6 @@ class GraphExecutor:
 
 
 RECONNECT_TRIES = 3
-CONFLICT = "the change conflicts with existing data"
 DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
 
 

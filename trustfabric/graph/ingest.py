@@ -2,8 +2,8 @@
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.provenance.ingest import Plan, conflicting_links, missing_references
-from trustfabric.errors import BadUserInput
-from trustfabric.graph.executor import CONFLICT, GraphExecutor, Tx
+from trustfabric.errors import Conflict
+from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
 
 
@@ -34,9 +34,7 @@ class IngestRepository:
 
         try:
             await self._executor.write_tx(work)
-        except BadUserInput as error:
-            if error.message != CONFLICT:
-                raise
+        except Conflict:
             # Another batch created some of the same nodes between our check and our
             # write; on a second pass they exist, and the batch applies idempotently.
             await self._executor.write_tx(work)

@@ -8,7 +8,7 @@ from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
 from trustfabric.domain.psi.records import JobRecord
-from trustfabric.errors import BadUserInput, Forbidden
+from trustfabric.errors import BadUserInput
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import Info
@@ -112,8 +112,6 @@ def proof_public_key(info: Info) -> str:
 async def audit_events(info: Info, first: int = 50, after: str | None = None,
                        action: str | None = None, tenant: str | None = None) -> AuditEventPage:
     caller = info.context.caller
-    if caller.role is Role.MEMBER:
-        raise Forbidden("audit events are for auditors and operators")
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
     scope = caller.tenant_for(tenant) if tenant or not caller.crosses_tenants else None

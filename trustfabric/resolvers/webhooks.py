@@ -1,7 +1,6 @@
 import strawberry
 
 from trustfabric.domain.webhooks import check_url
-from trustfabric.errors import Forbidden
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 
@@ -29,6 +28,4 @@ async def dead_letters(info: Info) -> list[DeadLetter]:
 
 
 async def replay_dead_letters(info: Info, ids: list[strawberry.ID]) -> list[strawberry.ID]:
-    if not info.context.caller.crosses_tenants:
-        raise Forbidden("only operators replay dead letters")
     return [strawberry.ID(i) for i in await info.context.repos.webhooks.replay([str(i) for i in ids])]

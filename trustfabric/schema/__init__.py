@@ -22,12 +22,8 @@ from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
-from trustfabric.schema.extensions.errors import (
-    Authenticated,
-    CanWrite,
-    CodedParserCache,
-    ErrorCodes,
-)
+from trustfabric.resolvers.permissions import Authenticated, CanWrite, IsAuditor, IsOperator
+from trustfabric.schema.extensions.errors import CodedParserCache, ErrorCodes
 from trustfabric.schema.extensions.execution import ExecutionContext
 from trustfabric.schema.extensions.limits import cost_limit_rule
 from trustfabric.schema.extensions.metrics import RequestMetrics
@@ -49,6 +45,7 @@ from trustfabric.settings import Settings
 
 READ = [Authenticated]
 WRITE = [CanWrite]
+OPERATOR = [IsOperator]
 
 
 @strawberry.type
@@ -102,7 +99,7 @@ class Query:
         description="PEM Ed25519 public key that verifies proof bundles.",
     )
     audit_events: AuditEventPage = strawberry.field(
-        resolver=psi_resolvers.audit_events, permission_classes=READ,
+        resolver=psi_resolvers.audit_events, permission_classes=[IsAuditor],
         description="Audit events, for auditors (own tenant) and operators (any).",
     )
     webhooks: list[Webhook] = strawberry.field(
@@ -136,15 +133,15 @@ class Mutation:
     upload_dataset_version: Dataset = strawberry.field(
         resolver=psi_resolvers.upload_dataset_version, permission_classes=WRITE)
     update_tenant_controls: PilotControls = strawberry.field(
-        resolver=psi_resolvers.update_tenant_controls, permission_classes=WRITE,
+        resolver=psi_resolvers.update_tenant_controls, permission_classes=OPERATOR,
         description="Operators: a tenant's PSI flags, scopes and quota (audited).",
     )
     set_opt_out: PilotControls = strawberry.field(
-        resolver=psi_resolvers.set_opt_out, permission_classes=WRITE,
+        resolver=psi_resolvers.set_opt_out, permission_classes=OPERATOR,
         description="Operators: opt a tenant or partner out (its pending jobs are cancelled).",
     )
     set_request_size_limits: PilotControls = strawberry.field(
-        resolver=psi_resolvers.set_request_size_limits, permission_classes=WRITE)
+        resolver=psi_resolvers.set_request_size_limits, permission_classes=OPERATOR)
     register_webhook: WebhookRegistration = strawberry.field(
         resolver=webhook_resolvers.register_webhook, permission_classes=WRITE,
         description="Deliver this tenant's job events to a URL, signed with HMAC-SHA256.",
@@ -152,7 +149,7 @@ class Mutation:
     delete_webhook: bool = strawberry.field(
         resolver=webhook_resolvers.delete_webhook, permission_classes=WRITE)
     replay_dead_letters: list[strawberry.ID] = strawberry.field(
-        resolver=webhook_resolvers.replay_dead_letters, permission_classes=WRITE,
+        resolver=webhook_resolvers.replay_dead_letters, permission_classes=OPERATOR,
         description="Operators: send dead deliveries again.",
     )
 

@@ -7,8 +7,6 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
-from strawberry.permission import BasePermission
-from strawberry.types import Info
 
 from trustfabric.errors import AppError
 
@@ -39,6 +37,10 @@ def _coded(error: GraphQLError) -> GraphQLError:
             original.message, error.nodes, path=error.path,
             extensions={"code": original.code, **original.extensions},
         )
+    if isinstance(original, GraphQLError) and "code" in (original.extensions or {}):
+        # raised on purpose with its code: a permission class's refusal
+        return GraphQLError(original.message, error.nodes, path=error.path,
+                            extensions=original.extensions)
     if original is None:
         if error.extensions and "code" in error.extensions:
             return error
@@ -90,23 +92,6 @@ class ErrorCodes(SchemaExtension):
         if result.errors:
             result.errors = _coded_all(result.errors)
         yield
-
-
-class Authenticated(BasePermission):
-    """Resolves the caller from the bearer token; the code comes from the raised AppError."""
-
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        await info.context.authenticate()
-        return True
-
-
-class CanWrite(BasePermission):
-    """Authenticates, then refuses read-only roles with FORBIDDEN (raised, with its code)."""
-
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        caller = await info.context.authenticate()
-        caller.require_write()
-        return True
 
 
 class CodedParserCache(ParserCache):
