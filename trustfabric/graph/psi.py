@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trustfabric.domain.audit import now_iso
-from trustfabric.domain.psi.records import JobRecord, NewJob
+from trustfabric.domain.psi.records import CompletedJob, FailedJob, JobRecord, NewJob
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.cypher import Cypher
@@ -117,18 +117,22 @@ class PsiJobRepository:
     async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.RENEW, ids=job_ids, owner=owner, until=lease_until)
 
-    async def finish(self, owner: str, done: list[dict[str, Any]], failed: list[dict[str, Any]]
+    async def finish(self, owner: str, done: list[CompletedJob], failed: list[FailedJob]
                      ) -> list[str]:
-        """Writes results, bundles, events and audit events (each row's `audit`) of a batch
+        """Writes results, bundles, events and audit events (each job's `audit`) of a batch
         in one transaction. Returns the ids this worker finished; a job whose lease it lost
         is not among them."""
+        statements = [(q.COMPLETE, [completed_row(job) for job in done],
+                       max((job.completed_at for job in done), default="")),
+                      (q.FAIL, [failed_row(job) for job in failed],
+                       max((job.at for job in failed), default=""))]
 
         async def work(tx: Tx) -> list[dict[str, Any]]:
             events = []
-            for query, rows, at in ((q.COMPLETE, done, "completedAt"), (q.FAIL, failed, "at")):
+            for query, rows, latest in statements:
                 if rows:
                     written = await tx.run(query, rows=rows, owner=owner,
-                                           **self._batch(max(r[at] for r in rows)))
+                                           **self._batch(latest))
                     events += [row["result"] for row in written]
             return events
 
@@ -177,3 +181,17 @@ class PsiJobRepository:
             return await tx.run(query, **self._batch(latest), **params)
 
         return [row["result"] for row in await self._executor.write_tx(work)]
+
+
+def completed_row(job: CompletedJob) -> dict[str, Any]:
+    """The parameters `q.COMPLETE` writes a completed job from."""
+    return {"id": job.id, "tenant": job.tenant, "response": job.response,
+            "commitment": job.commitment, "completedAt": job.completed_at,
+            "bundleId": job.bundle_id, "envelope": job.envelope, "eventId": job.event_id,
+            "audit": job.audit}
+
+
+def failed_row(job: FailedJob) -> dict[str, Any]:
+    """The parameters `q.FAIL` writes a failed job from."""
+    return {"id": job.id, "tenant": job.tenant, "code": job.code, "message": job.message,
+            "eventId": job.event_id, "at": job.at, "audit": job.audit}

@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustfabric.domain.audit import AuditEvent
+
 
 @dataclass(frozen=True)
 class DatasetRecord:
@@ -89,4 +91,34 @@ class JobRecord:
 class NewJob:
     props: dict[str, Any]
     idem_key: str
-    audit: dict[str, Any]
+    audit: AuditEvent
+
+
+@dataclass(frozen=True)
+class CompletedJob:
+    """A job the proof worker answered: its response, signed bundle, DONE event and audit
+    event, to be written with its batch."""
+
+    id: str
+    tenant: str
+    response: str  # base64
+    commitment: str  # of the response
+    completed_at: str
+    bundle_id: str
+    envelope: str  # the signed bundle
+    event_id: str  # of its DONE event
+    audit: AuditEvent
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job the proof worker could not answer: the code and message it fails with, and
+    its FAILED event (at when its batch is written) and audit event."""
+
+    id: str
+    tenant: str
+    code: str
+    message: str
+    event_id: str
+    at: str
+    audit: AuditEvent

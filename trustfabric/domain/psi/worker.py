@@ -37,7 +37,7 @@ from trustfabric.domain.psi.backlog import Backlog
 from trustfabric.domain.psi.bundles import BUNDLE_TYPE, SigningKey
 from trustfabric.domain.psi.datasets import DatasetStore
 from trustfabric.domain.psi.explainer import explain
-from trustfabric.domain.psi.records import JobRecord, VersionRecord
+from trustfabric.domain.psi.records import CompletedJob, FailedJob, JobRecord, VersionRecord
 from trustfabric.errors import AppError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,13 @@ class Work:
     fpr: float
 
 
-Answer = dict[str, Any] | str
+Answer = CompletedJob | str  # a completed job, or the code it fails with
 FAILURES = {"BAD_USER_INPUT": "the request could not be processed",
             "INTERNAL_SERVER_ERROR": "the job could not be completed"}
 
 
 def _answer_many(work: list[Work]) -> list[Answer]:
-    """In a pool process: each job's result row (with its audit event), or the code it fails
+    """In a pool process: each job's result (with its audit event), or the code it fails
     with.
     The bundle is built and signed here too: off the event loop."""
     assert _responder is not None and _signing is not None
@@ -98,8 +98,8 @@ def _answer_many(work: list[Work]) -> list[Answer]:
     return answers
 
 
-def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
-    """The job's result row: response, signed bundle, DONE event and audit event."""
+def seal(item: Work, response: bytes, signing: SigningKey) -> CompletedJob:
+    """The job's result: response, signed bundle, DONE event and audit event."""
     job = item.job
     completed_at = now_iso()
     response_commitment = psi.commitment(response)
@@ -128,24 +128,24 @@ def seal(item: Work, response: bytes, signing: SigningKey) -> dict[str, Any]:
         "explainer": explainer,
     }
     bundle_id, envelope = signing.sign(body)
-    return {"id": job.id, "tenant": job.tenant, "response": base64.b64encode(response).decode(),
-            "commitment": response_commitment, "completedAt": completed_at,
-            "bundleId": bundle_id, "envelope": envelope.decode(),
-            "eventId": secrets.token_hex(10),
-            "audit": audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
-                        subject=job.id, outcome="done", mode=job.mode,
-                        datasetId=job.dataset_id, datasetVersion=job.dataset_version,
-                        requestCommitment=job.request_commitment,
-                        responseCommitment=response_commitment,
-                        requestSize=job.request_size, bundleId=bundle_id)}
+    return CompletedJob(
+        id=job.id, tenant=job.tenant, response=base64.b64encode(response).decode(),
+        commitment=response_commitment, completed_at=completed_at, bundle_id=bundle_id,
+        envelope=envelope.decode(), event_id=secrets.token_hex(10),
+        audit=audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
+                          subject=job.id, outcome="done", mode=job.mode,
+                          datasetId=job.dataset_id, datasetVersion=job.dataset_version,
+                          requestCommitment=job.request_commitment,
+                          responseCommitment=response_commitment,
+                          requestSize=job.request_size, bundleId=bundle_id))
 
 
 @dataclass
 class Outcome:
-    """A batch's writes: results and failures, each row with its audit event."""
+    """A batch's writes: results and failures, each with its audit event."""
 
-    done: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    done: list[CompletedJob] = field(default_factory=list)
+    failed: list[FailedJob] = field(default_factory=list)
 
 
 class WorkQueue(Protocol):
@@ -159,8 +159,8 @@ class WorkQueue(Protocol):
 
     async def renew(self, owner: str, job_ids: list[str], lease_until: str) -> None: ...
 
-    async def finish(self, owner: str, done: list[dict[str, Any]],
-                     failed: list[dict[str, Any]]) -> list[str]: ...
+    async def finish(self, owner: str, done: list[CompletedJob],
+                     failed: list[FailedJob]) -> list[str]: ...
 
 
 class ProofWorker:
@@ -222,6 +222,11 @@ class ProofWorker:
         ORIGIN.set("background")
         slots = asyncio.Semaphore(self.in_flight)
         batches: set[asyncio.Task[None]] = set()
+
+        def done(batch: asyncio.Task[None]) -> None:  # its slot is free for the next batch
+            batches.discard(batch)
+            slots.release()
+
         try:
             last_claim = float("-inf")
             while True:
@@ -248,7 +253,7 @@ class ProofWorker:
                     continue
                 batch = asyncio.create_task(self._process(jobs))
                 batches.add(batch)
-                batch.add_done_callback(lambda done: (batches.discard(done), slots.release()))
+                batch.add_done_callback(done)
         finally:
             for batch in batches:
                 batch.cancel()
@@ -340,32 +345,30 @@ class ProofWorker:
         # the cached copy: a change reaches queued jobs within the controls cache time
         controls, _ = await self._controls.current()
         outcome, work = Outcome(), []
+        failures: list[tuple[JobRecord, str, str]] = []  # (job, code, message)
         for job in jobs:
             reason = self._refusal(job, controls)
             if reason:
-                outcome.failed.append(self._failure(job, *reason))
+                failures.append((job, *reason))
                 continue
             try:
                 version = await self._version(job)
             except NotFound:  # one job's missing version fails that job, not its batch
-                outcome.failed.append(self._failure(job, "INTERNAL_SERVER_ERROR",
-                                                    FAILURES["INTERNAL_SERVER_ERROR"]))
+                failures.append((job, "INTERNAL_SERVER_ERROR",
+                                 FAILURES["INTERNAL_SERVER_ERROR"]))
                 continue
             work.append(Work(job, version, controls.in_force(job.tenant),
                              controls.max_request_size, self.fpr))
         for item, answer in zip(work, await self._answer(work), strict=True):
             if isinstance(answer, str):
-                outcome.failed.append(self._failure(item.job, answer, FAILURES[answer]))
+                failures.append((item.job, answer, FAILURES[answer]))
             else:
                 outcome.done.append(answer)
         stamp = now_iso()  # a failure's event time is when it commits, not when it was seen
-        for failure in outcome.failed:
-            failure["at"] = stamp
-            failure["audit"] = audit_event(tenant=failure["tenant"], actor="proof-worker",
-                                           action="psi.run", subject=failure["id"],
-                                           outcome="failed", reason=failure["code"])
+        outcome.failed.extend(self._failure(job, code, message, stamp)
+                              for job, code, message in failures)
         finished = set(await self._finisher.submit(outcome))
-        self._load.served([d["tenant"] for d in outcome.done if d["id"] in finished])
+        self._load.served([d.tenant for d in outcome.done if d.id in finished])
 
     async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
         """Batches that finished together share a transaction; if it is refused (not for an
@@ -382,7 +385,8 @@ class ProofWorker:
                 with contextlib.suppress(AppError):
                     finished |= set(await self._queue.finish(
                         self.owner, outcome.done, outcome.failed))
-        return [[r["id"] for r in o.done + o.failed if r["id"] in finished] for o in outcomes]
+        return [[job.id for jobs in (o.done, o.failed) for job in jobs if job.id in finished]
+                for o in outcomes]
 
     def _refusal(self, job: JobRecord, controls: PilotControls) -> tuple[str, str] | None:
         if job.server_key_id != self._key.key_id:
@@ -394,9 +398,12 @@ class ProofWorker:
         return None
 
     @staticmethod
-    def _failure(job: JobRecord, code: str, message: str) -> dict[str, Any]:
-        return {"id": job.id, "tenant": job.tenant, "code": code, "message": message,
-                "eventId": secrets.token_hex(10)}  # "at" when the batch is written
+    def _failure(job: JobRecord, code: str, message: str, at: str) -> FailedJob:
+        return FailedJob(id=job.id, tenant=job.tenant, code=code, message=message,
+                         event_id=secrets.token_hex(10), at=at,
+                         audit=audit_event(tenant=job.tenant, actor="proof-worker",
+                                           action="psi.run", subject=job.id,
+                                           outcome="failed", reason=code))
 
     async def _answer(self, work: list[Work]) -> list[Answer]:
         if not work:
