@@ -1,26 +1,14 @@
 """The fairness alert rules: valid, firing on a breach and quiet when healthy (promtool),
 and written, like the dashboard's queries, against metrics the service really exports."""
 
-import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import yaml
 from prometheus_client import REGISTRY
 
-ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
-DASHBOARD = ROOT / "ops" / "grafana" / "psi-fairness.json"
-
-
-def dashboard_queries() -> list[str]:
-    """The dashboard's queries as Prometheus reads them (Grafana fills in the rate window
-    from the scrape interval)."""
-    return [target["expr"].replace("$__rate_interval", "1m")
-            for panel in json.loads(DASHBOARD.read_text())["panels"]
-            for target in panel["targets"]]
+from tests.helpers import ROOT, RULES, dashboard_queries
 
 
 def labels_used(query: str) -> set[str]:

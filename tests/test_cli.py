@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def processes_under(directory: Path) -> list[int]:

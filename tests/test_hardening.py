@@ -8,7 +8,7 @@ import pytest
 from graphql import GraphQLError, parse
 from graphql import build_schema as build_graphql_schema
 
-from tests.conftest import codes
+from tests.helpers import codes
 from trustfabric.context import Context
 from trustfabric.schema import build_schema
 from trustfabric.schema.extensions.errors import _coded

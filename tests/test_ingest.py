@@ -2,7 +2,7 @@
 
 from strawberry import relay
 
-from tests.conftest import codes
+from tests.helpers import codes
 from trustfabric.runtime.demo import digest
 
 INGEST = """

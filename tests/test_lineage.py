@@ -5,7 +5,7 @@ import io
 
 from strawberry import relay
 
-from tests.conftest import codes
+from tests.helpers import anomaly_id, codes
 from trustfabric.runtime.demo import _hex, digest
 
 LINEAGE = """
@@ -27,10 +27,6 @@ query($first: Int!, $after: String) {
   }
 }
 """
-
-
-def anomaly_id(tenant: str, repo: int = 0, commit: int = 0, stage: int = 0) -> str:
-    return str(relay.GlobalID("Anomaly", f"{tenant}:{tenant}-anomaly-{repo}-{commit}-{stage}"))
 
 
 async def test_lineage_walks_anomaly_to_repo_in_order(gql, make_token, demo_tenant):

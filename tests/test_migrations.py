@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import raw_delivery, raw_job, raw_job_event
+from tests.helpers import raw_delivery, raw_job, raw_job_event
 from trustfabric import migrations
 from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import codes, raw_job
+from tests.helpers import OPERATOR, codes, raw_job, selectors
 from trustfabric.client.psi import PsiClient, PsiError
 from trustfabric.domain.auth import Role
 from trustfabric.domain.psi.bundles import BundleInvalid, canonical, load_public_key, verify
@@ -31,12 +31,6 @@ async def jobs_of(gql, token) -> list[dict]:
 async def client(base_url, make_token, psi_pair):
     async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
         yield client
-
-
-def selectors(shared: int, own: int) -> list[str]:
-    """`shared` selectors the partner holds (even numbers) and `own` it does not (odd)."""
-    return ([f"customer-{n}@example.com" for n in range(0, 2 * shared, 2)]
-            + [f"customer-{n}@example.com" for n in range(1, 2 * own, 2)])
 
 
 @pytest.mark.parametrize(("shared", "own"), [(0, 16), (5, 11), (16, 0), (60, 40)])
@@ -163,8 +157,6 @@ async def test_size_and_mode_bounds(client, gql, make_token, psi_pair):
 
 
 async def test_stale_setup_is_refused_after_a_new_version(client, services, psi_pair):
-    from tests.conftest import OPERATOR
-
     setup_id, _ = await client.setup(psi_pair["dataset"])
     await services.datasets.upload_version(OPERATOR, psi_pair["dataset"], psi_pair["items"][:-1])
     with pytest.raises(PsiError) as refused:
@@ -175,8 +167,6 @@ async def test_stale_setup_is_refused_after_a_new_version(client, services, psi_
 
 
 async def test_controls_refuse_with_their_reason(client, gql, make_token, services, psi_pair):
-    from tests.conftest import OPERATOR
-
     tenant, dataset = psi_pair["tenant"], psi_pair["dataset"]
     request = client.prepare(selectors(4, 12))
     other = await services.datasets.register(OPERATOR, psi_pair["partner"], "other",
@@ -215,8 +205,6 @@ async def test_controls_refuse_with_their_reason(client, gql, make_token, servic
 
 
 async def test_opting_out_cancels_pending_jobs(services, worker, psi_pair, make_token, gql):
-    from tests.conftest import OPERATOR
-
     tenant = psi_pair["tenant"]
     prepared = PsiClient.prepare(selectors(4, 12))
     jobs = []
@@ -263,8 +251,6 @@ async def test_a_job_carries_the_setup_of_its_own_version(client, gql, make_toke
                                                          psi_pair):
     import private_set_intersection.python as psi
 
-    from tests.conftest import OPERATOR
-
     mine = selectors(5, 11)
     setup_id, _ = await client.setup(psi_pair["dataset"])
     prepared = client.prepare(mine)
@@ -304,7 +290,6 @@ async def test_registration_is_whole_or_nothing(gql, make_token, tenant):
 async def test_a_retry_gets_its_job_even_when_a_new_request_would_be_refused(
     client, services, psi_pair
 ):
-    from tests.conftest import OPERATOR
     from trustfabric.domain.controls import Quota
 
     prepared = client.prepare(selectors(3, 13), "PSI_CA")

@@ -12,8 +12,7 @@ import httpx
 import pytest
 from graphql import specified_rules
 
-from tests.conftest import OPERATOR, codes
-from tests.test_psi import selectors
+from tests.helpers import OPERATOR, codes, selectors
 from trustfabric.app import GraphQLApp, create_app
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.audit import iso, now_iso

@@ -9,8 +9,7 @@ from pathlib import Path
 import private_set_intersection.python as psi
 import pytest
 
-from tests.conftest import OPERATOR, codes
-from tests.test_psi import selectors
+from tests.helpers import OPERATOR, codes, selectors
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.auth import Role
 from trustfabric.domain.controls import Quota

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Timeline, free_port, polled, raw_event_batches, raw_job, until
-from tests.test_psi import selectors
+from tests.helpers import Timeline, free_port, polled, raw_event_batches, raw_job, selectors, until
 from trustfabric.client.psi import PsiClient, job_events
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.events import bus as events
@@ -203,7 +202,7 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
     await asyncio.sleep(0.5)
     async with PsiClient(base_url, token) as client:
         await client.cardinality(psi_pair["dataset"], selectors(2, 14))
-    await until(lambda: "DONE" in mine, seconds=5.0)
+    await until(lambda: "DONE" in mine, seconds=5.0, what="the job's DONE event")
     for listener in listeners:
         listener.cancel()
     assert mine == ["QUEUED", "RUNNING", "DONE"]
@@ -293,7 +292,7 @@ async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, 
         cancelled = await gql("mutation($id: ID!) { cancelPsiJob(id: $id) { status } }", token,
                               id=job["id"])
         assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
-        await until(lambda: "CANCELLED" in seen, seconds=5.0)
+        await until(lambda: "CANCELLED" in seen, seconds=5.0, what="the CANCELLED event")
         listener.cancel()
         assert seen == ["QUEUED", "CANCELLED"]
     finally:
@@ -348,7 +347,8 @@ async def test_a_batch_committed_late_within_a_full_page_reaches_subscribers(ser
         for second in (3.0, 3.5, 4.0):
             clock.current = t.base + timedelta(seconds=second)
             await bus.poll_once()
-        await until(lambda: late in {event["id"] for event in seen}, seconds=1.0)
+        await until(lambda: late in {event["id"] for event in seen}, seconds=1.0,
+                    what="the late batch's event")
         heard = [event["id"] for event in seen]
         assert late in heard and len(heard) == len(set(heard)) == 551  # each once
     finally:
@@ -372,7 +372,8 @@ async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
         for poll in range(3):
             clock.current = t.base + timedelta(seconds=10.01 + 0.1 * poll)
             await bus.poll_once()
-        await until(lambda: fresh in {event["id"] for event in seen}, seconds=1.0)
+        await until(lambda: fresh in {event["id"] for event in seen}, seconds=1.0,
+                    what="the event written after subscribing")
         listener.cancel()
         assert min(event["at"] for event in seen) >= t.at(8.0)
     finally:

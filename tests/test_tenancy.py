@@ -7,8 +7,7 @@ import secrets
 import pytest
 from strawberry import relay
 
-from tests.conftest import codes
-from tests.test_lineage import anomaly_id
+from tests.helpers import anomaly_id, codes
 from trustfabric.domain.audit import audit_event, now_iso
 from trustfabric.domain.auth import Role
 from trustfabric.runtime.demo import _hex, digest

@@ -11,17 +11,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
-from tests.conftest import (
+from tests.helpers import (
     RAW_DELIVERY,
+    OneDelivery,
     Timeline,
     codes,
-    free_port,
+    dispatcher_of,
     polled,
     raw_delivery,
     raw_event_batches,
+    selectors,
+    serve,
     until,
 )
-from tests.test_psi import selectors
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.auth import Role
@@ -68,18 +70,6 @@ class Receiver:
         return [json.loads(body) for body, _ in self.received]
 
 
-async def serve(handle: Callable[[web.Request], Awaitable[web.Response]]
-                ) -> tuple[web.AppRunner, str]:
-    """An HTTP receiver on loopback, answering POSTs to /hook: its runner and URL."""
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/hook"
-
-
 @pytest.fixture
 async def receivers() -> AsyncIterator[Callable[[], Awaitable[tuple[Receiver, str]]]]:
     runners = []
@@ -113,7 +103,7 @@ async def test_job_events_arrive_signed_in_order(base_url, gql, make_token, psi_
     token = await make_token(psi_pair["tenant"])
     secret = (await gql(REGISTER, token, url=url))["data"]["registerWebhook"]["secret"]
     job_id = await run_job(base_url, token, psi_pair)
-    await until(lambda: len(hook.received) >= 3)
+    await until(lambda: len(hook.received) >= 3, what="three deliveries")
     events = hook.events(secret)
     assert [(e["jobId"], e["type"]) for e in events] == [
         (job_id, "psi.job.queued"), (job_id, "psi.job.running"), (job_id, "psi.job.done")]
@@ -134,7 +124,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
 
     hook.failures_left = 2  # two answers fail: the deliveries they hit are retried
     await run_job(base_url, token, psi_pair)
-    await until(lambda: len(hook.received) >= 3)
+    await until(lambda: len(hook.received) >= 3, what="three deliveries")
     assert hook.failures_left == 0 and len(hook.received) == 3  # all arrived after retries
 
     hook.received.clear()
@@ -158,7 +148,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     replayed = await gql("mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }", operator,
                          ids=[d["id"] for d in dead])
     assert len(replayed["data"]["replayDeadLetters"]) == 3
-    await until(lambda: len(hook.received) >= 3)
+    await until(lambda: len(hook.received) >= 3, what="three deliveries")
     assert {e["status"] for e in hook.events(secret)} == {"QUEUED", "RUNNING", "DONE"}
     assert await dead_letters() == []
 
@@ -183,7 +173,7 @@ async def test_another_tenants_endpoint_hears_nothing(base_url, gql, make_token,
     await gql(REGISTER, await make_token(psi_pair["tenant"] + "-other"), url=url)
     await gql(REGISTER, owner, url=owner_url)
     await run_job(base_url, owner, psi_pair)
-    await until(lambda: len(owner_hook.received) >= 3)
+    await until(lambda: len(owner_hook.received) >= 3, what="three deliveries to the owner")
     assert len(owner_hook.received) == 3  # the dispatcher works: the owner heard all three
     assert hook.received == []
 
@@ -197,7 +187,8 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     hook.failures_left, hook.release = 10_000, asyncio.Event()
     registered = (await gql(REGISTER, token, url=url))["data"]["registerWebhook"]
     job_id = await run_job(base_url, token, psi_pair)
-    await until(lambda: hook.requests == 1)  # the first delivery is in flight, and held
+    # the first delivery is in flight, and held
+    await until(lambda: hook.requests == 1, what="the first delivery's request")
     await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token,
               id=registered["webhook"]["id"])
 
@@ -275,33 +266,6 @@ def test_urls_and_signatures():
     assert not verify_signature("s", b"{}", header)  # too old
     now = str(int(time.time())).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     assert verify_signature("s", b"{}", f"t={now},v1=00") is False  # not an exception
-
-
-class OneDelivery:
-    """A repository with one delivery due, to the given URL; records what became of it."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.outcomes: list[tuple[str, int]] = []
-
-    async def claim_due(self, lease_until: str, limit: int, busy: object = ()) -> list:
-        delivery = {"id": "d1", "endpointId": "wh_x", "eventId": "e1", "tenant": "t",
-                    "jobId": "j", "jobStatus": "DONE", "eventAt": now_iso(), "attempts": 0}
-        return [(delivery, self.url, "whsec_x", True)]
-
-    async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
-        self.outcomes.append(("RETRY", attempts))
-
-    async def settle(self, delivery_id: str, status: str, attempts: int,
-                     error: str | None) -> None:
-        self.outcomes.append((status, attempts))
-
-
-def dispatcher_of(repo: object, timeout_s: float = 1.0,
-                  allow_private: bool = False) -> WebhookDispatcher:
-    """A dispatcher as a test runs it: three attempts, quick retries and rounds."""
-    return WebhookDispatcher(repo, max_attempts=3, backoff_base_s=0.05,  # type: ignore[arg-type]
-                             timeout_s=timeout_s, interval_s=0.1, allow_private=allow_private)
 
 
 @pytest.fixture
@@ -417,7 +381,8 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
     try:
         async with first.session() as one, second.session() as other:
             sending = asyncio.create_task(first.deliver_due(one))
-            await until(lambda: bool(received), seconds=5.0)  # the first claimed all four
+            # the first claimed all four
+            await until(lambda: bool(received), seconds=5.0, what="the first send")
             await sending
             while first.sending:
                 await second.deliver_due(other)
@@ -493,12 +458,13 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
                                            "2002-01-01T00:00:01.000000+00:00", due=True)
             if rounds.done():
                 await dispatcher.deliver_due(session)
-            await until(lambda: bool(received), seconds=5.0)
-            fast_first = bool(received)
+            # the fast endpoint's delivery is sent while the slow one is still held
+            await until(lambda: bool(received), seconds=5.0,
+                        what="the other tenant's delivery, while the slow one is held")
             released.set()
             await rounds
             await dispatcher.sent()
-        assert fast_first and received == [quick_one]
+        assert received == [quick_one]
     finally:
         released.set()
         for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
