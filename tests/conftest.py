@@ -17,6 +17,7 @@ import uvicorn
 
 from tests.helpers import OPERATOR, free_port
 from trustfabric.app import create_app
+from trustfabric.client.psi import PsiClient
 from trustfabric.domain.auth import Role
 from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.graph.embedded import EmbeddedServer
@@ -190,3 +191,11 @@ async def psi_pair(services: Services, tenant: str) -> dict[str, Any]:
         f"tenant:{tenant}",
     )
     return {"tenant": tenant, "partner": partner, "dataset": dataset.id, "items": items}
+
+
+@pytest.fixture
+async def client(base_url: str, make_token: TokenFactory, psi_pair: dict[str, Any]
+                 ) -> AsyncIterator[PsiClient]:
+    """A PSI client of `psi_pair`'s tenant."""
+    async with PsiClient(base_url, await make_token(psi_pair["tenant"])) as client:
+        yield client

@@ -157,6 +157,13 @@ async def raw_delivery(services: Any, endpoint: dict[str, Any], at: str, *,
     return delivery_id
 
 
+async def done_events(services: Any, job_id: str) -> int:
+    """How many DONE events the job's outbox holds."""
+    job = await services.repos.jobs.get(job_id, None)
+    page = await services.repos.job_events.events_after(job.created_at)
+    return sum(1 for e in page.events if e["jobId"] == job_id and e["status"] == "DONE")
+
+
 # -- webhooks: receivers and a dispatcher without a database ------------------------------
 
 async def serve(handle: Callable[[web.Request], Awaitable[web.Response]]

@@ -1,48 +1,18 @@
-"""The fairness alert rules: valid, firing on a breach and quiet when healthy (promtool),
-and written, like the dashboard's queries, against metrics the service really exports."""
+"""The alert rules and the dashboard's queries use metrics the running service declares,
+and only their labels."""
 
 import re
-import shutil
-import subprocess
 
 import yaml
 from prometheus_client import REGISTRY
 
-from tests.helpers import ROOT, RULES, dashboard_queries
+from tests.helpers import RULES, dashboard_queries
 
 
 def labels_used(query: str) -> set[str]:
     grouped = {label.strip() for group in re.findall(r"by \(([^)]*)\)", query)
                for label in group.split(",")}
     return grouped | set(re.findall(r"(\w+)=", query))
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("promtool")
-    assert tool, "promtool is missing: `make test` installs it (Debian package prometheus)"
-    return subprocess.run([tool, *args], capture_output=True, text=True, cwd=ROOT / "tests")
-
-
-def test_rules_are_valid():
-    result = promtool("check", "rules", str(RULES))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_dashboard_queries_are_valid(tmp_path):
-    """promtool checks PromQL in rule files: each query becomes a recording rule there."""
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{n}", "expr": query}
-        for n, query in enumerate(dashboard_queries())]}]}
-    (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(rules))
-    result = promtool("check", "rules", str(tmp_path / "dashboard.yml"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(rules['groups'][0]['rules'])} rules found" in result.stdout
-
-
-def test_alerts_fire_on_breach_and_stay_quiet_when_healthy():
-    result = promtool("test", "rules", "ops/alerts_test.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
 
 
 async def test_rules_and_dashboard_use_metrics_the_service_exports(http):

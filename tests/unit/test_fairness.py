@@ -2,14 +2,12 @@
 
 import pytest
 
-from trustfabric.domain.controls import PilotControls, Quota, QuotaGate
 from trustfabric.domain.fairness.shares import (
     DeficitRoundRobin,
     fairness_gini,
     gini,
     max_min_shares,
 )
-from trustfabric.errors import QuotaExceeded
 
 
 def test_max_min_shares_fill_small_demands_then_split_the_rest_by_weight():
@@ -67,28 +65,3 @@ def test_drr_splits_by_tiny_weights_in_as_few_rounds_as_any():
     assert allocation == {"a": 40, "b": 20}
 
 
-def test_a_documents_weights_are_brought_within_bounds():
-    """A weight of 0 hung the fair queue; a document written before the bounds is still
-    read (the mutation refuses weights outside them)."""
-    weights = {name: PilotControls.from_document({"tenants": {"a": {"weight": given}}})
-               .tenants["a"].weight for name, given in
-               (("zero", 0), ("below", -1), ("above", 101), ("within", 0.5))}
-    assert weights == {"zero": 0.01, "below": 0.01, "above": 100.0, "within": 0.5}
-
-
-async def taken(gate: QuotaGate, quota: Quota, n: int) -> int:
-    admitted = 0
-    for _ in range(n):
-        try:
-            await gate.take("t", quota)
-            admitted += 1
-        except QuotaExceeded:
-            pass
-    return admitted
-
-
-async def test_a_quota_of_ten_a_second_with_a_burst_of_ten_admits_ten():
-    """The burst and the sustained rate are counted apart, even when they are the same
-    limit (updateTenantControls sets the burst to the rate when none is given)."""
-    assert await taken(QuotaGate(), Quota(10, 1, 10), 50) == 10
-    assert await taken(QuotaGate(), Quota(10, 60, 4), 50) == 4

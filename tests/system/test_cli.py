@@ -1,7 +1,8 @@
 """The console command as an operator runs it: `trustfabric serve` on its own embedded
-database, stopped the way a service manager stops it."""
+database, stopped the way a service manager stops it; `rotate-psi-key`."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,3 +66,19 @@ def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: P
         serve.kill()
         for pid in processes_under(tmp_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
+    env = {**os.environ, "TF_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "trustfabric.cli", "rotate-psi-key"]
+    rotations = []
+    for _ in range(2):
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        rotations.append(re.search(r"rotated: (\w+) → (\w+)", result.stdout).groups())
+    (first_old, first_new), (second_old, second_new) = rotations
+    assert first_new == second_old and len({first_old, first_new, second_new}) == 3
+    keys = tmp_path / "keys"
+    assert sorted(p.name for p in keys.iterdir()) == sorted(
+        ["psi-server.key", f"psi-server.{first_old}.retired", f"psi-server.{second_old}.retired"])
+    assert oct((keys / "psi-server.key").stat().st_mode)[-3:] == "600"

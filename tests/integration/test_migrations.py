@@ -28,12 +28,6 @@ async def test_an_applied_migration_that_changed_is_refused(services, monkeypatc
         await migrations.migrate(services.executor)
 
 
-def test_statements_are_split_and_comments_dropped():
-    first = migrations.load_migrations()[0]
-    assert all(s.startswith("CREATE CONSTRAINT") for s in first.statements)
-    assert not any("//" in s for s in first.statements)
-
-
 async def test_leases_of_jobs_running_before_the_upgrade_move_to_queue_entries(services):
     """A job running under the previous version (its lease on the job, no queue entry)
     can still be found among the unfinished jobs once 0005 has run again."""

@@ -1,0 +1,144 @@
+"""Job events reach subscribers: their own tenant's, once each, late commits included."""
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from tests.helpers import Timeline, raw_event_batches, selectors, until
+from trustfabric.client.psi import PsiClient, job_events
+from trustfabric.domain.events import bus as events
+from trustfabric.domain.events.bus import EventBus
+from trustfabric.graph.job_events import JobEventRepository
+
+
+async def collect(url: str, token: str, into: list[str],
+                  statuses: list[str] | None = None) -> None:
+    async with aiohttp.ClientSession() as session:
+        async for event in job_events(session, url, token, statuses=statuses):
+            into.append(event["status"])
+
+
+async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
+    base_url, make_token, psi_pair
+):
+    token = await make_token(psi_pair["tenant"])
+    intruder = await make_token(psi_pair["tenant"] + "-other")
+    mine, final, theirs = [], [], []
+    listeners = [asyncio.create_task(collect(base_url, token, mine)),
+                 asyncio.create_task(collect(base_url, token, final, ["DONE", "FAILED"])),
+                 asyncio.create_task(collect(base_url, intruder, theirs))]
+    await asyncio.sleep(0.5)
+    async with PsiClient(base_url, token) as client:
+        await client.cardinality(psi_pair["dataset"], selectors(2, 14))
+    await until(lambda: "DONE" in mine, seconds=5.0, what="the job's DONE event")
+    for listener in listeners:
+        listener.cancel()
+    assert mine == ["QUEUED", "RUNNING", "DONE"]
+    assert final == ["DONE"]
+    assert theirs == []
+
+
+async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, psi_pair, gql,
+                                                          worker):
+    """A cancellation's event reaches the subscribers of the process that wrote it (its own
+    poller skips what it wrote)."""
+    token = await make_token(psi_pair["tenant"])
+    await worker.stop()  # the job stays queued: cancellable
+    try:
+        seen: list[str] = []
+        listener = asyncio.create_task(collect(base_url, token, seen))
+        await asyncio.sleep(0.5)
+        async with PsiClient(base_url, token) as client:
+            job = await client.submit(psi_pair["dataset"], client.prepare(selectors(2, 14)))
+        cancelled = await gql("mutation($id: ID!) { cancelPsiJob(id: $id) { status } }", token,
+                              id=job["id"])
+        assert cancelled["data"]["cancelPsiJob"]["status"] == "CANCELLED"
+        await until(lambda: "CANCELLED" in seen, seconds=5.0, what="the CANCELLED event")
+        listener.cancel()
+        assert seen == ["QUEUED", "CANCELLED"]
+    finally:
+        worker.start()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> type[datetime]:
+    """The event bus's clock, moved by the test."""
+
+    class Clock(datetime):
+        current = datetime.now(UTC)
+
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return cls.current
+
+    monkeypatch.setattr(events, "datetime", Clock)
+    return Clock
+
+
+async def subscribed(bus: EventBus, tenant: str) -> tuple[list[dict], asyncio.Task[None]]:
+    seen: list[dict] = []
+
+    async def listen() -> None:
+        async for event in bus.subscribe(tenant, lambda event: True):
+            seen.append(event)
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # subscribed
+    return seen, task
+
+
+async def test_a_batch_committed_late_within_a_full_page_reaches_subscribers(services, clock):
+    """Another process writes 200 batches a second; one, stamped inside a page already read
+    in full, commits just after. The poller reads on from each full page's end, and reads
+    that stretch again once it has caught up."""
+    t, tenant = Timeline(hours=5), "late-" + secrets.token_hex(4)
+    clock.current = t.base
+    bus = EventBus(JobEventRepository(services.executor, "test-bus"), 0.1)
+    seen, listener = await subscribed(bus, tenant)
+    try:
+        await raw_event_batches(services, tenant, t.every(0.005, 0.0, 100))
+        clock.current = t.base + timedelta(seconds=0.5)
+        await bus.poll_once()  # a full page, to 0.495
+        [late] = await raw_event_batches(services, tenant, [t.at(0.45)], status="DONE")
+        for second in (0.5, 1.0, 1.5, 2.0):  # full pages, each read 0.5 s after its first
+            await raw_event_batches(services, tenant, t.every(0.005, second, 100))
+            clock.current = t.base + timedelta(seconds=second + 0.5)
+            await bus.poll_once()
+        await raw_event_batches(services, tenant, t.every(0.005, 2.5, 50))
+        for second in (3.0, 3.5, 4.0):
+            clock.current = t.base + timedelta(seconds=second)
+            await bus.poll_once()
+        await until(lambda: late in {event["id"] for event in seen}, seconds=1.0,
+                    what="the late batch's event")
+        heard = [event["id"] for event in seen]
+        assert late in heard and len(heard) == len(set(heard)) == 551  # each once
+    finally:
+        listener.cancel()
+        await t.drop(services)
+
+
+async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
+        services, clock):
+    """Nobody subscribed for 10 s while another process wrote 100 batches a second: the
+    first subscriber then hears what happens from then on (and the last seconds, where late
+    commits may land), not the 10 s first."""
+    t, tenant = Timeline(hours=7), "idle-" + secrets.token_hex(4)
+    clock.current = t.base
+    bus = EventBus(JobEventRepository(services.executor, "test-bus"), 0.1)
+    try:
+        await raw_event_batches(services, tenant, t.every(0.01, 0.0, 1000))
+        clock.current = t.base + timedelta(seconds=10)
+        seen, listener = await subscribed(bus, tenant)
+        [fresh] = await raw_event_batches(services, tenant, [t.at(10.0)], status="DONE")
+        for poll in range(3):
+            clock.current = t.base + timedelta(seconds=10.01 + 0.1 * poll)
+            await bus.poll_once()
+        await until(lambda: fresh in {event["id"] for event in seen}, seconds=1.0,
+                    what="the event written after subscribing")
+        listener.cancel()
+        assert min(event["at"] for event in seen) >= t.at(8.0)
+    finally:
+        await t.drop(services)
