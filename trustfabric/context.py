@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 from trustfabric.domain.auth import Caller, bearer_secret
 from trustfabric.domain.controls import ControlsService
 from trustfabric.domain.events.bus import EventBus
+from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.requests import PsiRequests
@@ -18,6 +19,7 @@ from trustfabric.graph.datasets import DatasetRepository
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.job_events import JobEventRepository
 from trustfabric.graph.lineage import LineageRepository
+from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
@@ -38,6 +40,7 @@ class Repositories:
     audit: AuditRepository
     controls: ControlsRepository
     webhooks: WebhookRepository
+    policy: PolicyRepository
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Context:
     datasets: DatasetService
     setups: SetupCache
     controls: ControlsService
+    policy: PolicyService
     signing: SigningKey
     events: EventBus
     # graphql-ws clients send their token in the connection_init payload

@@ -10,6 +10,10 @@ collects millions of edges.
     (:Job {jobId})-[:RAN]->(:Image)                 (:Job)-[:UNDER]->(:PolicyVersion)
     (:Policy {policyId})-[:HAS_VERSION]->(:PolicyVersion {version, hash})
     (:Anomaly {anomalyId, kind, severity, status})-[:OBSERVED_IN]->(:Job)
+    (:Snapshot {imageDigest, facts, factsHash, takenAt})-[:OF]->(:Image)
+    (:Environment {name, position, declared, deployed})   declared/deployed: version keys
+    (:Promotion {promotionId, from, to, allowed, results, insight})-[:OF]->(:Image),
+        -[:UNDER]->(:PolicyVersion {rules}), -[:USED]->(:Snapshot)
 
 The other records link by property (ids), not by edge: a job names its dataset version,
 a delivery its endpoint, so hot nodes never collect edges. `tests/unit/test_graph_model.py`

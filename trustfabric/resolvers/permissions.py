@@ -22,7 +22,7 @@ class CanWrite(BasePermission):
     """Any role that may change data: auditors' tokens are read-only."""
 
     message = "auditor tokens are read-only"
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": "FORBIDDEN"}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         caller = await info.context.authenticate()
@@ -33,7 +33,7 @@ class HasRole(BasePermission):
     """One of `roles`; subclasses name them and say who they are for."""
 
     roles: ClassVar[frozenset[Role]] = frozenset()
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": "FORBIDDEN"}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         caller = await info.context.authenticate()

@@ -3,10 +3,11 @@ import binascii
 
 from strawberry import relay
 
-from trustfabric.domain.provenance.model import KINDS, Entity
+from trustfabric.domain.provenance.model import Entity
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
+    NODE_TYPES,
     Anomaly,
     AnomalyConnection,
     AnomalyStatus,
@@ -16,8 +17,10 @@ from trustfabric.schema.provenance import (
 )
 
 
-def key_of(node_id: relay.GlobalID) -> str:
-    if node_id.type_name not in KINDS:
+def key_of(node_id: relay.GlobalID, kind: str | None = None) -> str:
+    """The entity key a global id names: of a node type the API serves (of `kind`, when
+    given); NOT_FOUND otherwise."""
+    if node_id.type_name not in NODE_TYPES or kind not in (None, node_id.type_name):
         raise NotFound(f"node {node_id}")
     return f"{node_id.type_name}:{node_id.node_id}"
 

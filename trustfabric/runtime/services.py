@@ -15,6 +15,7 @@ from trustfabric.domain.audit import iso
 from trustfabric.domain.controls import ControlsService, PilotControls, QuotaGate
 from trustfabric.domain.events.bus import EventBus
 from trustfabric.domain.fairness.load import LAG_PROBE_S, LoadState, settle_collector
+from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.backlog import Backlog
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
@@ -30,6 +31,7 @@ from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.ingest import IngestRepository
 from trustfabric.graph.job_events import JobEventRepository
 from trustfabric.graph.lineage import LineageRepository
+from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
 from trustfabric.graph.tokens import TokenRepository
@@ -51,6 +53,7 @@ class Services:
     setups: SetupCache
     controls: ControlsService
     psi: PsiRequests
+    policy: PolicyService
     server_key: ServerKey
     signing: SigningKey
     # jobs accepted here for this process's own proof worker; None when it runs none
@@ -99,6 +102,7 @@ class Services:
             audit=AuditRepository(executor),
             controls=ControlsRepository(executor, settings.controls_cache_s),
             webhooks=WebhookRepository(executor, job_events, settings.webhook_max_per_tenant),
+            policy=PolicyRepository(executor),
         )
         datasets = DatasetService(repos.datasets, settings.psi_max_dataset_items)
         setups = SetupCache(repos.datasets, server_key, settings.psi_false_positive_rate)
@@ -110,11 +114,11 @@ class Services:
             wake=events.wake, backlog=backlog, write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, load, events, datasets, setups, controls, psi,
-                   server_key, signing, backlog)
+                   PolicyService(repos.policy), server_key, signing, backlog)
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.datasets,
-                       self.setups, self.controls, self.signing, self.events)
+                       self.setups, self.controls, self.policy, self.signing, self.events)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""

@@ -19,6 +19,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from trustfabric.resolvers import ingest as ingest_resolvers
 from trustfabric.resolvers import lineage as lineage_resolvers
+from trustfabric.resolvers import policy as policy_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
@@ -29,6 +30,13 @@ from trustfabric.schema.extensions.limits import cost_limit_rule
 from trustfabric.schema.extensions.metrics import RequestMetrics
 from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
+from trustfabric.schema.policy import (
+    CoachingHint,
+    Environment,
+    PolicyDrift,
+    PolicySubmission,
+    Promotion,
+)
 from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
 from trustfabric.schema.psi import (
     AuditEventPage,
@@ -113,6 +121,22 @@ class Query:
         description="Flags, scopes, quotas, opt-outs and request-size bounds in force.",
     )
 
+    promotion: Promotion = strawberry.field(
+        resolver=policy_resolvers.promotion, permission_classes=READ,
+        description="A promotion by the idempotency key it was asked with, with its insight.",
+    )
+    environments: list[Environment] = strawberry.field(
+        resolver=policy_resolvers.environments, permission_classes=READ,
+        description="The caller's environments and the policy versions they run.",
+    )
+    policy_drift: list[PolicyDrift] = strawberry.field(
+        resolver=policy_resolvers.policy_drift, permission_classes=READ,
+        description="Environments whose deployed policy is not the declared one, with risk.",
+    )
+    policy_hints: list[CoachingHint] = strawberry.field(
+        resolver=policy_resolvers.policy_hints, permission_classes=READ,
+        description="Coaching hints for a policy version, over the facts recorded so far.",
+    )
 
 @strawberry.type
 class Mutation:
@@ -153,6 +177,19 @@ class Mutation:
         description="Operators: send dead deliveries again.",
     )
 
+    submit_policy_version: PolicySubmission = strawberry.field(
+        resolver=policy_resolvers.submit_policy_version, permission_classes=WRITE,
+        description="A new immutable policy version; refused with CEL errors and hints.",
+    )
+    set_environment: Environment = strawberry.field(
+        resolver=policy_resolvers.set_environment, permission_classes=WRITE,
+        description="Declare an environment's version in force, or report the deployed one.",
+    )
+    promote: Promotion = strawberry.field(
+        resolver=policy_resolvers.promote, permission_classes=WRITE,
+        description="Promote an image: decided by the target's declared version, explained "
+                    "when denied.",
+    )
 
 @strawberry.type
 class Subscription:

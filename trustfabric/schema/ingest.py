@@ -1,6 +1,7 @@
 """Inputs an integration sends to record what happened, and what it gets back."""
 
 import strawberry
+from strawberry.scalars import JSON
 
 from trustfabric.domain.provenance import events
 from trustfabric.schema.provenance import AnomalyStatus, JobKind, JobStatus, Severity
@@ -33,12 +34,20 @@ class AnomalyEventInput(events.AnomalyEvent):
     status: AnomalyStatus = AnomalyStatus.OPEN
 
 
+@strawberry.input(description="The facts known about an image at a moment; immutable.")
+class SnapshotEventInput(events.SnapshotEvent):
+    facts: JSON = strawberry.field(  # type: ignore[assignment]
+        description="Declared facts only: signed, sbom_present, vulns_critical, vulns_high, "
+                    "vulns_medium, base_image, labels, provenance_level, age_days.")
+
+
 @strawberry.input(description="One batch, written in one transaction: all events or none.")
 class IngestInput(events.IngestBatch):
     builds: list[BuildEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
     policy_versions: list[PolicyVersionEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
     job_runs: list[JobRunEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
     anomalies: list[AnomalyEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
+    snapshots: list[SnapshotEventInput] = strawberry.field(default_factory=list)  # type: ignore[assignment]
 
 
 @strawberry.type

@@ -6,6 +6,7 @@ reaches `ingest.plan_batch` as it was sent, with no copy in between.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from trustfabric.domain.provenance.enums import AnomalyStatus, JobKind, JobStatus, Severity
 
@@ -57,8 +58,18 @@ class AnomalyEvent:
 
 
 @dataclass
+class SnapshotEvent:
+    """The facts known about an image at a moment (declared in `policy.facts`)."""
+
+    image_digest: str
+    facts: dict[str, Any]
+    taken_at: datetime | None = None
+
+
+@dataclass
 class IngestBatch:
     builds: list[BuildEvent] = field(default_factory=list)
     policy_versions: list[PolicyVersionEvent] = field(default_factory=list)
     job_runs: list[JobRunEvent] = field(default_factory=list)
     anomalies: list[AnomalyEvent] = field(default_factory=list)
+    snapshots: list[SnapshotEvent] = field(default_factory=list)

@@ -4,13 +4,16 @@ A batch is checked whole: one bad event refuses the batch with every problem lis
 so an integration can fix them all at once, and nothing of it is written.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from trustfabric.domain.audit import now_iso
 from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE, SHA
+from trustfabric.domain.policy.facts import check_facts, fact_problems, facts_hash
 from trustfabric.domain.provenance.events import IngestBatch
 from trustfabric.domain.provenance.model import entity_key
 from trustfabric.errors import BadUserInput
@@ -97,7 +100,7 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
     plan = Plan(tenant)
     total = len(batch.builds) + len(batch.policy_versions) + len(batch.job_runs) + len(
         batch.anomalies
-    )
+    ) + len(batch.snapshots)
     problems.check(total > 0, "batch", "the batch is empty")
     problems.check(total <= max_events, "batch", f"at most {max_events} events per batch")
     problems.raise_if_any()
@@ -176,7 +179,8 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
         if not ok or not once(job_key, f"{p}.jobId"):
             continue
         image_key = key("Image", j.image_digest)
-        changes = {"status": j.status.value, "statusRank": STATUS_RANK[j.status.value]}
+        changes: dict[str, Any] = {"status": j.status.value,
+                                   "statusRank": STATUS_RANK[j.status.value]}
         if j.finished_at is not None:
             changes["finishedAt"] = _utc(j.finished_at)
         plan.node("Job", job_key, jobId=j.job_id, jobKind=j.kind.value,
@@ -206,6 +210,28 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
             "status": a.status.value, "statusRank": STATUS_RANK[a.status.value]}})
         plan.references.setdefault(job_key, f"{p}.jobId")
         plan.link(anomaly_key, "OBSERVED_IN", job_key, exclusive=True)
+
+    for n, s in enumerate(batch.snapshots):
+        p = f"snapshots[{n}]"
+        ok = problems.digest(s.image_digest, f"{p}.imageDigest")
+        wrong = fact_problems(s.facts) if isinstance(s.facts, dict) else [
+            {"path": "facts", "message": "must be an object of facts"}]
+        for problem in wrong:
+            problems.check(False, f"{p}.{problem['path']}", problem["message"])
+        if wrong:
+            continue
+        facts = check_facts(s.facts)
+        content = facts_hash(facts)
+        snapshot_key = key("Snapshot", f"{s.image_digest}@{content}")
+        if not ok or not once(snapshot_key, p):
+            continue
+        image_key = key("Image", s.image_digest)
+        # immutable: the same facts of the same image are the same snapshot
+        plan.node("Snapshot", snapshot_key, imageKey=image_key, imageDigest=s.image_digest,
+                  facts=json.dumps(facts, sort_keys=True), factsHash=content,
+                  takenAt=_utc(s.taken_at) or now_iso())
+        plan.references.setdefault(image_key, f"{p}.imageDigest")
+        plan.link(snapshot_key, "OF", image_key, exclusive=True)
 
     problems.raise_if_any()
     for k in created:

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from typing import Any, Final
 
-KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly")
+KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly",
+                 "Snapshot", "Environment", "Promotion")
 
 
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",
-                        "UNDER", "OBSERVED_IN")
+                        "UNDER", "OBSERVED_IN", "OF", "USED")
 
 
 def entity_key(kind: str, tenant: str, natural_id: str) -> str:

@@ -1,0 +1,153 @@
+"""Policies as code through the API: versions checked before they are written, promotions
+decided by the declared version and explained when denied, drift assessed, tenants
+walled off."""
+
+from tests.helpers import codes
+from trustfabric.runtime.demo import digest
+
+INGEST = """
+mutation($input: IngestInput!) { ingest(input: $input) { builds } }
+"""
+SUBMIT = """
+mutation($input: SubmitPolicyVersionInput!) {
+  submitPolicyVersion(input: $input) {
+    definition { id policyId version hash rules { id mode } }
+    hints { ruleId kind hint template }
+  }
+}
+"""
+SET_ENV = """
+mutation($input: SetEnvironmentInput!) {
+  setEnvironment(input: $input) { name declared deployed drifted }
+}
+"""
+PROMOTE = """
+mutation($input: PromoteInput!) {
+  promote(input: $input) {
+    id allowed to results { ruleId passed values }
+    insight {
+      cause decidingRule decidingFact baselinePromotion
+      constraints { ruleId values expected cause }
+      ruleChanges { ruleId kind oldExpression newExpression }
+      factChanges { fact old new }
+      mitigations { rank ruleId action change }
+    }
+    insightMarkdown
+  }
+}
+"""
+SHA = "c" * 40
+
+V1 = [{"id": "signed", "expression": "signed", "severity": "HIGH",
+       "message": "sign the image", "template": "signature"},
+      {"id": "criticals", "expression": "vulns_critical <= 2", "severity": "CRITICAL",
+       "message": "no critical vulnerabilities", "template": "vulnerabilities"}]
+V2 = [V1[0], {**V1[1], "expression": "vulns_critical <= 0"}]
+
+
+async def record(gql, token, tenant: str, name: str, facts: dict) -> str:
+    image = digest(tenant, name)
+    result = await gql(INGEST, token, input={
+        "builds": [{"imageDigest": image, "repoUrl": "https://git.example.com/t/svc",
+                    "commitSha": SHA}],
+        "snapshots": [{"imageDigest": image, "facts": facts}]})
+    assert "errors" not in result, result
+    return image
+
+
+async def submit(gql, token, version: str, rules: list[dict]) -> dict:
+    return await gql(SUBMIT, token, input={"policyId": "gate", "version": version,
+                                           "rules": rules})
+
+
+async def promote(gql, token, image: str, key: str) -> dict:
+    result = await gql(PROMOTE, token, input={"image": image, "from": "staging", "to": "prod",
+                                              "idempotencyKey": key})
+    assert "errors" not in result, result
+    return result["data"]["promote"]
+
+
+async def test_a_denied_promotion_says_which_change_failed_it(gql, make_token, tenant):
+    token = await make_token(tenant)
+    assert "errors" not in await submit(gql, token, "v1", V1)
+    assert "errors" not in await submit(gql, token, "v2", V2)
+    env = await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate",
+                                           "declared": "v1"})
+    assert env["data"]["setEnvironment"]["declared"].endswith("gate@v1")
+    passing = await record(gql, token, tenant, "one", {"signed": True, "vulns_critical": 1})
+    first = await promote(gql, token, passing, "p1")
+    assert first["allowed"] and first["insight"] is None
+    # the policy tightens: the same facts now fail the changed rule, and only it
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v2"})
+    denied = await promote(gql, token, passing, "p2")
+    assert not denied["allowed"]
+    insight = denied["insight"]
+    assert insight["cause"] == "POLICY_CHANGE" and insight["decidingRule"] == "criticals"
+    assert insight["baselinePromotion"] == "p1"
+    assert insight["constraints"] == [{"ruleId": "criticals", "values": {"vulns_critical": 1},
+                                       "expected": {"vulns_critical": 0},
+                                       "cause": "POLICY_CHANGE"}]
+    assert insight["ruleChanges"] == [{"ruleId": "criticals", "kind": "CHANGED",
+                                       "oldExpression": "vulns_critical <= 2",
+                                       "newExpression": "vulns_critical <= 0"}]
+    assert insight["mitigations"][0]["change"] == {"vulns_critical": 0}
+    assert "criticals" in denied["insightMarkdown"]
+    # a later image of the same repository loses its signature: the data changed
+    unsigned = await record(gql, token, tenant, "two", {"signed": False, "vulns_critical": 0})
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    data = (await promote(gql, token, unsigned, "p3"))["insight"]
+    assert data["cause"] == "DATA_CHANGE" and data["decidingFact"] == "signed"
+    assert {"fact": "signed", "old": True, "new": False} in data["factChanges"]
+    # the same key again is the same promotion, whatever changed since
+    assert (await promote(gql, token, passing, "p2"))["allowed"] is False
+
+
+async def test_a_version_that_does_not_check_is_refused_with_hints(gql, make_token, tenant):
+    token = await make_token(tenant)
+    refused = await submit(gql, token, "v1", [
+        {"id": "crit", "expression": "vuln_critical <= 0", "severity": "HIGH", "message": "m"},
+        {"id": "syntax", "expression": "signed &&", "severity": "LOW", "message": "m"},
+        {"id": "typed", "expression": 'vulns_high < "3"', "severity": "LOW", "message": "m"}])
+    assert codes(refused) == ["BAD_USER_INPUT"]
+    extensions = refused["errors"][0]["extensions"]
+    kinds = {(p["path"], p["kind"]) for p in extensions["problems"]}
+    assert kinds == {("rules.crit", "UNKNOWN_FACT"), ("rules.syntax", "SYNTAX"),
+                     ("rules.typed", "TYPE")}
+    assert any("vulns_critical" in h["hint"] for h in extensions["hints"])
+    # nothing was written: the version can still be submitted, correctly
+    assert "errors" not in await submit(gql, token, "v1", V1)
+    # and it is immutable afterwards
+    assert codes(await submit(gql, token, "v1", V2)) == ["BAD_USER_INPUT"]
+
+
+async def test_drift_is_assessed_by_replaying_recent_decisions(gql, make_token, tenant):
+    token = await make_token(tenant)
+    await submit(gql, token, "v1", V1)
+    await submit(gql, token, "v2", V2)
+    image = await record(gql, token, tenant, "one", {"signed": True, "vulns_critical": 1})
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    await promote(gql, token, image, "p1")
+    # the deployed policy is v1 while v2 is declared: v2 would deny the recorded image
+    env = await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate",
+                                           "declared": "v2", "deployed": "v1"})
+    assert env["data"]["setEnvironment"]["drifted"]
+    drift = await gql("query { policyDrift { environment { name } risk reasons replayed "
+                      "flips { before after } } }", token)
+    [found] = drift["data"]["policyDrift"]
+    assert found["risk"] == "HIGH" and found["replayed"] == 1
+    assert found["flips"] == [{"before": True, "after": False}]
+
+
+async def test_another_tenants_policies_are_out_of_reach(gql, make_token, tenant):
+    token = await make_token(tenant)
+    await submit(gql, token, "v1", V1)
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    image = await record(gql, token, tenant, "one", {"signed": True})
+    await promote(gql, token, image, "p1")
+    other = await make_token(tenant + "-other")
+    assert codes(await gql("query { promotion(id: \"p1\") { id } }", other)) == ["NOT_FOUND"]
+    assert codes(await gql("query($t: String) { environments(tenant: $t) { name } }", other,
+                           t=tenant)) == ["FORBIDDEN"]
+    crossing = await gql(PROMOTE, other, input={"image": image, "from": "staging", "to": "prod",
+                                                "idempotencyKey": "x", "tenant": tenant})
+    assert codes(crossing) == ["FORBIDDEN"]

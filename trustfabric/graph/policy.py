@@ -1,0 +1,139 @@
+"""Policy versions, environments, snapshots and promotions in the graph, each write with its
+audit event in the same transaction."""
+
+import json
+from typing import Any
+
+from trustfabric.domain.audit import AuditEvent, now_iso
+from trustfabric.domain.policy.facts import Facts
+from trustfabric.domain.policy.insights import Baseline
+from trustfabric.domain.policy.records import (
+    EnvironmentRecord,
+    PromotionRecord,
+    SnapshotRecord,
+    StoredVersion,
+)
+from trustfabric.domain.policy.rules import PolicyVersion
+from trustfabric.domain.provenance.model import entity_key
+from trustfabric.errors import NotFound
+from trustfabric.graph.audit import AuditRepository
+from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.queries import ingest
+from trustfabric.graph.queries import policy as q
+
+
+class PolicyRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def version(self, key: str, tenant: str | None) -> StoredVersion:
+        rows = await self._executor.read(q.VERSION, key=key, tenant=tenant)
+        if not rows:
+            raise NotFound(f"policy version {key.split(':', 2)[-1]}")
+        return StoredVersion.from_row(rows[0]["version"])
+
+    async def submit_version(self, tenant: str, version: PolicyVersion,
+                             audit: AuditEvent) -> StoredVersion:
+        policy_key = entity_key("Policy", tenant, version.policy_id)
+        key = entity_key("PolicyVersion", tenant, f"{version.policy_id}@{version.version}")
+        rules = json.dumps([rule.document() for rule in version.rules], sort_keys=True)
+        now = now_iso()
+
+        async def work(tx: Tx) -> StoredVersion:
+            await tx.run(ingest.ENSURE_TENANT, tenant=tenant, now=now)
+            await tx.run(ingest.CREATE_MISSING["Policy"], rows=[{"key": policy_key, "props": {
+                "key": policy_key, "kind": "Policy", "tenant": tenant,
+                "policyId": version.policy_id}}])
+            await tx.run(ingest.CREATE_MISSING["PolicyVersion"], rows=[{"key": key, "props": {
+                "key": key, "kind": "PolicyVersion", "tenant": tenant,
+                "policyId": version.policy_id, "version": version.version,
+                "hash": version.hash, "rules": rules, "createdAt": now}}])
+            rows = await tx.run(q.COMPLETE_VERSION, key=key, hash=version.hash, rules=rules)
+            await tx.run(ingest.LINKS["HAS_VERSION"],
+                         rows=[{"source": policy_key, "target": key}])
+            await AuditRepository.record_in(tx, audit)
+            return StoredVersion.from_row(rows[0]["version"])
+
+        return await self._executor.write_tx(work)
+
+    async def environment(self, key: str, tenant: str | None) -> EnvironmentRecord:
+        rows = await self._executor.read(q.ENVIRONMENT, key=key, tenant=tenant)
+        if not rows:
+            raise NotFound(f"environment {key.split(':', 2)[-1]}")
+        return EnvironmentRecord.from_row(rows[0]["environment"])
+
+    async def environments(self, tenant: str) -> list[EnvironmentRecord]:
+        rows = await self._executor.read(q.ENVIRONMENTS, tenant=tenant)
+        return [EnvironmentRecord.from_row(row["environment"]) for row in rows]
+
+    async def set_environment(self, tenant: str, name: str, *, position: int | None,
+                              policy_id: str | None, declared: str | None,
+                              deployed: str | None, audit: AuditEvent) -> EnvironmentRecord:
+        key = entity_key("Environment", tenant, name)
+        now = now_iso()
+
+        async def work(tx: Tx) -> EnvironmentRecord:
+            await tx.run(ingest.ENSURE_TENANT, tenant=tenant, now=now)
+            await tx.run(ingest.CREATE_MISSING["Environment"], rows=[{"key": key, "props": {
+                "key": key, "kind": "Environment", "tenant": tenant, "name": name,
+                "createdAt": now}}])
+            rows = await tx.run(q.UPDATE_ENVIRONMENT, key=key, position=position,
+                                policyId=policy_id, declared=declared, deployed=deployed,
+                                now=now)
+            await AuditRepository.record_in(tx, audit)
+            return EnvironmentRecord.from_row(rows[0]["environment"])
+
+        return await self._executor.write_tx(work)
+
+    async def latest_snapshot(self, image_key: str) -> SnapshotRecord | None:
+        rows = await self._executor.read(q.LATEST_SNAPSHOT, imageKey=image_key)
+        return SnapshotRecord.from_row(rows[0]["snapshot"]) if rows else None
+
+    async def snapshots(self, tenant: str, limit: int) -> list[tuple[str, Facts]]:
+        rows = await self._executor.read(q.SNAPSHOTS, tenant=tenant, limit=limit)
+        return [(row["key"], json.loads(row["facts"])) for row in rows]
+
+    async def promotion(self, key: str, tenant: str | None) -> PromotionRecord | None:
+        rows = await self._executor.read(q.PROMOTION, key=key, tenant=tenant)
+        return PromotionRecord.from_row(rows[0]["promotion"]) if rows else None
+
+    async def promotions(self, tenant: str, before: str, limit: int,
+                         allowed: bool | None) -> list[PromotionRecord]:
+        rows = await self._executor.read(q.PROMOTIONS, tenant=tenant, before=before,
+                                         limit=limit, allowed=allowed)
+        return [PromotionRecord.from_row(row["promotion"]) for row in rows]
+
+    async def record_promotion(self, props: dict[str, Any],
+                               audit: AuditEvent) -> PromotionRecord | None:
+        """None when a promotion under the same key was recorded first."""
+
+        async def work(tx: Tx) -> PromotionRecord | None:
+            created = await tx.run(ingest.CREATE_MISSING["Promotion"],
+                                   rows=[{"key": props["key"], "props": props}])
+            if not created or not created[0]["created"]:
+                return None
+            for type, target in (("OF", props["imageKey"]), ("UNDER", props["versionKey"]),
+                                 ("USED", props["snapshotKey"])):
+                await tx.run(ingest.LINKS[type], rows=[{"source": props["key"],
+                                                        "target": target}])
+            await AuditRepository.record_in(tx, audit)
+            rows = await tx.run(q.PROMOTION, key=props["key"], tenant=props["tenant"])
+            return PromotionRecord.from_row(rows[0]["promotion"])
+
+        return await self._executor.write_tx(work)
+
+    async def baseline(self, tenant: str, image_key: str, to: str,
+                       at: str) -> Baseline | None:
+        rows = await self._executor.read(q.BASELINE, tenant=tenant, imageKey=image_key,
+                                         to=to, at=at)
+        if not rows:
+            return None
+        version = StoredVersion.from_row(rows[0]["version"])
+        if version.policy is None:
+            return None
+        return Baseline(rows[0]["promotionId"], version.policy, json.loads(rows[0]["facts"]))
+
+    async def recent_decisions(self, tenant: str, to: str,
+                               limit: int) -> list[tuple[str, Facts]]:
+        rows = await self._executor.read(q.RECENT_DECISIONS, tenant=tenant, to=to, limit=limit)
+        return [(row["key"], json.loads(row["facts"])) for row in rows]

@@ -1,0 +1,273 @@
+"""Policies as code (LAC): versions of CEL rules, environments, promotions that explain
+themselves, drift, and coaching hints."""
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from trustfabric.domain.policy import hints as domain_hints
+from trustfabric.domain.policy.drift import Assessment, Risk
+from trustfabric.domain.policy.insights import Cause
+from trustfabric.domain.policy.records import EnvironmentRecord, PromotionRecord, StoredVersion
+from trustfabric.domain.policy.rules import Rule, RuleMode
+from trustfabric.schema.provenance import Severity
+
+# The domain's enums, registered with the schema under these names (in place: the fields
+# below are annotated with the domain classes themselves).
+strawberry.enum(RuleMode, name="PolicyRuleMode",
+                description="ENFORCE denies a promotion on failure; AUDIT warns.")
+strawberry.enum(Cause, name="PromotionCause",
+                description="What changed since the last passing promotion.")
+strawberry.enum(Risk, name="DriftRisk",
+                description="LOW drift may be merged by a reviewed proposal.")
+
+
+def _field(description: str) -> Any:
+    return strawberry.field(description=description)
+
+
+@strawberry.type(description="One CEL rule of a policy version.")
+class PolicyRule:
+    id: str = _field("The rule's id, unique in its version.")
+    expression: str = _field("A CEL expression over the declared facts; true passes.")
+    severity: Severity = _field("How much a failure matters.")
+    message: str = _field("What an author is told when the rule fails.")
+    mode: RuleMode = _field("ENFORCE or AUDIT.")
+    template: str | None = _field("The catalogue entry its mitigations come from.")
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> "PolicyRule":
+        return cls(id=rule.id, expression=rule.expression, severity=rule.severity,
+                   message=rule.message, mode=rule.mode, template=rule.template)
+
+
+@strawberry.type(description="An immutable, content-hashed policy version and its rules.")
+class PolicyDefinition:
+    key: strawberry.Private[str]
+    policy_id: str = _field("The policy's id.")
+    version: str = _field("The version's name.")
+    hash: str = _field("sha256 of the rules: the version's identity.")
+    rules: list[PolicyRule] = _field("Its rules; empty when only its hash was recorded.")
+
+    @strawberry.field(description="The lineage's node id of this version (node(id)).")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(_global_id("PolicyVersion", self.key))
+
+    @classmethod
+    def from_stored(cls, stored: StoredVersion) -> "PolicyDefinition":
+        rules = stored.policy.rules if stored.policy else ()
+        return cls(key=stored.key, policy_id=stored.policy_id, version=stored.version,
+                   hash=stored.hash, rules=[PolicyRule.from_rule(r) for r in rules])
+
+
+def _global_id(kind: str, key: str) -> str:
+    return str(relay.GlobalID(kind, key.split(":", 1)[1]))
+
+
+@strawberry.type(description="An authoring mistake, with what to check and a template.")
+class CoachingHint:
+    rule_id: str = _field("The rule it is about ('-' for the version).")
+    kind: str = _field("SYNTAX, UNKNOWN_FACT, TYPE, ALWAYS_TRUE, AUDIT_SHADOWED, …")
+    hint: str = _field("What is wrong, in a sentence.")
+    checklist: list[str] = _field("What to check.")
+    template: str = _field("The template under docs/lac/templates/ that shows the way.")
+
+    @classmethod
+    def from_hint(cls, hint: domain_hints.Hint) -> "CoachingHint":
+        return cls(**{**dataclasses.asdict(hint), "checklist": list(hint.checklist),
+                      "template": f"docs/lac/templates/{hint.template}.md"})
+
+
+@strawberry.type(description="A submitted version with the hints found over recorded facts.")
+class PolicySubmission:
+    definition: PolicyDefinition = _field("The version as recorded.")
+    hints: list[CoachingHint] = _field("Coaching hints for the version.")
+
+
+@strawberry.input(description="One rule of a version being submitted.")
+class PolicyRuleInput:
+    id: str = _field("The rule's id.")
+    expression: str = _field("A CEL expression over the declared facts.")
+    severity: Severity = _field("How much a failure matters.")
+    message: str = _field("What an author is told when it fails.")
+    mode: RuleMode = strawberry.field(default=RuleMode.ENFORCE,
+                                            description="ENFORCE (default) or AUDIT.")
+    template: str | None = strawberry.field(default=None,
+                                            description="A mitigation catalogue entry.")
+
+
+@strawberry.input(description="A new, immutable version of a policy.")
+class SubmitPolicyVersionInput:
+    policy_id: str = _field("The policy's id.")
+    version: str = _field("The new version's name.")
+    rules: list[PolicyRuleInput] = _field("Its rules, 1 to 100.")
+    tenant: str | None = strawberry.field(default=None,
+                                          description="Operators: the owning tenant.")
+
+
+@strawberry.input(description="An environment's policy: the version declared in force, or the "
+                              "one reported deployed.")
+class SetEnvironmentInput:
+    name: str = _field("The environment (dev, staging, prod …).")
+    position: int | None = strawberry.field(default=None,
+                                            description="Its place in the promotion order.")
+    policy_id: str | None = strawberry.field(default=None, description="The policy it runs.")
+    declared: str | None = strawberry.field(default=None,
+                                            description="The version declared in force.")
+    deployed: str | None = strawberry.field(default=None,
+                                            description="The version reported deployed.")
+    tenant: str | None = strawberry.field(default=None,
+                                          description="Operators: the owning tenant.")
+
+
+@strawberry.type(description="An environment images are promoted into.")
+class Environment:
+    name: str = _field("Its name.")
+    position: int = _field("Its place in the promotion order.")
+    policy_id: str | None = _field("The policy it runs.")
+    declared: str | None = _field("Key of the version declared in force.")
+    deployed: str | None = _field("Key of the version reported deployed.")
+    drifted: bool = _field("Deployed differs from declared.")
+
+    @classmethod
+    def from_record(cls, env: EnvironmentRecord) -> "Environment":
+        return cls(name=env.name, position=env.position, policy_id=env.policy_id,
+                   declared=env.declared, deployed=env.deployed, drifted=env.drifted)
+
+
+@strawberry.input(description="Promote an image from one environment to the next.")
+class PromoteInput:
+    image: str = _field("The image's sha256 digest.")
+    from_: str = strawberry.field(name="from", description="The environment it leaves.")
+    to: str = _field("The environment it enters: its declared version decides.")
+    idempotency_key: str = _field("One promotion per key: a retry returns it.")
+    tenant: str | None = strawberry.field(default=None,
+                                          description="Operators: the owning tenant.")
+
+
+@strawberry.type(description="One rule's outcome in a promotion.")
+class RuleOutcome:
+    rule_id: str = _field("The rule.")
+    mode: RuleMode = _field("ENFORCE or AUDIT.")
+    passed: bool = _field("It held on the facts.")
+    values: JSON = _field("The facts it read, as they were.")
+    error: str | None = _field("Why it could not be evaluated (counted as failed).")
+
+
+@strawberry.type(description="A failing constraint: the values that failed it and the "
+                             "nearest that pass.")
+class FailedConstraint:
+    rule_id: str = _field("The rule.")
+    expression: str = _field("Its CEL expression.")
+    message: str = _field("Its message.")
+    severity: str = _field("Its severity.")
+    mode: str = _field("ENFORCE or AUDIT.")
+    values: JSON = _field("The facts that failed it.")
+    expected: JSON | None = _field("One fact's value that would pass it, when derived.")
+    error: str | None = _field("Why it could not be evaluated, if it could not.")
+    cause: Cause = _field("Which change made this rule fail.")
+
+
+@strawberry.type(description="A rule added, removed or changed since the baseline.")
+class RuleChange:
+    rule_id: str = _field("The rule.")
+    kind: str = _field("ADDED, REMOVED or CHANGED.")
+    old_expression: str | None = _field("Before.")
+    new_expression: str | None = _field("After.")
+
+
+@strawberry.type(description="A fact that changed since the baseline.")
+class FactChange:
+    fact: str = _field("The fact.")
+    old: JSON | None = _field("Its value at the baseline.")
+    new: JSON | None = _field("Its value now.")
+
+
+@strawberry.type(description="What to do, most useful first.")
+class Mitigation:
+    rank: int = _field("1 first.")
+    rule_id: str = _field("The rule it addresses.")
+    action: str = _field("What to do.")
+    change: JSON | None = _field("The facts that would pass the rule, when derived.")
+    template: str | None = _field("The catalogue entry.")
+
+
+@strawberry.type(description="Why a promotion failed: constraints, the policy↔data diff "
+                             "against the last passing promotion, the cause, mitigations.")
+class PromotionInsight:
+    cause: Cause = _field("POLICY_CHANGE, DATA_CHANGE, BOTH or NO_BASELINE.")
+    deciding_rule: str | None = _field("The enforced rule that decides the cause.")
+    deciding_fact: str | None = _field("The changed fact that rule read.")
+    constraints: list[FailedConstraint] = _field("Every failing rule.")
+    rule_changes: list[RuleChange] = _field("Rules changed since the baseline.")
+    fact_changes: list[FactChange] = _field("Facts changed since the baseline.")
+    mitigations: list[Mitigation] = _field("Ranked mitigations.")
+    baseline_promotion: str | None = _field("The last passing promotion compared with.")
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "PromotionInsight":
+        return cls(
+            cause=Cause(doc["cause"]), deciding_rule=doc["deciding_rule"],
+            deciding_fact=doc["deciding_fact"],
+            constraints=[FailedConstraint(**{**c, "cause": Cause(c["cause"])})
+                         for c in doc["constraints"]],
+            rule_changes=[RuleChange(**c) for c in doc["rule_changes"]],
+            fact_changes=[FactChange(**c) for c in doc["fact_changes"]],
+            mitigations=[Mitigation(**m) for m in doc["mitigations"]],
+            baseline_promotion=doc["baseline_promotion"])
+
+
+@strawberry.type(description="A promotion's decision, recorded with every rule's result.")
+class Promotion:
+    record: strawberry.Private[PromotionRecord]
+    id: str = _field("The idempotency key it was asked with.")
+    image: str = _field("The image's digest.")
+    from_: str = strawberry.field(name="from", description="The environment it left.")
+    to: str = _field("The environment it entered, or was refused.")
+    allowed: bool = _field("False: denied by an enforced rule.")
+    at: datetime = _field("When it was decided.")
+    results: list[RuleOutcome] = _field("Every rule's outcome.")
+    insight: PromotionInsight | None = _field("Why it failed; null when allowed.")
+    insight_markdown: str | None = _field("The insight as a pull-request comment.")
+
+    @classmethod
+    def from_record(cls, p: PromotionRecord) -> "Promotion":
+        return cls(record=p, id=p.id, image=p.image_digest, from_=p.from_env, to=p.to_env,
+                   allowed=p.allowed, at=datetime.fromisoformat(p.at),
+                   results=[RuleOutcome(rule_id=r["ruleId"], mode=RuleMode(r["mode"]),
+                                        passed=r["passed"], values=r["values"],
+                                        error=r["error"]) for r in p.results],
+                   insight=PromotionInsight.from_document(p.insight) if p.insight else None,
+                   insight_markdown=p.insight_markdown)
+
+
+@strawberry.type(description="A recorded decision the declared version would change.")
+class DecisionFlip:
+    snapshot: str = _field("The snapshot decided.")
+    before: bool = _field("Allowed under the deployed version.")
+    after: bool = _field("Allowed under the declared version.")
+
+
+@strawberry.type(description="An environment whose deployed version is not the declared one.")
+class PolicyDrift:
+    environment: Environment = _field("The environment.")
+    declared: PolicyDefinition = _field("The version declared in force.")
+    deployed: PolicyDefinition = _field("The version running.")
+    risk: Risk = _field("LOW or HIGH, by the stated rules.")
+    reasons: list[str] = _field("Why HIGH (empty when LOW).")
+    flips: list[DecisionFlip] = _field("Recent decisions the change would flip.")
+    replayed: int = _field("How many recent decisions were replayed.")
+
+    @classmethod
+    def from_assessment(cls, env: EnvironmentRecord, declared: StoredVersion,
+                        deployed: StoredVersion, a: Assessment) -> "PolicyDrift":
+        return cls(environment=Environment.from_record(env),
+                   declared=PolicyDefinition.from_stored(declared),
+                   deployed=PolicyDefinition.from_stored(deployed), risk=a.risk,
+                   reasons=list(a.reasons),
+                   flips=[DecisionFlip(snapshot=f.snapshot, before=f.before, after=f.after)
+                          for f in a.flips], replayed=a.replayed)
