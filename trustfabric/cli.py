@@ -83,7 +83,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
     try:
         applied = await run_migrations(services.executor)
         await services.seed_controls()
-        lines = []
+        lines: list[str] = []
         if seed:
             demo_file = settings.data_dir / "demo-tokens.txt"
             if not await services.repos.tokens.tenants():

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -119,12 +120,12 @@ async def resolves_privately(url: str) -> bool:
             parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
     except OSError:
         return False  # unresolvable: the request itself fails and is retried
-    return any(_private(info[4][0]) for info in infos)
+    return any(_private(str(info[4][0])) for info in infos)
 
 
 def backoff(attempts: int, base_s: float, cap_s: float = 3600.0) -> float:
     """Exponential with full jitter: base × 2^(attempts-1), at most an hour."""
-    return secrets.SystemRandom().uniform(0.5, 1.0) * min(cap_s, base_s * 2 ** (attempts - 1))
+    return secrets.SystemRandom().uniform(0.5, 1.0) * min(cap_s, base_s * 2.0 ** (attempts - 1))
 
 
 def payload(delivery: dict[str, Any]) -> dict[str, Any]:
@@ -234,8 +235,11 @@ class WebhookDispatcher:
         for endpoint_id, queue in by_endpoint.items():
             sender = asyncio.create_task(self._send_in_order(session, queue, held_until))
             self._senders[endpoint_id] = sender
-            sender.add_done_callback(lambda _, e=endpoint_id: self._senders.pop(e, None))
+            sender.add_done_callback(partial(self._sender_done, endpoint_id))
         return len(due)
+
+    def _sender_done(self, endpoint_id: str, _: asyncio.Task[None]) -> None:
+        self._senders.pop(endpoint_id, None)
 
     def _held(self, now: datetime, sends: int) -> datetime:
         """How long claimed deliveries are leased: twice the send timeout for each send

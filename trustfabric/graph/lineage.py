@@ -1,5 +1,6 @@
 """Lineage, neighbourhoods, paths and blast radius, each read in one round trip."""
 
+from typing import Any
 
 from trustfabric.domain.provenance.lineage import ImpactRecord, LineageRecord, Subgraph
 from trustfabric.domain.provenance.model import Edge, Entity
@@ -8,7 +9,7 @@ from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import lineage as q
 
 
-def _maybe(props: dict | None) -> Entity | None:
+def _maybe(props: dict[str, Any] | None) -> Entity | None:
     return Entity.from_row(props) if props else None
 
 

@@ -11,12 +11,12 @@ from trustfabric.domain.events.cursor import EventCursor
 from trustfabric.domain.webhooks import DEACTIVATED
 from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
-from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.job_events import JobEventRepository
 from trustfabric.graph.queries import webhooks as q
 
 
 class WebhookRepository:
-    def __init__(self, executor: GraphExecutor, events: PsiJobRepository,
+    def __init__(self, executor: GraphExecutor, events: JobEventRepository,
                  max_per_tenant: int) -> None:
         self._executor = executor
         self._events = events

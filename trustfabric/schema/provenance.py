@@ -15,10 +15,16 @@ from trustfabric.domain.provenance.model import Entity
 Info = strawberry.Info[Context, None]
 
 
-Severity = strawberry.enum(enums.Severity, description="How much an anomaly matters.")
-AnomalyStatus = strawberry.enum(enums.AnomalyStatus, description="Where an anomaly stands.")
-JobKind = strawberry.enum(enums.JobKind, description="What a job does.")
-JobStatus = strawberry.enum(enums.JobStatus, description="Where a job stands.")
+# The domain's enums, as GraphQL enums: `strawberry.enum` marks the class itself and returns
+# it. Named as aliases of the classes, so type checkers take them for types.
+Severity = enums.Severity
+AnomalyStatus = enums.AnomalyStatus
+JobKind = enums.JobKind
+JobStatus = enums.JobStatus
+strawberry.enum(Severity, description="How much an anomaly matters.")
+strawberry.enum(AnomalyStatus, description="Where an anomaly stands.")
+strawberry.enum(JobKind, description="What a job does.")
+strawberry.enum(JobStatus, description="Where a job stands.")
 
 
 @strawberry.interface(name="TenantNode", description="A node owned by one tenant.")
@@ -40,8 +46,10 @@ class EntityNode(relay.Node):
             values[name] = _convert(hint, raw)
         return cls(**values)
 
+    # One signature for Strawberry's three overloads on `required`: a missing id is None
+    # whatever `required` says, and GraphQL reports a null where one may not be.
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: typing.Iterable[str], required: bool = False
     ) -> list[Self | None]:
         keys = [f"{cls.__name__}:{node_id}" for node_id in node_ids]

@@ -158,7 +158,8 @@ class AuditEvent:
     @classmethod
     def from_record(cls, r: AuditRecord) -> "AuditEvent":
         return cls(id=r.id, at=datetime.fromisoformat(r.at), tenant=r.tenant, actor=r.actor,
-                   action=r.action, subject=r.subject, outcome=r.outcome, details=r.details)
+                   action=r.action, subject=r.subject, outcome=r.outcome,
+                   details=JSON(r.details))
 
 
 @strawberry.type

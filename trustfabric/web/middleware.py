@@ -154,7 +154,8 @@ class ShedOverload:
             operation, field, variable = request
             if payload.get("operationName") not in (None, operation.name and operation.name.value):
                 return None
-            variables = get_variable_values(self._schema, operation.variable_definitions,
+            # the parser always gives a tuple; the AST's types allow None
+            variables = get_variable_values(self._schema, operation.variable_definitions or (),
                                             payload.get("variables") or {})
             if isinstance(variables, list):  # invalid: GraphQL says how
                 return None
@@ -192,12 +193,15 @@ class ShedOverload:
                 or len(operation.selection_set.selections) != 1):
             return None
         field = operation.selection_set.selections[0]
-        if (not isinstance(field, FieldNode) or field.name.value != "requestPsi"
-                or field.directives  # @skip, @include: GraphQL decides
-                or len(field.arguments) != 1
-                or not isinstance(field.arguments[0].value, VariableNode)):
+        if not isinstance(field, FieldNode):
             return None
-        return operation, field, field.arguments[0].value.name.value
+        arguments = field.arguments or ()  # as above: a tuple from the parser, None in the types
+        if (field.name.value != "requestPsi"
+                or field.directives  # @skip, @include: GraphQL decides
+                or len(arguments) != 1
+                or not isinstance(arguments[0].value, VariableNode)):
+            return None
+        return operation, field, arguments[0].value.name.value
 
 
 async def _read_body(receive: Receive) -> bytes | None:

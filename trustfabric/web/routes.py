@@ -7,6 +7,7 @@ from strawberry import relay
 
 from trustfabric.domain.auth import Caller
 from trustfabric.domain.provenance import lineage as domain
+from trustfabric.domain.provenance.model import Entity
 from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
 from trustfabric.runtime.services import Services
 
@@ -84,7 +85,8 @@ async def export_anomalies(request: Request) -> Response:
         caller = await _caller(request)
         tenant = caller.tenant_for(params.get("tenant"))
         severity, status = params.get("severity"), params.get("status")
-        rows, after = [], f"Anomaly:{tenant}:"
+        rows: list[Entity] = []
+        after = f"Anomaly:{tenant}:"
         repo = _services(request).repos.provenance
         while len(rows) < MAX_EXPORT_ROWS:
             page = await repo.anomalies_page(tenant, after, EXPORT_PAGE, severity, status)

@@ -100,6 +100,8 @@ def verify(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, 
         algorithm = envelope["signature"]["alg"]
     except (KeyError, TypeError, ValueError) as error:
         raise BundleInvalid(f"not a proof bundle: {error}") from None
+    if not isinstance(body, dict):
+        raise BundleInvalid("not a proof bundle: its body is not an object")
     if algorithm != "Ed25519" or body.get("type") != BUNDLE_TYPE:
         raise BundleInvalid("unknown bundle type or signature algorithm")
     if content_id(body) != bundle_id:

@@ -83,7 +83,8 @@ def create_setup(key: ServerKey, items: list[str], max_client_items: int, fpr: f
     Costs ~0.9 s for 10,000 items: computed once per dataset version and key."""
     server = psi.server.CreateFromKey(key.secret, True)
     setup = server.CreateSetupMessage(fpr, max_client_items, items, psi.DataStructure.GCS)
-    return setup.SerializeToString()
+    encoded: bytes = setup.SerializeToString()  # the bindings are untyped
+    return encoded
 
 
 def commitment(message: bytes) -> str:
@@ -133,7 +134,8 @@ class Responder:
     def respond(self, mode: Mode, raw_request: bytes) -> bytes:
         request = psi.Request()
         request.ParseFromString(raw_request)
-        return self._servers[mode].ProcessRequest(request).SerializeToString()
+        response: bytes = self._servers[mode].ProcessRequest(request).SerializeToString()
+        return response
 
 
 def new_job_id() -> str:

@@ -13,8 +13,9 @@
 
 import weakref
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
+from graphql.execution import Executor
 from graphql.pyutils import gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -35,7 +36,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = GraphQLResolveInfoHelpers(
             gather=lambda values: gather_with_cancel(*values), track=track_async_work)
 
-    def build_per_event_executor(self, payload: Any) -> Self:
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}  # the event's own memo, gone with the event
         return executor

@@ -9,6 +9,7 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
@@ -31,7 +32,7 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
             self.fragments = {f.name.value: f for f in context.document.definitions
-                              if f.kind == "fragment_definition"}
+                              if isinstance(f, FragmentDefinitionNode)}
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             root = self.context.schema.get_root_type(node.operation)
