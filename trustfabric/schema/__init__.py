@@ -1,6 +1,6 @@
 """The GraphQL schema: root types, and the limits and caches declared on it."""
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from functools import partial
 from typing import Any
 
@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.permission import BasePermission
 
 from trustfabric.resolvers import ingest as ingest_resolvers
 from trustfabric.resolvers import lineage as lineage_resolvers
@@ -51,9 +52,10 @@ from trustfabric.schema.psi import (
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
 
-READ = [Authenticated]
-WRITE = [CanWrite]
-OPERATOR = [IsOperator]
+# typed as Strawberry's parameter is: a list of one subclass is not a list of its base
+READ: list[type[BasePermission]] = [Authenticated]
+WRITE: list[type[BasePermission]] = [CanWrite]
+OPERATOR: list[type[BasePermission]] = [IsOperator]
 
 
 @strawberry.type
@@ -193,7 +195,7 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    psi_job_events: PsiJobEvent = strawberry.subscription(
+    psi_job_events: AsyncGenerator[PsiJobEvent, None] = strawberry.subscription(
         resolver=psi_resolvers.psi_job_events, permission_classes=READ,
         description="State changes of the caller's PSI jobs (or of one job).",
     )
