@@ -26,7 +26,7 @@ mutation($input: PromoteInput!) {
   promote(input: $input) {
     id allowed to results { ruleId passed values }
     insight {
-      cause decidingRule decidingFact baselinePromotion
+      cause decidingRule decidingFact baselinePromotion links { image commit baselineImage }
       constraints { ruleId values expected cause }
       ruleChanges { ruleId kind oldExpression newExpression }
       factChanges { fact old new }
@@ -92,6 +92,11 @@ async def test_a_denied_promotion_says_which_change_failed_it(gql, make_token, t
                                        "newExpression": "vulns_critical <= 0"}]
     assert insight["mitigations"][0]["change"] == {"vulns_critical": 0}
     assert "criticals" in denied["insightMarkdown"]
+    links = insight["links"]
+    assert links["image"] == links["baselineImage"]  # the same image passed under v1
+    node = await gql("query($id: ID!) { node(id: $id) { ... on Commit { sha } } }", token,
+                     id=links["commit"])
+    assert node["data"]["node"] == {"sha": SHA}
     # a later image of the same repository loses its signature: the data changed
     unsigned = await record(gql, token, tenant, "two", {"signed": False, "vulns_critical": 0})
     await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})

@@ -6,7 +6,7 @@ from trustfabric.domain.policy import hints
 from trustfabric.domain.policy.drift import Risk, assess
 from trustfabric.domain.policy.evaluation import evaluate, minimal_change
 from trustfabric.domain.policy.facts import check_facts
-from trustfabric.domain.policy.insights import Baseline, Cause, explain
+from trustfabric.domain.policy.insights import Baseline, Cause, Links, explain
 from trustfabric.domain.policy.rules import (
     PolicyRejected,
     PolicyVersion,
@@ -98,7 +98,8 @@ def cause_of(new_version: PolicyVersion, facts: dict, old_facts: dict) -> Cause:
     v = compiled(new_version)
     now = check_facts(facts)
     return explain(v, now, evaluate(v, now),
-                   Baseline("p0", V1, check_facts(old_facts))).cause
+                   Baseline("p0", V1, check_facts(old_facts), "sha256:before"),
+                   Links("sha256:now")).cause
 
 
 def test_causes_are_told_apart_by_replaying_each_change_alone():
@@ -116,8 +117,9 @@ def test_causes_are_told_apart_by_replaying_each_change_alone():
 def test_without_a_baseline_the_insight_says_so():
     v = compiled(V1)
     facts = check_facts({})
-    insight = explain(v, facts, evaluate(v, facts), None)
+    insight = explain(v, facts, evaluate(v, facts), None, Links("sha256:now"))
     assert insight.cause is Cause.NO_BASELINE and insight.mitigations
+    assert insight.links.baseline_image is None
 
 
 def test_drift_risk_follows_the_stated_rules():

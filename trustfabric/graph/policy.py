@@ -131,7 +131,13 @@ class PolicyRepository:
         version = StoredVersion.from_row(rows[0]["version"])
         if version.policy is None:
             return None
-        return Baseline(rows[0]["promotionId"], version.policy, json.loads(rows[0]["facts"]))
+        return Baseline(rows[0]["promotionId"], version.policy, json.loads(rows[0]["facts"]),
+                        rows[0]["imageDigest"])
+
+    async def image_origin(self, image_key: str) -> tuple[str | None, list[str]]:
+        """The commit an image was built from, and the images it is based on."""
+        rows = await self._executor.read(q.IMAGE_ORIGIN, imageKey=image_key)
+        return (rows[0]["commit"], list(rows[0]["baseImages"])) if rows else (None, [])
 
     async def recent_decisions(self, tenant: str, to: str,
                                limit: int) -> list[tuple[str, Facts]]:

@@ -196,6 +196,26 @@ class Mitigation:
     template: str | None = _field("The catalogue entry.")
 
 
+@strawberry.type(description="Where to look in the lineage (Relay ids, for node(id)).")
+class InsightLinks:
+    image: strawberry.ID = _field("The image promoted.")
+    commit: strawberry.ID | None = _field("The commit it was built from.")
+    base_images: list[strawberry.ID] = _field("The images it is based on.")
+    baseline_image: strawberry.ID | None = _field("The image of the last passing promotion.")
+
+    @classmethod
+    def from_document(cls, tenant: str, doc: dict[str, Any]) -> "InsightLinks":
+        def node(kind: str, natural: str | None) -> strawberry.ID | None:
+            return strawberry.ID(str(relay.GlobalID(kind, f"{tenant}:{natural}"))) \
+                if natural else None
+
+        return cls(image=strawberry.ID(str(relay.GlobalID("Image", f"{tenant}:{doc['image']}"))),
+                   commit=node("Commit", doc["commit"]),
+                   base_images=[strawberry.ID(str(relay.GlobalID("Image", f"{tenant}:{b}")))
+                                for b in doc["base_images"]],
+                   baseline_image=node("Image", doc["baseline_image"]))
+
+
 @strawberry.type(description="Why a promotion failed: constraints, the policy↔data diff "
                              "against the last passing promotion, the cause, mitigations.")
 class PromotionInsight:
@@ -207,9 +227,10 @@ class PromotionInsight:
     fact_changes: list[FactChange] = _field("Facts changed since the baseline.")
     mitigations: list[Mitigation] = _field("Ranked mitigations.")
     baseline_promotion: str | None = _field("The last passing promotion compared with.")
+    links: InsightLinks = _field("Where to look in the lineage.")
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "PromotionInsight":
+    def from_document(cls, tenant: str, doc: dict[str, Any]) -> "PromotionInsight":
         return cls(
             cause=Cause(doc["cause"]), deciding_rule=doc["deciding_rule"],
             deciding_fact=doc["deciding_fact"],
@@ -218,7 +239,8 @@ class PromotionInsight:
             rule_changes=[RuleChange(**c) for c in doc["rule_changes"]],
             fact_changes=[FactChange(**c) for c in doc["fact_changes"]],
             mitigations=[Mitigation(**m) for m in doc["mitigations"]],
-            baseline_promotion=doc["baseline_promotion"])
+            baseline_promotion=doc["baseline_promotion"],
+            links=InsightLinks.from_document(tenant, doc["links"]))
 
 
 @strawberry.type(description="A promotion's decision, recorded with every rule's result.")
@@ -241,7 +263,8 @@ class Promotion:
                    results=[RuleOutcome(rule_id=r["ruleId"], mode=RuleMode(r["mode"]),
                                         passed=r["passed"], values=r["values"],
                                         error=r["error"]) for r in p.results],
-                   insight=PromotionInsight.from_document(p.insight) if p.insight else None,
+                   insight=PromotionInsight.from_document(p.tenant, p.insight)
+                   if p.insight else None,
                    insight_markdown=p.insight_markdown)
 
 

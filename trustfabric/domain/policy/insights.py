@@ -3,7 +3,7 @@ that failed them, the policy↔data diff against the last passing promotion of t
 lineage and the cause it shows, and ranked mitigations."""
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trustfabric.domain.policy.evaluation import Decision, minimal_change
@@ -68,6 +68,18 @@ class Baseline:
     promotion_id: str
     version: PolicyVersion
     facts: Facts
+    image_digest: str
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where to look in the lineage: the image, the commit it was built from, its base
+    images, and the image of the last passing promotion the diff is against."""
+
+    image: str
+    commit: str | None = None
+    base_images: tuple[str, ...] = ()
+    baseline_image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +91,8 @@ class Insight:
     rule_changes: tuple[RuleChange, ...]
     fact_changes: tuple[FactChange, ...]
     mitigations: tuple[Mitigation, ...]
-    baseline_promotion: str | None = None
-    links: dict[str, str] = field(default_factory=dict)
+    baseline_promotion: str | None
+    links: Links
 
 
 # What to do about a failing rule, by its template; the fact change is added when derived.
@@ -99,7 +111,7 @@ AUDIT_FIRST = ("If the rule is new or was tightened, run it in AUDIT mode first:
 
 
 def explain(version: CompiledVersion, facts: Facts, decision: Decision,
-            baseline: Baseline | None) -> Insight:
+            baseline: Baseline | None, links: Links) -> Insight:
     rules = {rule.rule.id: rule for rule in version.rules}
     old = compiled(baseline.version) if baseline else None
     old_rules = {rule.rule.id: rule for rule in old.rules} if old else {}
@@ -126,7 +138,8 @@ def explain(version: CompiledVersion, facts: Facts, decision: Decision,
     return Insight(
         tuple(constraints), cause, deciding.rule_id if deciding else None, deciding_fact,
         rule_changes, fact_changes, _mitigations(constraints, rules),
-        baseline.promotion_id if baseline else None)
+        baseline.promotion_id if baseline else None,
+        replace(links, baseline_image=baseline.image_digest if baseline else None))
 
 
 def _cause(rule: CompiledRule, old_rule: CompiledRule | None, facts: Facts,
@@ -200,6 +213,13 @@ def markdown(insight: Insight, promotion: dict[str, str]) -> str:
         lines += [f"- rule `{r.rule_id}` {r.kind.value.lower()}: `{r.old_expression or ''}` → "
                   f"`{r.new_expression or ''}`" for r in insight.rule_changes]
         lines += [f"- fact `{f.fact}`: {f.old!r} → {f.new!r}" for f in insight.fact_changes]
+    links = insight.links
+    lines += ["", f"**Lineage:** image `{links.image}`"
+              + (f", built from commit `{links.commit}`" if links.commit else "")
+              + (f", on {', '.join(f'`{b}`' for b in links.base_images)}"
+                 if links.base_images else "")
+              + (f"; last passed as image `{links.baseline_image}`"
+                 if links.baseline_image else "")]
     lines += ["", "**What to do**"]
     lines += [f"{m.rank}. {m.action} (`{m.rule_id}`)" for m in insight.mitigations]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ from trustfabric.domain.policy import hints
 from trustfabric.domain.policy.drift import Assessment, assess
 from trustfabric.domain.policy.evaluation import Decision, evaluate
 from trustfabric.domain.policy.facts import Facts
-from trustfabric.domain.policy.insights import Baseline, explain, markdown
+from trustfabric.domain.policy.insights import Baseline, Links, explain, markdown
 from trustfabric.domain.policy.records import (
     EnvironmentRecord,
     PromotionRecord,
@@ -58,6 +58,8 @@ class PolicyStore(Protocol):
 
     async def recent_decisions(self, tenant: str, to: str,
                                limit: int) -> list[tuple[str, Facts]]: ...
+
+    async def image_origin(self, image_key: str) -> tuple[str | None, list[str]]: ...
 
 
 def _checked(value: str, what: str) -> str:
@@ -190,7 +192,9 @@ class PolicyService:
         insight = None
         if not decision.allowed:
             baseline = await self._store.baseline(owner, image_key, to_env, at)
-            insight = explain(version, snapshot.facts, decision, baseline)
+            commit, bases = await self._store.image_origin(image_key)
+            insight = explain(version, snapshot.facts, decision, baseline,
+                              Links(image_digest, commit, tuple(bases)))
         props = {
             "key": key, "kind": "Promotion", "tenant": owner, "promotionId": idempotency_key,
             "imageKey": image_key, "imageDigest": image_digest, "from": from_env, "to": to_env,

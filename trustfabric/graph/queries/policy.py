@@ -130,3 +130,14 @@ UPDATE_ENVIRONMENT = Cypher(
     RETURN e {.*} AS environment
     """,
 )
+
+# Where an image comes from, for an insight's links into the lineage.
+IMAGE_ORIGIN = Cypher(
+    "policy.image_origin",
+    """
+    MATCH (i:Image {key: $imageKey})
+    OPTIONAL MATCH (i)-[:BUILT_FROM]->(c:Commit)
+    OPTIONAL MATCH (i)-[:BASED_ON]->(b:Image)
+    RETURN c.sha AS commit, collect(b.digest) AS baseImages
+    """,
+)
