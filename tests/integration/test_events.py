@@ -22,7 +22,7 @@ async def collect(url: str, token: str, into: list[str],
 
 
 async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
-    base_url, make_token, psi_pair
+    api, base_url, make_token, psi_pair
 ):
     token = await make_token(psi_pair["tenant"])
     intruder = await make_token(psi_pair["tenant"] + "-other")
@@ -30,7 +30,9 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
     listeners = [asyncio.create_task(collect(base_url, token, mine)),
                  asyncio.create_task(collect(base_url, token, final, ["DONE", "FAILED"])),
                  asyncio.create_task(collect(base_url, intruder, theirs))]
-    await asyncio.sleep(0.5)
+    tenant, bus = psi_pair["tenant"], api.services.events
+    await until(lambda: bus.subscriptions(tenant) == 2
+                and bus.subscriptions(tenant + "-other") == 1, what="the three subscriptions")
     async with PsiClient(base_url, token) as client:
         await client.cardinality(psi_pair["dataset"], selectors(2, 14))
     await until(lambda: "DONE" in mine, seconds=5.0, what="the job's DONE event")
@@ -41,8 +43,8 @@ async def test_subscribers_see_their_own_jobs_states_and_nobody_elses(
     assert theirs == []
 
 
-async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, psi_pair, gql,
-                                                          worker):
+async def test_a_cancelled_job_is_told_to_its_subscribers(api, base_url, make_token, psi_pair,
+                                                          gql, worker):
     """A cancellation's event reaches the subscribers of the process that wrote it (its own
     poller skips what it wrote)."""
     token = await make_token(psi_pair["tenant"])
@@ -50,7 +52,8 @@ async def test_a_cancelled_job_is_told_to_its_subscribers(base_url, make_token, 
     try:
         seen: list[str] = []
         listener = asyncio.create_task(collect(base_url, token, seen))
-        await asyncio.sleep(0.5)
+        await until(lambda: api.services.events.subscriptions(psi_pair["tenant"]) == 1,
+                    what="the subscription")
         async with PsiClient(base_url, token) as client:
             job = await client.submit(psi_pair["dataset"], client.prepare(selectors(2, 14)))
         cancelled = await gql("mutation($id: ID!) { cancelPsiJob(id: $id) { status } }", token,
@@ -86,7 +89,7 @@ async def subscribed(bus: EventBus, tenant: str) -> tuple[list[dict], asyncio.Ta
             seen.append(event)
 
     task = asyncio.create_task(listen())
-    await asyncio.sleep(0)  # subscribed
+    await until(lambda: bus.subscriptions(tenant) == 1, what="the subscription")
     return seen, task
 
 

@@ -117,7 +117,8 @@ async def test_missing_bad_and_revoked_tokens_are_unauthenticated(gql, services,
     token_id, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "revoked")
     assert "errors" not in await gql(query, secret)
     await services.repos.tokens.revoke(token_id)
-    # revoked by another process: the API's cache trusts a verified token for at most the TTL
+    # revoked by another process: the API's cache trusts a verified token for at most the TTL,
+    # which is let pass on purpose
     await asyncio.sleep(settings.token_cache_ttl_s + 0.1)
     assert codes(await gql(query, secret)) == ["UNAUTHENTICATED"]
 

@@ -192,7 +192,9 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     owed = await cancelled()
     assert "QUEUED" in {d["jobStatus"] for d in owed}  # the one in flight, too
     hook.release.set()  # what was claimed is sent once, fails, and is not retried
-    await asyncio.sleep(0.5)  # all three attempts would be over by now (backoff 0.05 s)
+    # time let pass on purpose, to see that nothing more is sent: all three attempts would
+    # be over by now (backoff 0.05 s)
+    await asyncio.sleep(0.5)
     assert 1 <= hook.requests <= len(owed) and hook.received == []
     # unchanged by the outcome of what was in flight (a fan-out that raced the deactivation
     # may have added a delivery since, which the dispatcher cancels in its turn)

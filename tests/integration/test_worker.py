@@ -4,7 +4,7 @@ crypto process is replaced, and crypto processes give way to the API."""
 import asyncio
 import os
 
-from tests.helpers import done_events, selectors
+from tests.helpers import done_events, polled, selectors
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.psi.worker import lease_until
 
@@ -19,8 +19,9 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         claimed = await services.repos.jobs.claim("stale-worker", {psi_pair["tenant"]: 10},
                                                 lease_until(0.5))
         assert [j.id for j in claimed] == [job["id"]]
-        await asyncio.sleep(0.6)  # the lease runs out while the stale worker is "paused"
-        fresh = await services.repos.jobs.claim("fresh-worker", {}, lease_until(30), reclaim=10)
+        # the lease runs out while the stale worker is "paused": a fresh claim takes the job
+        fresh = await polled(lambda: services.repos.jobs.claim(
+            "fresh-worker", {}, lease_until(30), reclaim=10), bool, seconds=5.0)
         assert [j.id for j in fresh] == [job["id"]]
         stale.owner = "stale-worker"
         await stale._process(claimed)  # it wakes up and tries to write its result

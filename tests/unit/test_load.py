@@ -104,7 +104,7 @@ async def test_the_live_gini_moves_on_with_its_window_when_nothing_is_served():
     state.refused("b", "UNAVAILABLE")
     state.served(["a"])
     assert GINI._value.get() > 0.16
-    await asyncio.sleep(0.25)  # the window passes with nothing served
+    await asyncio.sleep(0.25)  # on purpose: the window passes with nothing served
     await state.tick(gini_every_s=0.0)
     assert GINI._value.get() == 0.0
 

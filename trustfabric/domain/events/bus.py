@@ -66,6 +66,10 @@ class EventBus:
         finally:
             self._subscribers[tenant].pop(queue, None)
 
+    def subscriptions(self, tenant: str) -> int:
+        """How many subscriptions of the tenant are open (a test waits on it, not a sleep)."""
+        return len(self._subscribers.get(tenant, ()))
+
     def _listened(self) -> bool:
         return self._observer is not None or any(self._subscribers.values())
 
