@@ -66,6 +66,8 @@ def settings(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory)
         webhook_backoff_base_s=0.05,
         webhook_interval_s=0.1,
         webhook_max_attempts=3,
+        # long enough for a test's next decision to fall in it, short enough to wait out
+        policy_soak_s=5.0,
         _env_file=None,
     )
 

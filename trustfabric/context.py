@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 from trustfabric.domain.auth import Caller, bearer_secret
 from trustfabric.domain.controls import ControlsService
 from trustfabric.domain.events.bus import EventBus
+from trustfabric.domain.policy.proposals import DriftProposals
 from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
@@ -54,6 +55,7 @@ class Context:
     setups: SetupCache
     controls: ControlsService
     policy: PolicyService
+    proposals: DriftProposals
     signing: SigningKey
     events: EventBus
     # graphql-ws clients send their token in the connection_init payload

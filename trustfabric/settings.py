@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # Delivered and cancelled deliveries (their history) are kept this long; dead letters
     # until an operator replays them.
     webhook_retention_s: float = 7 * 86400.0
+    # An approved drift fix runs beside the old version this long before it merges.
+    policy_soak_s: float = 600.0
     # Off in production: a tenant's URL must not reach the service's own network.
     webhook_allow_private: bool = False
 

@@ -2,7 +2,8 @@
 decided by the declared version and explained when denied, drift assessed, tenants
 walled off."""
 
-from tests.helpers import codes
+from tests.helpers import codes, polled
+from trustfabric.domain.auth import Role
 from trustfabric.runtime.demo import digest
 
 INGEST = """
@@ -156,3 +157,83 @@ async def test_another_tenants_policies_are_out_of_reach(gql, make_token, tenant
     crossing = await gql(PROMOTE, other, input={"image": image, "from": "staging", "to": "prod",
                                                 "idempotencyKey": "x", "tenant": tenant})
     assert codes(crossing) == ["FORBIDDEN"]
+
+
+PROPOSE = """
+mutation($env: String!) {
+  proposeDriftFix(environment: $env) { id status contentHash replayed patch }
+}
+"""
+REVIEW = """
+mutation($id: String!, $approve: Boolean!, $hash: String!) {
+  reviewDriftProposal(id: $id, approve: $approve, contentHash: $hash) { status soakUntil reason }
+}
+"""
+
+
+async def drifted(gql, token, tenant: str, declared: list[dict], facts: dict) -> str:
+    """prod runs v1 (deployed) while `declared` is declared, after one promotion."""
+    await submit(gql, token, "v1", V1)
+    await submit(gql, token, "next", declared)
+    image = await record(gql, token, tenant, "one", facts)
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    await promote(gql, token, image, "p1")
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "next",
+                                     "deployed": "v1"})
+    return image
+
+
+async def test_low_risk_drift_merges_after_review_and_soak(gql, make_token, tenant, services):
+    author = await make_token(tenant)
+    reviewer = await make_token(tenant, Role.REVIEWER)
+    reworded = [{**rule, "message": rule["message"] + " (see the runbook)"} for rule in V1]
+    await drifted(gql, author, tenant, reworded, {"signed": True, "vulns_critical": 1})
+    proposed = (await gql(PROPOSE, author, env="prod"))["data"]["proposeDriftFix"]
+    assert proposed["status"] == "PROPOSED" and proposed["replayed"] == 1
+    assert [change["op"] for change in proposed["patch"]] == ["replace", "replace"]
+    ok = {"id": proposed["id"], "approve": True, "hash": proposed["contentHash"]}
+    # refused, each with its code: the author, a member, another tenant, a changed patch
+    assert codes(await gql(REVIEW, author, **ok)) == ["FORBIDDEN"]
+    assert codes(await gql(REVIEW, await make_token(tenant), **ok)) == ["FORBIDDEN"]
+    assert codes(await gql(REVIEW, await make_token(tenant + "-x", Role.REVIEWER), **ok)) == [
+        "NOT_FOUND"]
+    assert codes(await gql(REVIEW, reviewer, **{**ok, "hash": "sha256:" + "0" * 64})) == [
+        "BAD_USER_INPUT"]
+    approved = (await gql(REVIEW, reviewer, **ok))["data"]["reviewDriftProposal"]
+    assert approved["status"] == "SOAKING"
+
+    async def environment() -> dict:
+        envs = await gql("query { environments { name declared deployed drifted } }", author)
+        return envs["data"]["environments"][0]
+
+    async def merged() -> bool:
+        return not (await environment())["drifted"]
+
+    await polled(merged, bool, seconds=20.0)
+    assert (await environment())["deployed"].endswith("gate@next")
+    refusals = await services.repos.audit.page(tenant, "", 100, "policy.proposal.review")
+    assert sorted(e.outcome for e in refusals) == ["refused"] * 3 + ["soaking"]
+
+
+async def test_a_decision_that_differs_in_the_soak_rolls_back(gql, make_token, tenant):
+    author = await make_token(tenant)
+    reviewer = await make_token(tenant, Role.REVIEWER)
+    # tighter, and the one image recorded so far still passes it: LOW risk
+    tighter = [V1[0], {**V1[1], "expression": "vulns_critical <= 1"}]
+    await drifted(gql, author, tenant, tighter, {"signed": True, "vulns_critical": 1})
+    proposed = (await gql(PROPOSE, author, env="prod"))["data"]["proposeDriftFix"]
+    await gql(REVIEW, reviewer, id=proposed["id"], approve=True, hash=proposed["contentHash"])
+    # a new image with 2 criticals: v1 lets it in, the declared version does not
+    image = await record(gql, author, tenant, "two", {"signed": True, "vulns_critical": 2})
+    await promote(gql, author, image, "p2")
+    found = await gql("query { driftProposals { status reason } }", author)
+    [proposal] = found["data"]["driftProposals"]
+    assert proposal["status"] == "ROLLED_BACK" and "allowed True before" in proposal["reason"]
+
+
+async def test_high_risk_drift_is_not_proposed(gql, make_token, tenant):
+    token = await make_token(tenant)
+    await drifted(gql, token, tenant, V2, {"signed": True, "vulns_critical": 1})
+    refused = await gql(PROPOSE, token, env="prod")
+    assert codes(refused) == ["BAD_USER_INPUT"]
+    assert refused["errors"][0]["extensions"]["reasons"] == ["1 of 1 recent decisions would change"]

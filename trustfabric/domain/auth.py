@@ -14,6 +14,7 @@ class Role(enum.Enum):
     MEMBER = "member"  # reads and writes its own tenant
     AUDITOR = "auditor"  # reads its own tenant, writes nothing
     OPERATOR = "operator"  # reads and writes any tenant
+    REVIEWER = "reviewer"  # a member who also approves what others propose in its tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,16 @@ class Caller:
         if not self.crosses_tenants:
             raise Forbidden("this token may not act on another tenant")
         return requested
+
+    def require_reviewer(self, tenant: str, author: str) -> None:
+        """Approves a change in `tenant` proposed by token `author`: a reviewer or operator
+        of that tenant, never the author."""
+        if self.role not in (Role.REVIEWER, Role.OPERATOR):
+            raise Forbidden("approving needs the reviewer role")
+        if self.tenant != tenant:
+            raise Forbidden("a change is approved from its own tenant")
+        if self.token_id == author:
+            raise Forbidden("a change is approved by someone other than its author")
 
     def require_write(self) -> None:
         if self.role is Role.AUDITOR:

@@ -14,6 +14,7 @@ collects millions of edges.
     (:Environment {name, position, declared, deployed})   declared/deployed: version keys
     (:Promotion {promotionId, from, to, allowed, results, insight})-[:OF]->(:Image),
         -[:UNDER]->(:PolicyVersion {rules}), -[:USED]->(:Snapshot)
+    (:DriftProposal {environment, fromVersion, toVersion, patch, status, soakUntil})
 
 The other records link by property (ids), not by edge: a job names its dataset version,
 a delivery its endpoint, so hot nodes never collect edges. `tests/unit/test_graph_model.py`

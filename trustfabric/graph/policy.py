@@ -7,6 +7,7 @@ from typing import Any
 from trustfabric.domain.audit import AuditEvent, now_iso
 from trustfabric.domain.policy.facts import Facts
 from trustfabric.domain.policy.insights import Baseline
+from trustfabric.domain.policy.proposals import Proposal, ProposalStatus
 from trustfabric.domain.policy.records import (
     EnvironmentRecord,
     PromotionRecord,
@@ -133,6 +134,49 @@ class PolicyRepository:
             return None
         return Baseline(rows[0]["promotionId"], version.policy, json.loads(rows[0]["facts"]),
                         rows[0]["imageDigest"])
+
+    async def create_proposal(self, proposal: Proposal, audit: AuditEvent) -> None:
+        async def work(tx: Tx) -> None:
+            await tx.run(ingest.CREATE_MISSING["DriftProposal"],
+                         rows=[{"key": proposal.key, "props": proposal.document()}])
+            await AuditRepository.record_in(tx, audit)
+
+        await self._executor.write_tx(work)
+
+    async def proposal(self, key: str, tenant: str | None) -> Proposal | None:
+        rows = await self._executor.read(q.PROPOSAL, key=key, tenant=tenant)
+        return Proposal.from_row(rows[0]["proposal"]) if rows else None
+
+    async def proposals(self, tenant: str) -> list[Proposal]:
+        rows = await self._executor.read(q.PROPOSALS, tenant=tenant)
+        return [Proposal.from_row(row["proposal"]) for row in rows]
+
+    async def soaking(self, tenant: str, environment: str) -> list[Proposal]:
+        rows = await self._executor.read(q.SOAKING, tenant=tenant, environment=environment)
+        return [Proposal.from_row(row["proposal"]) for row in rows]
+
+    async def due(self, now: str) -> list[Proposal]:
+        rows = await self._executor.read(q.DUE, now=now)
+        return [Proposal.from_row(row["proposal"]) for row in rows]
+
+    async def move(self, key: str, expected: ProposalStatus, changes: dict[str, Any],
+                   audit: AuditEvent, deployed: str | None = None) -> Proposal | None:
+        """The proposal moved on from `expected` (None: it had moved already), with its
+        environment's deployed version when it merges, in one transaction."""
+
+        async def work(tx: Tx) -> Proposal | None:
+            rows = await tx.run(q.MOVE_PROPOSAL, key=key, expected=expected.value,
+                                changes=changes)
+            if not rows:
+                return None
+            moved = Proposal.from_row(rows[0]["proposal"])
+            if deployed is not None:
+                await tx.run(q.SET_DEPLOYED, deployed=deployed, now=now_iso(),
+                             key=entity_key("Environment", moved.tenant, moved.environment))
+            await AuditRepository.record_in(tx, audit)
+            return moved
+
+        return await self._executor.write_tx(work)
 
     async def image_origin(self, image_key: str) -> tuple[str | None, list[str]]:
         """The commit an image was built from, and the images it is based on."""

@@ -6,6 +6,7 @@ from trustfabric.domain.policy.rules import PolicyVersion, Rule
 from trustfabric.resolvers.provenance import key_of
 from trustfabric.schema.policy import (
     CoachingHint,
+    DriftProposal,
     Environment,
     PolicyDefinition,
     PolicyDrift,
@@ -60,3 +61,21 @@ async def promotion(info: Info, id: str, tenant: str | None = None) -> Promotion
 async def policy_drift(info: Info, tenant: str | None = None) -> list[PolicyDrift]:
     found = await info.context.policy.drift(info.context.caller, tenant)
     return [PolicyDrift.from_assessment(*item) for item in found]
+
+
+async def propose_drift_fix(info: Info, environment: str,
+                            tenant: str | None = None) -> DriftProposal:
+    proposal = await info.context.proposals.propose(info.context.caller, tenant, environment)
+    return DriftProposal.from_proposal(proposal)
+
+
+async def review_drift_proposal(info: Info, id: str, approve: bool, content_hash: str,
+                                tenant: str | None = None) -> DriftProposal:
+    proposal = await info.context.proposals.review(info.context.caller, tenant, id, approve,
+                                                   content_hash)
+    return DriftProposal.from_proposal(proposal)
+
+
+async def drift_proposals(info: Info, tenant: str | None = None) -> list[DriftProposal]:
+    found = await info.context.proposals.of_tenant(info.context.caller, tenant)
+    return [DriftProposal.from_proposal(p) for p in found]

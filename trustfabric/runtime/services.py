@@ -15,6 +15,7 @@ from trustfabric.domain.audit import iso
 from trustfabric.domain.controls import ControlsService, PilotControls, QuotaGate
 from trustfabric.domain.events.bus import EventBus
 from trustfabric.domain.fairness.load import LAG_PROBE_S, LoadState, settle_collector
+from trustfabric.domain.policy.proposals import DriftProposals
 from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.backlog import Backlog
 from trustfabric.domain.psi.bundles import SigningKey
@@ -54,6 +55,7 @@ class Services:
     controls: ControlsService
     psi: PsiRequests
     policy: PolicyService
+    proposals: DriftProposals
     server_key: ServerKey
     signing: SigningKey
     # jobs accepted here for this process's own proof worker; None when it runs none
@@ -108,17 +110,20 @@ class Services:
         setups = SetupCache(repos.datasets, server_key, settings.psi_false_positive_rate)
         controls = ControlsService(repos.controls, load, jobs.cancel_for_party)
         backlog = Backlog() if with_worker else None
+        proposals = DriftProposals(repos.policy, repos.audit, settings.policy_soak_s)
+        policy = PolicyService(repos.policy, proposals)
         psi = PsiRequests(
             jobs=jobs, datasets=datasets, setups=setups, controls=repos.controls,
             audit=repos.audit, key=server_key, quotas=QuotaGate(), load=load,
             wake=events.wake, backlog=backlog, write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, load, events, datasets, setups, controls, psi,
-                   PolicyService(repos.policy), server_key, signing, backlog)
+                   policy, proposals, server_key, signing, backlog)
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.datasets,
-                       self.setups, self.controls, self.policy, self.signing, self.events)
+                       self.setups, self.controls, self.policy, self.proposals, self.signing,
+                       self.events)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""
@@ -153,6 +158,7 @@ class Services:
                          on_stop=dispatcher.close)
         background.every("retention", 60.0, self._retire_events)
         background.every("load-probe", LAG_PROBE_S, self.load.tick)
+        background.every("drift-merge", 5.0, self._merge_drift)
         settle_collector()
         if self.backlog is not None:
             worker = self.worker()
@@ -167,6 +173,11 @@ class Services:
         else:  # no worker here to report the queue: look at it for back-pressure
             background.every("queue-watch", 0.5, self._watch_queue)
         return background
+
+    async def _merge_drift(self) -> None:
+        for merged in await self.proposals.merge_due():
+            log.info("drift proposal %s merged: %s runs its declared version", merged.id,
+                     merged.environment)
 
     async def _preseed(self) -> None:
         try:

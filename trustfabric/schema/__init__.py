@@ -33,6 +33,7 @@ from trustfabric.schema.ingest import IngestResult
 from trustfabric.schema.lineage import Impact, Lineage, Subgraph
 from trustfabric.schema.policy import (
     CoachingHint,
+    DriftProposal,
     Environment,
     PolicyDrift,
     PolicySubmission,
@@ -135,6 +136,10 @@ class Query:
         resolver=policy_resolvers.policy_drift, permission_classes=READ,
         description="Environments whose deployed policy is not the declared one, with risk.",
     )
+    drift_proposals: list[DriftProposal] = strawberry.field(
+        resolver=policy_resolvers.drift_proposals, permission_classes=READ,
+        description="Change proposals for drifted environments, newest first.",
+    )
     policy_hints: list[CoachingHint] = strawberry.field(
         resolver=policy_resolvers.policy_hints, permission_classes=READ,
         description="Coaching hints for a policy version, over the facts recorded so far.",
@@ -186,6 +191,16 @@ class Mutation:
     set_environment: Environment = strawberry.field(
         resolver=policy_resolvers.set_environment, permission_classes=WRITE,
         description="Declare an environment's version in force, or report the deployed one.",
+    )
+    propose_drift_fix: DriftProposal = strawberry.field(
+        resolver=policy_resolvers.propose_drift_fix, permission_classes=WRITE,
+        description="Propose running the declared version of a LOW-risk drifted "
+                    "environment; HIGH risk is refused.",
+    )
+    review_drift_proposal: DriftProposal = strawberry.field(
+        resolver=policy_resolvers.review_drift_proposal, permission_classes=READ,
+        description="Reviewers: approve (starts the soak) or reject a proposal, naming the "
+                    "contentHash reviewed.",
     )
     promote: Promotion = strawberry.field(
         resolver=policy_resolvers.promote, permission_classes=WRITE,

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from trustfabric.domain.policy import hints as domain_hints
 from trustfabric.domain.policy.drift import Assessment, Risk
 from trustfabric.domain.policy.insights import Cause
+from trustfabric.domain.policy.proposals import Proposal, ProposalStatus
 from trustfabric.domain.policy.records import EnvironmentRecord, PromotionRecord, StoredVersion
 from trustfabric.domain.policy.rules import Rule, RuleMode
 from trustfabric.schema.provenance import Severity
@@ -24,6 +25,8 @@ strawberry.enum(Cause, name="PromotionCause",
                 description="What changed since the last passing promotion.")
 strawberry.enum(Risk, name="DriftRisk",
                 description="LOW drift may be merged by a reviewed proposal.")
+strawberry.enum(ProposalStatus, name="DriftProposalStatus",
+                description="PROPOSED → SOAKING → MERGED, or ROLLED_BACK, or REJECTED.")
 
 
 def _field(description: str) -> Any:
@@ -294,3 +297,31 @@ class PolicyDrift:
                    reasons=list(a.reasons),
                    flips=[DecisionFlip(snapshot=f.snapshot, before=f.before, after=f.after)
                           for f in a.flips], replayed=a.replayed)
+
+
+@strawberry.type(description="A change proposal that merges a LOW-risk drift: the declared "
+                             "version, reviewed, soaked beside the deployed one, then merged.")
+class DriftProposal:
+    id: str = _field("The proposal's id.")
+    environment: str = _field("The drifted environment.")
+    from_version: str = _field("Key of the version deployed now.")
+    to_version: str = _field("Key of the declared version it brings.")
+    patch: JSON = _field("The rule changes, as reviewed.")
+    rollback: JSON = _field("The rule changes that undo it.")
+    replayed: int = _field("Recent decisions replayed under both versions: none flipped.")
+    content_hash: str = _field("What an approval names: a changed proposal is refused.")
+    author: str = _field("The token that proposed it.")
+    status: ProposalStatus = _field("Where it stands.")
+    reviewer: str | None = _field("The token that reviewed it.")
+    soak_until: datetime | None = _field("When an approved proposal merges, if no decision "
+                                         "differs until then.")
+    reason: str | None = _field("Why it rolled back.")
+
+    @classmethod
+    def from_proposal(cls, p: Proposal) -> "DriftProposal":
+        return cls(id=p.id, environment=p.environment, from_version=p.from_version,
+                   to_version=p.to_version, patch=JSON(p.patch), rollback=JSON(p.rollback),
+                   replayed=p.replayed, content_hash=p.content_hash, author=p.author,
+                   status=p.status, reviewer=p.reviewer,
+                   soak_until=datetime.fromisoformat(p.soak_until) if p.soak_until else None,
+                   reason=p.reason)

@@ -15,6 +15,7 @@ from trustfabric.domain.policy.drift import Assessment, assess
 from trustfabric.domain.policy.evaluation import Decision, evaluate
 from trustfabric.domain.policy.facts import Facts
 from trustfabric.domain.policy.insights import Baseline, Links, explain, markdown
+from trustfabric.domain.policy.proposals import DriftProposals
 from trustfabric.domain.policy.records import (
     EnvironmentRecord,
     PromotionRecord,
@@ -69,8 +70,10 @@ def _checked(value: str, what: str) -> str:
 
 
 class PolicyService:
-    def __init__(self, store: PolicyStore) -> None:
+    def __init__(self, store: PolicyStore, proposals: DriftProposals) -> None:
         self._store = store
+        # told of every decision: a drift fix under soak is compared on it
+        self._proposals = proposals
 
     # -- authoring -----------------------------------------------------------------------
     async def submit_version(self, caller: Caller, tenant: str | None,
@@ -209,6 +212,8 @@ class PolicyService:
             tenant=owner, actor=caller.token_id, action="policy.promote",
             subject=idempotency_key, outcome="allowed" if decision.allowed else "denied",
             reason=insight.cause.value if insight else None))
+        if recorded is not None:
+            await self._proposals.canary(owner, to_env, snapshot.key, snapshot.facts)
         if recorded is None:  # recorded concurrently under the same key
             again = await self._store.promotion(key, owner)
             if again is None:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly",
-                 "Snapshot", "Environment", "Promotion")
+                 "Snapshot", "Environment", "Promotion", "DriftProposal")
 
 
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",

@@ -141,3 +141,58 @@ IMAGE_ORIGIN = Cypher(
     RETURN c.sha AS commit, collect(b.digest) AS baseImages
     """,
 )
+
+PROPOSAL = Cypher(
+    "policy.proposal",
+    """
+    MATCH (p:DriftProposal {key: $key})
+    WHERE $tenant IS NULL OR p.tenant = $tenant
+    RETURN p {.*} AS proposal
+    """,
+)
+
+PROPOSALS = Cypher(
+    "policy.proposals",
+    """
+    MATCH (p:DriftProposal) WHERE p.tenant = $tenant
+    RETURN p {.*} AS proposal ORDER BY p.createdAt DESC LIMIT 100
+    """,
+)
+
+SOAKING = Cypher(
+    "policy.soaking",
+    """
+    MATCH (p:DriftProposal)
+    WHERE p.status = 'SOAKING' AND p.tenant = $tenant AND p.environment = $environment
+    RETURN p {.*} AS proposal
+    """,
+)
+
+DUE = Cypher(
+    "policy.proposals_due",
+    """
+    MATCH (p:DriftProposal)
+    WHERE p.status = 'SOAKING' AND p.soakUntil <= $now
+    RETURN p {.*} AS proposal LIMIT 100
+    """,
+)
+
+# Compare and set: a proposal moves on only from the status its mover saw.
+MOVE_PROPOSAL = Cypher(
+    "policy.move_proposal",
+    """
+    MATCH (p:DriftProposal {key: $key})
+    WHERE p.status = $expected
+    SET p += $changes
+    RETURN p {.*} AS proposal
+    """,
+)
+
+SET_DEPLOYED = Cypher(
+    "policy.set_deployed",
+    """
+    MATCH (e:Environment {key: $key})
+    SET e.deployed = $deployed, e.updatedAt = $now
+    RETURN e.key AS key
+    """,
+)
