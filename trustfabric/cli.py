@@ -22,7 +22,12 @@ from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.graph.embedded import EmbeddedServer, port_open
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.runtime.background import Background
-from trustfabric.runtime.demo import DEMO_TENANTS, seed_demo, seed_demo_datasets
+from trustfabric.runtime.demo import (
+    DEMO_TENANTS,
+    seed_demo,
+    seed_demo_datasets,
+    seed_demo_policies,
+)
 from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings, get_settings
 from trustfabric.web.serving import HttpProtocol
@@ -89,6 +94,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
             if not await services.repos.tokens.tenants():
                 await seed_demo(services.repos.ingest)
                 await seed_demo_datasets(services.datasets)
+                await seed_demo_policies(services.policy)
                 lines = []
                 for tenant in DEMO_TENANTS:
                     _, secret = await services.repos.tokens.create(tenant, Role.MEMBER, "demo")

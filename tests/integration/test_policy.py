@@ -4,7 +4,7 @@ walled off."""
 
 from tests.helpers import codes, polled
 from trustfabric.domain.auth import Role
-from trustfabric.runtime.demo import digest
+from trustfabric.runtime.demo import digest, seed_demo_policies
 
 INGEST = """
 mutation($input: IngestInput!) { ingest(input: $input) { builds } }
@@ -237,3 +237,18 @@ async def test_high_risk_drift_is_not_proposed(gql, make_token, tenant):
     refused = await gql(PROPOSE, token, env="prod")
     assert codes(refused) == ["BAD_USER_INPUT"]
     assert refused["errors"][0]["extensions"]["reasons"] == ["1 of 1 recent decisions would change"]
+
+
+async def test_the_demo_shows_an_explained_denial_and_a_drift(gql, make_token, services,
+                                                              demo_tenant):
+    await seed_demo_policies(services.policy, (demo_tenant,))
+    token = await make_token(demo_tenant)
+    found = await gql('query { promotion(id: "demo-fail") { allowed insight { cause '
+                      "decidingRule baselinePromotion } } policyDrift { environment { name } "
+                      "risk } }", token)
+    assert found["data"]["promotion"] == {"allowed": False, "insight": {
+        "cause": "POLICY_CHANGE", "decidingRule": "criticals", "baselinePromotion": "demo-pass"}}
+    assert [d["environment"]["name"] for d in found["data"]["policyDrift"]] == ["staging"]
+    # the lineage's policy versions carry the rules: they are the same nodes
+    lineage = await gql('query { environments { name declared } }', token)
+    assert {e["name"] for e in lineage["data"]["environments"]} == {"staging", "prod"}
