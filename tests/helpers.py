@@ -19,7 +19,7 @@ from strawberry import relay
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.psi.records import NewJob
-from trustfabric.domain.webhooks import WebhookDispatcher
+from trustfabric.domain.webhooks import Delivery, DueDelivery, Endpoint, WebhookDispatcher
 from trustfabric.graph.cypher import Cypher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,11 +149,11 @@ async def raw_job_event(services: Any, tenant: str, job_id: str, at: str) -> str
     return event_id
 
 
-async def raw_delivery(services: Any, endpoint: dict[str, Any], at: str, *,
+async def raw_delivery(services: Any, endpoint: Endpoint, at: str, *,
                        due: bool = False, status: str = "PENDING") -> str:
-    delivery_id = f"{endpoint['tenant']}-{endpoint['id']}"
-    await services.executor.write(RAW_DELIVERY, id=delivery_id, endpointId=endpoint["id"],
-                                  tenant=endpoint["tenant"], at=at, due=due, status=status)
+    delivery_id = f"{endpoint.tenant}-{endpoint.id}"
+    await services.executor.write(RAW_DELIVERY, id=delivery_id, endpointId=endpoint.id,
+                                  tenant=endpoint.tenant, at=at, due=due, status=status)
     return delivery_id
 
 
@@ -161,7 +161,7 @@ async def done_events(services: Any, job_id: str) -> int:
     """How many DONE events the job's outbox holds."""
     job = await services.repos.jobs.get(job_id, None)
     page = await services.repos.job_events.events_after(job.created_at)
-    return sum(1 for e in page.events if e["jobId"] == job_id and e["status"] == "DONE")
+    return sum(1 for e in page.events if e.job_id == job_id and e.status == "DONE")
 
 
 # -- webhooks: receivers and a dispatcher without a database ------------------------------
@@ -185,10 +185,12 @@ class OneDelivery:
         self.url = url
         self.outcomes: list[tuple[str, int]] = []
 
-    async def claim_due(self, lease_until: str, limit: int, busy: object = ()) -> list:
-        delivery = {"id": "d1", "endpointId": "wh_x", "eventId": "e1", "tenant": "t",
-                    "jobId": "j", "jobStatus": "DONE", "eventAt": now_iso(), "attempts": 0}
-        return [(delivery, self.url, "whsec_x", True)]
+    async def claim_due(self, lease_until: str, limit: int, busy: object = ()
+                        ) -> list[DueDelivery]:
+        delivery = Delivery(id="d1", endpoint_id="wh_x", event_id="e1", tenant="t",
+                            job_id="j", job_status="DONE", event_at=now_iso(),
+                            status="PENDING", attempts=0)
+        return [DueDelivery(delivery, self.url, "whsec_x", True)]
 
     async def retry_later(self, delivery_id: str, attempts: int, at: str, error: str) -> None:
         self.outcomes.append(("RETRY", attempts))

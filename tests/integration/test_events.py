@@ -11,6 +11,7 @@ from tests.helpers import Timeline, raw_event_batches, selectors, until
 from trustfabric.client.psi import PsiClient, job_events
 from trustfabric.domain.events import bus as events
 from trustfabric.domain.events.bus import EventBus
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.graph.job_events import JobEventRepository
 
 
@@ -81,8 +82,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> type[datetime]:
     return Clock
 
 
-async def subscribed(bus: EventBus, tenant: str) -> tuple[list[dict], asyncio.Task[None]]:
-    seen: list[dict] = []
+async def subscribed(bus: EventBus, tenant: str) -> tuple[list[JobEvent], asyncio.Task[None]]:
+    seen: list[JobEvent] = []
 
     async def listen() -> None:
         async for event in bus.subscribe(tenant, lambda event: True):
@@ -114,9 +115,9 @@ async def test_a_batch_committed_late_within_a_full_page_reaches_subscribers(ser
         for second in (3.0, 3.5, 4.0):
             clock.current = t.base + timedelta(seconds=second)
             await bus.poll_once()
-        await until(lambda: late in {event["id"] for event in seen}, seconds=1.0,
+        await until(lambda: late in {event.id for event in seen}, seconds=1.0,
                     what="the late batch's event")
-        heard = [event["id"] for event in seen]
+        heard = [event.id for event in seen]
         assert late in heard and len(heard) == len(set(heard)) == 551  # each once
     finally:
         listener.cancel()
@@ -139,9 +140,9 @@ async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
         for poll in range(3):
             clock.current = t.base + timedelta(seconds=10.01 + 0.1 * poll)
             await bus.poll_once()
-        await until(lambda: fresh in {event["id"] for event in seen}, seconds=1.0,
+        await until(lambda: fresh in {event.id for event in seen}, seconds=1.0,
                     what="the event written after subscribing")
         listener.cancel()
-        assert min(event["at"] for event in seen) >= t.at(8.0)
+        assert min(event.at for event in seen) >= t.at(8.0)
     finally:
         await t.drop(services)

@@ -52,6 +52,6 @@ async def test_job_events_are_read_in_pages_of_whole_batches(services):
     events, pages = await read_all_pages(services, tenant, before, limit=2)
     assert pages >= 3
     # the suite's worker may have started some of them meanwhile: their QUEUED events
-    queued = [e["jobId"] for e in events if e["status"] == "QUEUED"]
+    queued = [e.job_id for e in events if e.status == "QUEUED"]
     assert sorted(queued) == sorted(j.props["id"] for b in jobs for j in b)
-    assert len({e["id"] for e in events}) == len(events)  # none twice
+    assert len({e.id for e in events}) == len(events)  # none twice

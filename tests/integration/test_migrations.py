@@ -62,15 +62,15 @@ async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(se
     webhooks = services.repos.webhooks
     (kept, _), (gone, _) = [await webhooks.register(tenant, "https://x.example/h")
                             for _ in range(2)]
-    await webhooks.deactivate(gone["id"], tenant)
-    legacy = {endpoint["id"]: await raw_delivery(services, endpoint, "9999-01-01")
+    await webhooks.deactivate(gone.id, tenant)
+    legacy = {endpoint.id: await raw_delivery(services, endpoint, "9999-01-01")
               for endpoint in (kept, gone)}  # never due while the test runs
     [due] = [m for m in migrations.load_migrations() if m.name == "webhook_due"]
     await migrations.apply(services.executor, due)
-    assert [d["id"] for d in await webhooks.settled(tenant, "CANCELLED")] == [
-        legacy[gone["id"]]]
-    await webhooks.deactivate(kept["id"], tenant)
-    assert {d["id"] for d in await webhooks.settled(tenant, "CANCELLED")} == set(
+    assert [d.id for d in await webhooks.settled(tenant, "CANCELLED")] == [
+        legacy[gone.id]]
+    await webhooks.deactivate(kept.id, tenant)
+    assert {d.id for d in await webhooks.settled(tenant, "CANCELLED")} == set(
         legacy.values())
 
 
@@ -83,7 +83,7 @@ async def test_job_events_written_before_the_upgrade_are_read_after_it(services)
     [batches] = [m for m in migrations.load_migrations() if m.name == "job_event_batches"]
     await migrations.apply(services.executor, batches)
     page = await services.repos.job_events.events_after(before, tenants=[tenant])
-    assert [(e["id"], e["jobId"], e["status"]) for e in page.events] == [
+    assert [(e.id, e.job_id, e.status) for e in page.events] == [
         (event_id, "psi_legacy", "DONE")]
 
 

@@ -26,6 +26,7 @@ from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.webhooks import (
     SIGNATURE_HEADER,
+    Delivery,
     WebhookDispatcher,
     verify_signature,
 )
@@ -155,7 +156,7 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
                          ids=[d["id"] for d in dead])
     assert replayed["data"]["replayDeadLetters"] == []
     cancelled = await services.repos.webhooks.settled(psi_pair["tenant"], "CANCELLED")
-    assert {d["id"] for d in dead} <= {d["id"] for d in cancelled}
+    assert {d["id"] for d in dead} <= {d.id for d in cancelled}
 
 
 async def test_another_tenants_endpoint_hears_nothing(base_url, gql, make_token, psi_pair,
@@ -185,12 +186,12 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     await gql("mutation($id: ID!) { deleteWebhook(id: $id) }", token,
               id=registered["webhook"]["id"])
 
-    async def cancelled() -> list[dict]:
+    async def cancelled() -> list[Delivery]:
         return [d for d in await services.repos.webhooks.settled(tenant, "CANCELLED")
-                if d["jobId"] == job_id]
+                if d.job_id == job_id]
 
     owed = await cancelled()
-    assert "QUEUED" in {d["jobStatus"] for d in owed}  # the one in flight, too
+    assert "QUEUED" in {d.job_status for d in owed}  # the one in flight, too
     hook.release.set()  # what was claimed is sent once, fails, and is not retried
     # time let pass on purpose, to see that nothing more is sent: all three attempts would
     # be over by now (backoff 0.05 s)
@@ -198,8 +199,8 @@ async def test_a_deactivated_endpoints_deliveries_are_cancelled(
     assert 1 <= hook.requests <= len(owed) and hook.received == []
     # unchanged by the outcome of what was in flight (a fan-out that raced the deactivation
     # may have added a delivery since, which the dispatcher cancels in its turn)
-    later = {delivery["id"]: delivery for delivery in await cancelled()}
-    assert [later.get(delivery["id"]) for delivery in owed] == owed
+    later = {delivery.id: delivery for delivery in await cancelled()}
+    assert [later.get(delivery.id) for delivery in owed] == owed
     assert await services.repos.webhooks.settled(tenant, "DEAD") == []
 
 
@@ -213,15 +214,15 @@ async def test_a_delivery_due_for_a_deactivated_endpoint_is_cancelled_not_sent(
     tenant = "race-" + secrets.token_hex(4)
     # the dispatcher delivers while any endpoint is active: this tenant's other one is
     (gone, _), _ = [await services.repos.webhooks.register(tenant, url) for _ in range(2)]
-    await services.repos.webhooks.deactivate(gone["id"], tenant)
+    await services.repos.webhooks.deactivate(gone.id, tenant)
     raced = await raw_delivery(services, gone, now_iso(), due=True)
 
-    async def cancelled() -> list[dict]:
+    async def cancelled() -> list[Delivery]:
         return await services.repos.webhooks.settled(tenant, "CANCELLED")
 
     [delivery] = await polled(cancelled, bool, seconds=5.0)
-    assert delivery["id"] == raced
-    assert delivery.get("lastAttemptAt") is None  # as deactivating cancels: never tried
+    assert delivery.id == raced
+    assert delivery.last_attempt_at is None  # as deactivating cancels: never tried
     assert hook.requests == 0
 
 
@@ -236,9 +237,9 @@ async def test_delivery_history_is_dropped_after_its_retention(services):
                              (long_ago, "DEAD")), strict=True)]
     dropped = await services.repos.webhooks.drop_settled("2001-01-01T00:00:00+00:00")
     assert dropped >= 1  # the old one, and any other test's as old
-    assert [d["id"] for d in await services.repos.webhooks.settled(tenant, "CANCELLED")] == [recent]
+    assert [d.id for d in await services.repos.webhooks.settled(tenant, "CANCELLED")] == [recent]
     # a dead letter stays however old, for an operator to replay
-    assert [d["id"] for d in await services.repos.webhooks.settled(tenant, "DEAD")] == [dead]
+    assert [d.id for d in await services.repos.webhooks.settled(tenant, "DEAD")] == [dead]
 
 
 @pytest.fixture
@@ -275,7 +276,7 @@ async def test_a_batch_committed_late_within_a_full_page_is_fanned_out(services)
         everything = await polled(fanned, lambda ids: len(ids) == 22)
         assert late in everything and len(everything) == 22
     finally:
-        await services.repos.webhooks.deactivate(endpoint["id"], None)
+        await services.repos.webhooks.deactivate(endpoint.id, None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
 
@@ -297,7 +298,7 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
     endpoint, _ = await services.repos.webhooks.register(tenant, url)
     for i in range(4):
         await services.executor.write(
-            RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
+            RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint.id, tenant=tenant,
             at=f"2001-01-01T00:00:0{i}.000000+00:00", due=True, status="PENDING")
     first, second = (dispatcher_of(services.repos.webhooks, timeout_s=0.5, allow_private=True)
                      for _ in range(2))
@@ -314,7 +315,7 @@ async def test_an_endpoints_deliveries_sent_one_after_another_are_not_sent_twice
             await first.sent()
             await second.sent()
     finally:
-        await services.repos.webhooks.deactivate(endpoint["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoint.id, tenant)
         await runner.cleanup()
     assert sorted(received) == sorted(set(received)) and len(received) == 4
 
@@ -324,18 +325,18 @@ async def test_a_tenant_has_at_most_so_many_webhooks(services, settings, gql, ma
     """Each endpoint gets every event of its tenant: their number bounds what one event
     costs."""
     token = await make_token(tenant)
-    endpoints = [(await services.repos.webhooks.register(tenant, f"https://h{n}.example.com/h"))[0]
+    endpoints = [(await services.repos.webhooks.register(tenant, f"https://h{n}.example.com/h"))[0].id
                  for n in range(settings.webhook_max_per_tenant)]
     try:
         refused = await gql(REGISTER, token, url="https://one-more.example.com/h")
         assert codes(refused) == ["BAD_USER_INPUT"]
         assert "at most" in refused["errors"][0]["message"]
-        await services.repos.webhooks.deactivate(endpoints.pop()["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoints.pop(), tenant)
         accepted = await gql(REGISTER, token, url="https://one-more.example.com/h")
-        endpoints.append(accepted["data"]["registerWebhook"]["webhook"])
+        endpoints.append(accepted["data"]["registerWebhook"]["webhook"]["id"])
     finally:
         for endpoint in endpoints:
-            await services.repos.webhooks.deactivate(endpoint["id"], tenant)
+            await services.repos.webhooks.deactivate(endpoint, tenant)
 
 
 async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
@@ -377,7 +378,7 @@ async def test_a_slow_endpoint_holds_back_its_own_deliveries_not_the_others(
     finally:
         released.set()
         for endpoint, tenant in ((stalled, slow_tenant), (quick, fast_tenant)):
-            await services.repos.webhooks.deactivate(endpoint["id"], tenant)
+            await services.repos.webhooks.deactivate(endpoint.id, tenant)
         await slow_runner.cleanup()
         await fast_runner.cleanup()
 
@@ -393,17 +394,18 @@ async def test_claims_at_the_same_moment_do_not_share_a_delivery(
         start = datetime(2000, 6, 1, tzinfo=UTC)
         for i in range(5):
             await services.executor.write(
-                RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint["id"], tenant=tenant,
+                RAW_DELIVERY, id=f"{tenant}-{i}", endpointId=endpoint.id, tenant=tenant,
                 at=iso(start + timedelta(seconds=i)), due=True, status="PENDING")
 
         async def claim(tenant: str = tenant) -> set[str]:
             lease = iso(datetime.now(UTC) + timedelta(seconds=10))  # as deliver_due does
-            return {d["id"] for d, *_ in await services.repos.webhooks.claim_due(lease, limit=50)
-                    if d["tenant"] == tenant}
+            return {due.delivery.id
+                    for due in await services.repos.webhooks.claim_due(lease, limit=50)
+                    if due.delivery.tenant == tenant}
 
         claims = await asyncio.gather(*(claim() for _ in range(4)))
         shared.append(sum(map(len, claims)) - len(set().union(*claims)))
-        await services.repos.webhooks.deactivate(endpoint["id"], tenant)
+        await services.repos.webhooks.deactivate(endpoint.id, tenant)
     assert shared == [0] * 30
 
 
@@ -425,7 +427,7 @@ async def fanned_out_once(services, tenant: str, hours: int,
         fanned = [row["id"] for row in await services.executor.read(DELIVERED, tenant=tenant)]
         assert sorted(fanned) == sorted(events)
     finally:
-        await services.repos.webhooks.deactivate(endpoint["id"], None)
+        await services.repos.webhooks.deactivate(endpoint.id, None)
         await t.drop(services)
         await services.executor.write(wq.SET_CURSOR, at=now_iso(), recheck=None)
 

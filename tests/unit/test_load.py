@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.fairness.load import GINI, RATE_WINDOW_S, LoadState
 from trustfabric.errors import Unavailable
 
@@ -115,7 +116,8 @@ def test_what_other_processes_accept_and_serve_is_part_of_this_ones_view_of_the_
     state, now = LoadState(0.25), now_iso()
 
     def heard(tenant: str, status: str, n: int, written: str = now, at: str = now) -> None:
-        state.heard([{"tenant": tenant, "status": status, "at": at, "written": written}] * n)
+        state.heard([JobEvent(id="e", at=at, tenant=tenant, job_id="j", status=status,
+                              written=written)] * n)
 
     def ago(seconds: float) -> str:
         return iso(datetime.now(UTC) - timedelta(seconds=seconds))

@@ -4,6 +4,7 @@ repository and loopback receivers."""
 import asyncio
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 from aiohttp import web
@@ -14,6 +15,7 @@ from tests.helpers import (
     serve,
 )
 from trustfabric.domain.webhooks import (
+    DueDelivery,
     check_url,
     resolves_privately,
     sign,
@@ -113,9 +115,10 @@ async def test_a_sender_leaves_what_it_could_not_send_within_its_lease_to_a_late
     rather than send what another claim may be sending by then."""
 
     class SlowToRecord(OneDelivery):
-        async def claim_due(self, lease_until: str, limit: int, busy: object = ()) -> list:
-            [(delivery, url, secret, active)] = await super().claim_due(lease_until, limit)
-            return [({**delivery, "id": f"d{n}", "eventId": f"e{n}"}, url, secret, active)
+        async def claim_due(self, lease_until: str, limit: int, busy: object = ()
+                            ) -> list[DueDelivery]:
+            [due] = await super().claim_due(lease_until, limit)
+            return [replace(due, delivery=replace(due.delivery, id=f"d{n}", event_id=f"e{n}"))
                     for n in range(3)]
 
         async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:

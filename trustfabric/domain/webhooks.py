@@ -18,6 +18,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -128,10 +129,49 @@ def backoff(attempts: int, base_s: float, cap_s: float = 3600.0) -> float:
     return secrets.SystemRandom().uniform(0.5, 1.0) * min(cap_s, base_s * 2.0 ** (attempts - 1))
 
 
-def payload(delivery: dict[str, Any]) -> dict[str, Any]:
-    return {"id": delivery["eventId"], "type": f"psi.job.{delivery['jobStatus'].lower()}",
-            "tenant": delivery["tenant"], "jobId": delivery["jobId"],
-            "status": delivery["jobStatus"], "at": delivery["eventAt"]}
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a tenant's job events are sent (its secret is shown once, at registration)."""
+
+    id: str
+    tenant: str
+    url: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One job event owed to one endpoint, and how sending it went so far."""
+
+    id: str
+    endpoint_id: str
+    tenant: str
+    event_id: str
+    job_id: str
+    job_status: str
+    event_at: str
+    status: str  # PENDING, DELIVERED, DEAD or CANCELLED
+    attempts: int
+    next_attempt_at: str | None = None
+    last_attempt_at: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A delivery claimed to be sent: where to, signed with what, and whether its endpoint
+    is still active (one deactivated as it was fanned out or replayed is cancelled)."""
+
+    delivery: Delivery
+    url: str
+    secret: str = field(repr=False)
+    active: bool
+
+
+def payload(delivery: Delivery) -> dict[str, Any]:
+    return {"id": delivery.event_id, "type": f"psi.job.{delivery.job_status.lower()}",
+            "tenant": delivery.tenant, "jobId": delivery.job_id,
+            "status": delivery.job_status, "at": delivery.event_at}
 
 
 class DeliveryStore(Protocol):
@@ -140,7 +180,7 @@ class DeliveryStore(Protocol):
     async def fan_out(self, limit: int = 20, pages: int = 10) -> int | None: ...
 
     async def claim_due(self, lease_until: str, limit: int, busy: Iterable[str] = ()
-                        ) -> list[tuple[dict[str, Any], str, str, bool]]: ...
+                        ) -> list[DueDelivery]: ...
 
     async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None: ...
 
@@ -218,18 +258,19 @@ class WebhookDispatcher:
         of them (`sent` waits for them); returns how many were claimed."""
         now = datetime.now(UTC)
         due = await self.repo.claim_due(iso(self._held(now, 1)), limit=50, busy=self.sending)
-        by_endpoint: dict[str, list[tuple[dict[str, Any], str, str]]] = defaultdict(list)
-        for delivery, url, secret, active in due:  # claimed oldest event first
-            if active:
-                by_endpoint[delivery["endpointId"]].append((delivery, url, secret))
+        by_endpoint: dict[str, list[DueDelivery]] = defaultdict(list)
+        for claimed in due:  # claimed oldest event first
+            delivery = claimed.delivery
+            if claimed.active:
+                by_endpoint[delivery.endpoint_id].append(claimed)
             else:  # fanned out or replayed as its endpoint was deactivated
-                await self.repo.settle(delivery["id"], "CANCELLED", delivery["attempts"],
+                await self.repo.settle(delivery.id, "CANCELLED", delivery.attempts,
                                        DEACTIVATED)
         longest = max((len(queue) for queue in by_endpoint.values()), default=0)
         held_until = self._held(now, max(longest, 1))
         if longest > 1:  # sent one after another: held until the last may have been sent
             await self.repo.extend_leases(
-                [delivery["id"] for queue in by_endpoint.values() for delivery, _, _ in queue],
+                [claimed.delivery.id for queue in by_endpoint.values() for claimed in queue],
                 iso(held_until))
 
         for endpoint_id, queue in by_endpoint.items():
@@ -247,22 +288,21 @@ class WebhookDispatcher:
         return now + timedelta(seconds=self.timeout_s * 2 * sends)
 
     async def _send_in_order(self, session: aiohttp.ClientSession,
-                             queue: list[tuple[dict[str, Any], str, str]],
-                             held_until: datetime) -> None:
-        for delivery, url, secret in queue:
+                             queue: list[DueDelivery], held_until: datetime) -> None:
+        for claimed in queue:
             if datetime.now(UTC) + timedelta(seconds=self.timeout_s) > held_until:
                 return  # its lease may end before its send does: another claim sends it
             try:
-                await self._send(session, delivery, url, secret)
+                await self._send(session, claimed.delivery, claimed.url, claimed.secret)
             except Exception:  # the database, recording the outcome: sent again after the lease
-                log.exception("webhook delivery %s: outcome not recorded", delivery["id"])
+                log.exception("webhook delivery %s: outcome not recorded", claimed.delivery.id)
                 return
 
-    async def _send(self, session: aiohttp.ClientSession, delivery: dict[str, Any], url: str,
+    async def _send(self, session: aiohttp.ClientSession, delivery: Delivery, url: str,
                     secret: str) -> None:
         body = canonical(payload(delivery))
         headers = {"content-type": "application/json", "X-TrustFabric-Event-Id":
-                   delivery["eventId"], SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
+                   delivery.event_id, SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
         error = None
         try:
             if not self.allow_private and await asyncio.wait_for(resolves_privately(url),
@@ -278,16 +318,16 @@ class WebhookDispatcher:
             # a URL registered before it was checked as now (a bad port or name) fails its
             # attempts like any other error, rather than stop this round, for ever
             error = type(failure).__name__
-        attempts = delivery["attempts"] + 1
+        attempts = delivery.attempts + 1
         if error is None:
-            await self.repo.settle(delivery["id"], "DELIVERED", attempts, None)
+            await self.repo.settle(delivery.id, "DELIVERED", attempts, None)
         elif attempts >= self.max_attempts:
-            log.warning("webhook delivery %s is dead after %d attempts", delivery["id"], attempts)
-            await self.repo.settle(delivery["id"], "DEAD", attempts, error)
+            log.warning("webhook delivery %s is dead after %d attempts", delivery.id, attempts)
+            await self.repo.settle(delivery.id, "DEAD", attempts, error)
         else:
             retry_at = datetime.now(UTC) + timedelta(
                 seconds=backoff(attempts, self.backoff_base_s))
-            await self.repo.retry_later(delivery["id"], attempts, iso(retry_at), error)
+            await self.repo.retry_later(delivery.id, attempts, iso(retry_at), error)
 
 
 # why a deactivated endpoint's deliveries were cancelled

@@ -2,9 +2,11 @@
 and retirement of batches past their retention."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from trustfabric.domain.audit import iso
 from trustfabric.domain.events.cursor import EventPage
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.queries import job_events as q
 
@@ -61,11 +63,25 @@ class JobEventRepository:
         # `written`: when the statement that wrote the event was sent. A DONE event's own
         # time is when its bundle was sealed, which may be long before its batch commits
         # (a worker held up by the database)
-        events = [{"id": i, "at": at, "tenant": tenant, "jobId": job_id, "status": status,
-                   "written": batch["at"]}
+        events = [JobEvent(id=i, at=at, tenant=tenant, job_id=job_id, status=status,
+                           written=batch["at"])
                   for row in rows for batch in [row["batch"]]
                   for i, at, tenant, job_id, status in zip(
                       batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
                       batch["statuses"], strict=True)
                   if wanted is None or tenant in wanted]
-        return EventPage(sorted(events, key=lambda event: event["at"]), until)
+        return EventPage(sorted(events, key=lambda event: event.at), until)
+
+
+# Job events to and from rows: a batch's columns are read above; a statement that writes
+# events returns each as a map, and the webhooks' fan-out takes them as parameters.
+def job_event(row: dict[str, Any]) -> JobEvent:
+    """An event as a statement that wrote it returns it (id, at, tenant, jobId, status)."""
+    return JobEvent(id=row["id"], at=row["at"], tenant=row["tenant"], job_id=row["jobId"],
+                    status=row["status"])
+
+
+def event_row(event: JobEvent) -> dict[str, Any]:
+    """An event as a statement's parameter: the map `job_event` reads, with `written`."""
+    return {"id": event.id, "at": event.at, "tenant": event.tenant, "jobId": event.job_id,
+            "status": event.status, "written": event.written}

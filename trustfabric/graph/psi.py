@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trustfabric.domain.audit import now_iso
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.psi.records import CompletedJob, FailedJob, JobRecord, NewJob
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.cypher import Cypher
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.job_events import job_event
 from trustfabric.graph.queries import psi as q
 
 # Claims of one job before it is failed for good (each crash of its worker is one).
@@ -19,7 +21,7 @@ MAX_ATTEMPTS = 5
 
 class PsiJobRepository:
     def __init__(self, executor: GraphExecutor, origin: str,
-                 on_events: Callable[[list[dict[str, Any]]], None]) -> None:
+                 on_events: Callable[[list[JobEvent]], None]) -> None:
         self._executor = executor
         # Told of the job events this process commits, so its subscribers hear of them at
         # once instead of at the next poll. They are written with this process's `origin`,
@@ -54,7 +56,7 @@ class PsiJobRepository:
         # under a key sent twice, the request whose job was not created is a replay
         results = [(record, record.id == job.props["id"])
                    for job in jobs for record in [by_key[job.idem_key]]]
-        self.on_events([queued[record.id] for record, created in results if created])
+        self.on_events([job_event(queued[record.id]) for record, created in results if created])
         return results
 
     async def get(self, job_id: str, tenant: str | None) -> JobRecord:
@@ -85,7 +87,7 @@ class PsiJobRepository:
         jobs, and up to `reclaim` jobs whose lease ran out (except the `busy` ones `owner`
         is still answering), to `owner`; with a RUNNING event for each newly started job,
         and a FAILED one for each job given up after its last attempt."""
-        events: list[dict[str, Any]] = []
+        events: list[JobEvent] = []
 
         async def work(tx: Tx) -> list[JobRecord]:
             now = now_iso()
@@ -94,7 +96,7 @@ class PsiJobRepository:
             batch = self._batch(now)
             if reclaim:
                 given_up = await tx.run(q.GIVE_UP, now=now, maxAttempts=MAX_ATTEMPTS, **batch)
-                events.extend(row["result"] for row in given_up)
+                events.extend(job_event(row["result"]) for row in given_up)
                 reclaimed = await tx.run(q.RECLAIM, owner=owner, limit=reclaim, now=now,
                                          until=lease_until, maxAttempts=MAX_ATTEMPTS,
                                          busy=busy or [])
@@ -105,8 +107,8 @@ class PsiJobRepository:
                 started += await tx.run(q.CLAIM, tenant=tenant, limit=limit, **lease)
             started_jobs = [JobRecord.from_row(row["result"]) for row in started]
             # each attempt's RUNNING event, named as the statement names it
-            events.extend({"id": f"{job.id}:run{job.attempts}", "at": now, "tenant": job.tenant,
-                           "jobId": job.id, "status": "RUNNING"} for job in started_jobs)
+            events.extend(JobEvent(id=f"{job.id}:run{job.attempts}", at=now, tenant=job.tenant,
+                                   job_id=job.id, status="RUNNING") for job in started_jobs)
             return jobs + started_jobs
 
         async with self._writing:
@@ -127,22 +129,22 @@ class PsiJobRepository:
                       (q.FAIL, [failed_row(job) for job in failed],
                        max((job.at for job in failed), default=""))]
 
-        async def work(tx: Tx) -> list[dict[str, Any]]:
+        async def work(tx: Tx) -> list[JobEvent]:
             events = []
             for query, rows, latest in statements:
                 if rows:
                     written = await tx.run(query, rows=rows, owner=owner,
                                            **self._batch(latest))
-                    events += [row["result"] for row in written]
+                    events += [job_event(row["result"]) for row in written]
             return events
 
         async with self._writing:
             events = await self._executor.write_tx(work)
         self.on_events(events)
-        return [event["jobId"] for event in events]
+        return [event.job_id for event in events]
 
     async def cancel(self, job_id: str, tenant: str | None, audit: dict[str, Any]) -> None:
-        async def work(tx: Tx) -> list[dict[str, Any]]:
+        async def work(tx: Tx) -> list[JobEvent]:
             if not await tx.run(q.JOB, id=job_id, tenant=tenant):
                 raise NotFound(f"PSI job {job_id}")
             now = now_iso()
@@ -151,15 +153,16 @@ class PsiJobRepository:
             if not rows:
                 raise BadUserInput(f"PSI job {job_id} has already finished")
             await AuditRepository.record_in(tx, audit)
-            return [row["result"] for row in rows]
+            return [job_event(row["result"]) for row in rows]
 
         self.on_events(await self._executor.write_tx(work))
 
     async def cancel_for_party(self, party: str) -> list[str]:
         now = now_iso()
-        events = await self._write(q.CANCEL_FOR_PARTY, now, party=party, now=now)
+        events = [job_event(row)
+                  for row in await self._write(q.CANCEL_FOR_PARTY, now, party=party, now=now)]
         self.on_events(events)
-        return [event["jobId"] for event in events]
+        return [event.job_id for event in events]
 
     async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
         rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)

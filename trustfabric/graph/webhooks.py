@@ -8,10 +8,11 @@ from typing import Any
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.events.cursor import EventCursor
-from trustfabric.domain.webhooks import DEACTIVATED
+from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.webhooks import DEACTIVATED, Delivery, DueDelivery, Endpoint
 from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
-from trustfabric.graph.job_events import JobEventRepository
+from trustfabric.graph.job_events import JobEventRepository, event_row
 from trustfabric.graph.queries import webhooks as q
 
 
@@ -22,7 +23,7 @@ class WebhookRepository:
         self._events = events
         self._max_per_tenant = max_per_tenant
 
-    async def register(self, tenant: str, url: str) -> tuple[dict[str, Any], str]:
+    async def register(self, tenant: str, url: str) -> tuple[Endpoint, str]:
         """(the endpoint, its signing secret: shown once to the caller)."""
         secret = "whsec_" + secrets.token_urlsafe(32)
         rows = await self._executor.write(q.REGISTER, id="wh_" + secrets.token_hex(8),
@@ -31,10 +32,11 @@ class WebhookRepository:
         if not rows:
             raise BadUserInput(f"a tenant may have {self._max_per_tenant} webhooks at most: "
                                "delete one first")
-        return rows[0]["endpoint"], secret
+        return endpoint(rows[0]["endpoint"]), secret
 
-    async def endpoints(self, tenant: str | None) -> list[dict[str, Any]]:
-        return [row["endpoint"] for row in await self._executor.read(q.ENDPOINTS, tenant=tenant)]
+    async def endpoints(self, tenant: str | None) -> list[Endpoint]:
+        return [endpoint(row["endpoint"])
+                for row in await self._executor.read(q.ENDPOINTS, tenant=tenant)]
 
     async def deactivate(self, endpoint_id: str, tenant: str | None) -> None:
         """Stops its deliveries too: those due and its dead letters are cancelled with it
@@ -58,7 +60,7 @@ class WebhookRepository:
         """Turns job events after the stored cursor into deliveries, up to `pages` pages of
         `limit` batches of them (each page one transaction); returns how many events, or
         None when no endpoint listens."""
-        tenants = sorted({endpoint["tenant"] for endpoint in await self.endpoints(None)})
+        tenants = sorted({listening.tenant for listening in await self.endpoints(None)})
         if not tenants:  # nothing to read, and nothing owed to later endpoints
             await self._set_cursor(EventCursor.at(datetime.now(UTC)))
             return None
@@ -83,14 +85,15 @@ class WebhookRepository:
         await self._set_cursor(cursor)
         return fanned
 
-    async def _deliveries(self, events: list[dict[str, Any]]) -> None:
+    async def _deliveries(self, events: list[JobEvent]) -> None:
         """One delivery per event and endpoint. Two processes creating the same one at the
         same moment: the later is refused by the unique delivery id, not merged into it
         (ArcadeDB), and finds it made when it writes the page again."""
+        rows = [event_row(event) for event in events]
         try:
-            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
+            await self._executor.write(q.FAN_OUT, events=rows, now=now_iso())
         except BadUserInput:  # the id taken meanwhile
-            await self._executor.write(q.FAN_OUT, events=events, now=now_iso())
+            await self._executor.write(q.FAN_OUT, events=rows, now=now_iso())
 
     async def _cursor(self) -> EventCursor | None:
         rows = await self._executor.read(q.CURSOR)
@@ -103,12 +106,12 @@ class WebhookRepository:
             await self._executor.write(q.SET_CURSOR, at=cursor.after, recheck=cursor.recheck)
 
     async def claim_due(self, lease_until: str, limit: int, busy: Iterable[str] = ()
-                        ) -> list[tuple[dict[str, Any], str, str, bool]]:
-        """Due deliveries, oldest event first, but none of the `busy` endpoints':
-        (delivery, url, secret, endpoint active)."""
+                        ) -> list[DueDelivery]:
+        """Due deliveries, oldest event first, but none of the `busy` endpoints'."""
         rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
                                           limit=limit, busy=list(busy))
-        return [(row["delivery"], row["url"], row["secret"], row["active"]) for row in rows]
+        return [DueDelivery(delivery(row["delivery"]), row["url"], row["secret"], row["active"])
+                for row in rows]
 
     async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.EXTEND_LEASES, ids=delivery_ids, until=lease_until)
@@ -124,9 +127,9 @@ class WebhookRepository:
                                    error=error, now=now_iso())
 
     async def settled(self, tenant: str | None, status: str, limit: int = 100
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[Delivery]:
         """Deliveries DEAD (the dead letters) or CANCELLED, oldest event first."""
-        return [row["delivery"] for row in await self._executor.read(
+        return [delivery(row["delivery"]) for row in await self._executor.read(
             q.SETTLED, tenant=tenant, status=status, limit=limit)]
 
     async def drop_settled(self, before: str, limit: int = 1000) -> int:
@@ -140,3 +143,17 @@ class WebhookRepository:
 
     async def replay(self, ids: list[str]) -> list[str]:
         return [row["id"] for row in await self._executor.write(q.REPLAY, ids=ids, now=now_iso())]
+
+
+# Endpoints and deliveries from rows, by property name.
+def endpoint(row: dict[str, Any]) -> Endpoint:
+    return Endpoint(id=row["id"], tenant=row["tenant"], url=row["url"],
+                    created_at=row["createdAt"])
+
+
+def delivery(row: dict[str, Any]) -> Delivery:
+    return Delivery(id=row["id"], endpoint_id=row["endpointId"], tenant=row["tenant"],
+                    event_id=row["eventId"], job_id=row["jobId"], job_status=row["jobStatus"],
+                    event_at=row["eventAt"], status=row["status"], attempts=row["attempts"],
+                    next_attempt_at=row.get("nextAttemptAt"),
+                    last_attempt_at=row.get("lastAttemptAt"), last_error=row.get("lastError"))

@@ -1,12 +1,14 @@
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
@@ -130,8 +132,9 @@ async def pilot_controls(info: Info) -> PilotControls:
     if caller.crosses_tenants:
         return PilotControls.from_controls(controls)
     # a tenant sees the controls that apply to it, not its neighbours'
-    return PilotControls(document={"tenant": caller.tenant, **controls.in_force(caller.tenant),
-                                   "optedOut": caller.tenant in controls.opted_out})
+    return PilotControls(document=JSON({"tenant": caller.tenant,
+                                        **controls.in_force(caller.tenant),
+                                        "optedOut": caller.tenant in controls.opted_out}))
 
 
 async def update_tenant_controls(info: Info, tenant: str,
@@ -183,11 +186,11 @@ async def psi_job_events(
     caller = await info.context.authenticate()
     wanted = {status.value for status in statuses} if statuses else None
 
-    def matches(event: dict[str, Any]) -> bool:
-        return ((job_id is None or event["jobId"] == str(job_id))
-                and (wanted is None or event["status"] in wanted))
+    def matches(event: JobEvent) -> bool:
+        return ((job_id is None or event.job_id == str(job_id))
+                and (wanted is None or event.status in wanted))
 
     async for event in info.context.events.subscribe(caller.tenant, matches):
-        yield PsiJobEvent(job_id=strawberry.ID(event["jobId"]),
-                          status=PsiJobStatus(event["status"]),
-                          at=datetime.fromisoformat(event["at"]))
+        yield PsiJobEvent(job_id=strawberry.ID(event.job_id),
+                          status=PsiJobStatus(event.status),
+                          at=datetime.fromisoformat(event.at))

@@ -9,7 +9,7 @@ async def register_webhook(info: Info, url: str) -> WebhookRegistration:
     caller = info.context.caller
     check_url(url, info.context.settings.webhook_allow_private)
     endpoint, secret = await info.context.repos.webhooks.register(caller.tenant, url)
-    return WebhookRegistration(webhook=Webhook.from_row(endpoint), secret=secret)
+    return WebhookRegistration(webhook=Webhook.from_endpoint(endpoint), secret=secret)
 
 
 async def delete_webhook(info: Info, id: strawberry.ID) -> bool:
@@ -18,13 +18,13 @@ async def delete_webhook(info: Info, id: strawberry.ID) -> bool:
 
 
 async def webhooks(info: Info) -> list[Webhook]:
-    rows = await info.context.repos.webhooks.endpoints(info.context.caller.read_scope)
-    return [Webhook.from_row(row) for row in rows]
+    endpoints = await info.context.repos.webhooks.endpoints(info.context.caller.read_scope)
+    return [Webhook.from_endpoint(endpoint) for endpoint in endpoints]
 
 
 async def dead_letters(info: Info) -> list[DeadLetter]:
-    rows = await info.context.repos.webhooks.settled(info.context.caller.read_scope, "DEAD")
-    return [DeadLetter.from_row(row) for row in rows]
+    dead = await info.context.repos.webhooks.settled(info.context.caller.read_scope, "DEAD")
+    return [DeadLetter.from_delivery(delivery) for delivery in dead]
 
 
 async def replay_dead_letters(info: Info, ids: list[strawberry.ID]) -> list[strawberry.ID]:

@@ -1,9 +1,10 @@
 """Webhook endpoints and dead letters."""
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
+
+from trustfabric.domain.webhooks import Delivery, Endpoint
 
 
 @strawberry.type
@@ -14,9 +15,9 @@ class Webhook:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Webhook":
-        return cls(id=strawberry.ID(row["id"]), tenant=row["tenant"], url=row["url"],
-                   created_at=datetime.fromisoformat(row["createdAt"]))
+    def from_endpoint(cls, endpoint: Endpoint) -> "Webhook":
+        return cls(id=strawberry.ID(endpoint.id), tenant=endpoint.tenant, url=endpoint.url,
+                   created_at=datetime.fromisoformat(endpoint.created_at))
 
 
 @strawberry.type
@@ -36,7 +37,7 @@ class DeadLetter:
     last_error: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "DeadLetter":
-        return cls(id=strawberry.ID(row["id"]), tenant=row["tenant"], job_id=row["jobId"],
-                   job_status=row["jobStatus"], attempts=row["attempts"],
-                   last_error=row.get("lastError"))
+    def from_delivery(cls, delivery: Delivery) -> "DeadLetter":
+        return cls(id=strawberry.ID(delivery.id), tenant=delivery.tenant,
+                   job_id=delivery.job_id, job_status=delivery.job_status,
+                   attempts=delivery.attempts, last_error=delivery.last_error)

@@ -11,9 +11,10 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from trustfabric.domain.events.cursor import EventCursor, EventPage
+from trustfabric.domain.events.records import JobEvent
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ PAGE = 100  # batches of events: each holds the events one statement wrote
 MAX_IDLE_INTERVAL_S = 1.0
 
 
-Wanted = Callable[[dict[str, Any]], bool]
-Observer = Callable[[list[dict[str, Any]]], None]
+Wanted = Callable[[JobEvent], bool]
+Observer = Callable[[list[JobEvent]], None]
 
 
 class EventSource(Protocol):
@@ -44,17 +45,16 @@ class EventBus:
         # always runs
         self._observer = observer
         self._base_interval_s = self._interval_s = interval_s
-        self._subscribers: dict[str, dict[asyncio.Queue[dict[str, Any]], Wanted]] = \
-            defaultdict(dict)
+        self._subscribers: dict[str, dict[asyncio.Queue[JobEvent], Wanted]] = defaultdict(dict)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._cursor = EventCursor.at(datetime.now(UTC))
         self.wake = asyncio.Event()
 
-    async def subscribe(self, tenant: str, wanted: Wanted) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, tenant: str, wanted: Wanted) -> AsyncIterator[JobEvent]:
         """The tenant's events that `wanted` accepts. Filtered as they are published: a
         subscriber to finished jobs is not woken for every job that starts. `wanted` runs
         in the writer's step after its commit, so it must not raise or wait."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue(maxsize=1000)
         if not self._listened():  # a bus with no observer (the load's view has one)
             # nobody listened, and nobody polled: what happened meanwhile is owed to nobody
             # (the first subscriber would otherwise hear it all before what happens now)
@@ -73,20 +73,20 @@ class EventBus:
     def _listened(self) -> bool:
         return self._observer is not None or any(self._subscribers.values())
 
-    def publish(self, event: dict[str, Any]) -> bool:
+    def publish(self, event: JobEvent) -> bool:
         """Hands the event to its subscribers: False if it was published before."""
-        if event["id"] in self._seen:
+        if event.id in self._seen:
             return False
-        self._seen[event["id"]] = None
+        self._seen[event.id] = None
         while len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)
-        for queue, wanted in list(self._subscribers.get(event["tenant"], {}).items()):
+        for queue, wanted in list(self._subscribers.get(event.tenant, {}).items()):
             # a subscriber that stopped reading loses events, not memory
             if wanted(event) and not queue.full():
                 queue.put_nowait(event)
         return True
 
-    def publish_many(self, events: list[dict[str, Any]]) -> None:
+    def publish_many(self, events: list[JobEvent]) -> None:
         for event in events:
             self.publish(event)
 

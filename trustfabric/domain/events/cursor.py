@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from trustfabric.domain.audit import iso
+from trustfabric.domain.events.records import JobEvent
 
 
 @dataclass(frozen=True)
 class EventPage:
-    events: list[dict[str, Any]]  # oldest first
+    events: list[JobEvent]  # oldest first
     until: str | None  # where a full page stops (the last batch's time), to read on from
 
 

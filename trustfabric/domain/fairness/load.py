@@ -8,11 +8,11 @@ import gc
 import time
 from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from trustfabric.domain.audit import iso
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.fairness.shares import fairness_gini
 from trustfabric.errors import Unavailable
 
@@ -121,7 +121,7 @@ class LoadState:
         SERVICE_RATE.set(self.rate())
         GINI.set(self.gini())
 
-    def heard(self, events: list[dict[str, Any]]) -> None:
+    def heard(self, events: list[JobEvent]) -> None:
         """Job events other processes committed: the jobs they accepted are demand, and the
         jobs their workers finished are service, in this process's view of the load (their
         counters are theirs to export, and are not counted here again). Without them an
@@ -139,10 +139,12 @@ class LoadState:
         demand_from = iso(wall - timedelta(seconds=self.window_s))
         served_from = iso(wall - timedelta(seconds=RATE_WINDOW_S))
         for event in events:
-            if event["status"] == "QUEUED" and event["written"] > demand_from:
-                self._demand.add(now, event["tenant"])
-            elif event["status"] == "DONE" and event["written"] > served_from:
-                done.append(event["tenant"])
+            if event.written is None:  # not read back from the log: this process's own
+                continue
+            if event.status == "QUEUED" and event.written > demand_from:
+                self._demand.add(now, event.tenant)
+            elif event.status == "DONE" and event.written > served_from:
+                done.append(event.tenant)
         if done:
             self._finished(done)
 
