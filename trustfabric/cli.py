@@ -167,7 +167,7 @@ async def _revoke(settings: Settings, token_id: str) -> None:
 @token_app.command("create")
 def token_create(
     tenant: Annotated[str, typer.Option(help="The tenant the token acts for.")],
-    role: Annotated[Role, typer.Option(help="member, auditor or operator.")] = Role.MEMBER,
+    role: Annotated[Role, typer.Option(help="member, reviewer, auditor or operator.")] = Role.MEMBER,
     name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "",
 ) -> None:
     """Issue a token; its secret is printed once and never stored."""

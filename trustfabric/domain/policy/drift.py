@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from trustfabric.domain.policy.evaluation import evaluate
+from trustfabric.domain.policy.evaluation import candidate_values, evaluate
 from trustfabric.domain.policy.facts import Facts
 from trustfabric.domain.policy.rules import PolicyVersion, RuleMode, compiled
 
@@ -50,7 +50,9 @@ def assess(declared: PolicyVersion, deployed: PolicyVersion,
            decisions: Iterable[tuple[str, Facts]]) -> Assessment:
     """Moving the environment from `deployed` to `declared`: LOW only when every change is
     metadata, audit-mode, or a tightening whose replay flips no past decision; anything
-    else — an enforced rule removed or loosened, any flip, anything unrecognised — HIGH."""
+    else — an enforced rule removed or loosened, any flip, anything unrecognised — HIGH.
+    A changed rule is loosened when, on a recorded snapshot or one of its facts moved to a
+    value either expression turns on, the new rule passes what the old one failed."""
     seen = list(decisions)
     flips, replayed = replay(deployed, declared, seen)
     reasons = []
@@ -66,7 +68,11 @@ def assess(declared: PolicyVersion, deployed: PolicyVersion,
         if changed.rule.mode is not RuleMode.ENFORCE or previous is None \
                 or previous.rule.expression == changed.rule.expression:
             continue
-        if any(_loosens(previous.holds, changed.holds, facts) for _, facts in seen):
+        probes = [{**facts, name: value} for _, facts in seen for name in changed.facts
+                  for expression in (previous.rule.expression, changed.rule.expression)
+                  for value in candidate_values(expression, name, facts[name])]
+        if any(_loosens(previous.holds, changed.holds, facts)
+               for facts in [f for _, f in seen] + probes):
             reasons.append(f"enforced rule {changed.rule.id} is loosened")
     if flips:
         reasons.append(f"{len(flips)} of {replayed} recent decisions would change")

@@ -54,7 +54,7 @@ def minimal_change(rule: CompiledRule, facts: Facts) -> dict[str, Any] | None:
     one either side of each number, and the other boolean."""
     best: tuple[float, dict[str, Any]] | None = None
     for name in rule.facts:
-        for candidate in _candidates(rule.rule.expression, name, facts[name]):
+        for candidate in candidate_values(rule.rule.expression, name, facts[name]):
             trial = {**facts, name: candidate}
             try:
                 passes = rule.holds(trial)
@@ -67,7 +67,9 @@ def minimal_change(rule: CompiledRule, facts: Facts) -> dict[str, Any] | None:
     return best[1] if best else None
 
 
-def _candidates(expression: str, name: str, current: Any) -> list[Any]:
+def candidate_values(expression: str, name: str, current: Any) -> list[Any]:
+    """Values of fact `name` where `expression` may change its mind: its literals, one
+    either side of each number, and the other boolean."""
     kind = FACTS[name].type
     if kind is bool:
         return [not current]
