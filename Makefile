@@ -23,6 +23,7 @@ promtool:
 # the layers' import contracts (pyproject.toml) and the type check come first: both are quick
 test: $(STAMP) promtool
 	$(BIN)/lint-imports
+	$(BIN)/mypy trustfabric
 	$(BIN)/python -m pytest -q
 
 BENCH := $(VENV)/.bench-installed
