@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -17,7 +16,12 @@ from prometheus_client import REGISTRY, start_http_server
 
 from trustfabric.domain.auth import Role
 from trustfabric.domain.fairness.load import GINI, LAG_PROBE_S, settle_collector
-from trustfabric.domain.psi.bundles import BundleInvalid, SigningKey, load_public_key, verify
+from trustfabric.domain.psi.bundles import (
+    BundleInvalid,
+    SigningKey,
+    load_public_key,
+    verify_file,
+)
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.graph.embedded import EmbeddedServer, port_open
 from trustfabric.migrations import migrate as run_migrations
@@ -245,19 +249,18 @@ def verify_bundle(
     public_key: Annotated[Path | None, typer.Option(
         help="PEM public key (the API's proofPublicKey); default: this installation's.")] = None,
 ) -> None:
-    """Verify a proof bundle offline: its content id and its Ed25519 signature."""
+    """Verify a proof bundle offline: its id, signature, key id and canonical bytes."""
     if public_key is not None:
         pem = public_key.read_text()
     else:
         pem = SigningKey.load_or_create(get_settings().data_dir / "keys" / "bundle-signing.pem",
                                         None).public_pem
     try:
-        envelope = json.loads(path.read_bytes())
-        body = verify(envelope, load_public_key(pem))
+        body, bundle_id = verify_file(path.read_bytes(), load_public_key(pem))
     except (BundleInvalid, ValueError) as error:
         typer.echo(f"INVALID: {error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"valid: {envelope['id']} (job {body['jobId']}, tenant {body['tenant']}, "
+    typer.echo(f"valid: {bundle_id} (job {body['jobId']}, tenant {body['tenant']}, "
                f"{body['mode']}, outcome {body['outcome']})")
 
 

@@ -28,6 +28,12 @@ def content_id(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
 
 
+def key_id(public: Ed25519PublicKey) -> str:
+    """The key's fingerprint, which a bundle's signature names as its `keyId`."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
 class SigningKey:
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
@@ -35,8 +41,7 @@ class SigningKey:
         self.public_pem = self.public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
-        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        self.key_id = "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+        self.key_id = key_id(self.public)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> "SigningKey":
@@ -92,18 +97,48 @@ def load_public_key(pem: str) -> Ed25519PublicKey:
     return key
 
 
-def verify(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, Any]:
-    """Returns the bundle body when its id and signature hold; raises BundleInvalid."""
+_ENVELOPE_KEYS = frozenset({"bundle", "id", "signature"})
+_SIGNATURE_KEYS = frozenset({"alg", "keyId", "value"})
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a signed file holds each key once
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise BundleInvalid("not a proof bundle: a key appears twice")
+    return dict(pairs)
+
+
+def _strict_b64(value: Any) -> bytes:
+    """Only the one canonical text of the bytes: base64 leaves unused low bits in its last
+    character, and a decoder that ignores them accepts several texts for one signature."""
+    if not isinstance(value, str):
+        raise BundleInvalid("not a proof bundle: the signature value is not text")
     try:
-        body, bundle_id = envelope["bundle"], envelope["id"]
-        signature = base64.b64decode(envelope["signature"]["value"], validate=True)
-        algorithm = envelope["signature"]["alg"]
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleInvalid(f"not a proof bundle: {error}") from None
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise BundleInvalid("the signature is not base64") from None
+    if base64.b64encode(raw).decode() != value:
+        raise BundleInvalid("the signature is not in canonical base64")
+    return raw
+
+
+def verify(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, Any]:
+    """Returns the bundle body when its shape, key id, id and signature hold; raises
+    BundleInvalid. Every field of the envelope is checked: those the signature does not
+    cover (`keyId`, the signature's text) must be exactly what signing wrote."""
+    if not isinstance(envelope, dict) or set(envelope) != _ENVELOPE_KEYS:
+        raise BundleInvalid("not a proof bundle: it must hold exactly bundle, id and signature")
+    body, bundle_id, signed = envelope["bundle"], envelope["id"], envelope["signature"]
+    if not isinstance(signed, dict) or set(signed) != _SIGNATURE_KEYS:
+        raise BundleInvalid("not a proof bundle: the signature must hold alg, keyId and value")
     if not isinstance(body, dict):
         raise BundleInvalid("not a proof bundle: its body is not an object")
-    if algorithm != "Ed25519" or body.get("type") != BUNDLE_TYPE:
+    if signed["alg"] != "Ed25519" or body.get("type") != BUNDLE_TYPE:
         raise BundleInvalid("unknown bundle type or signature algorithm")
+    if signed["keyId"] != key_id(public_key):
+        raise BundleInvalid("the signature's keyId is not this public key's")
+    signature = _strict_b64(signed["value"])
     if content_id(body) != bundle_id:
         raise BundleInvalid("the bundle's content does not match its id")
     try:
@@ -111,3 +146,19 @@ def verify(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, 
     except InvalidSignature:
         raise BundleInvalid("the signature does not verify with this public key") from None
     return body
+
+
+def verify_file(raw: bytes, public_key: Ed25519PublicKey) -> tuple[dict[str, Any], str]:
+    """Verifies a bundle file's bytes: the envelope and its body, as `verify` does, and the
+    file itself, which must be the canonical JSON of what it holds (no other spacing,
+    escapes or key order; one final newline is allowed, as editors and shells add it), so
+    that no byte of it can change and still verify. Returns the body and the bundle id."""
+    text = raw[:-1] if raw.endswith(b"\n") else raw
+    try:
+        envelope = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):
+        raise BundleInvalid("not a proof bundle: the file is not JSON") from None
+    body = verify(envelope, public_key)
+    if canonical(envelope) != text:
+        raise BundleInvalid("the file is not the canonical encoding of its content")
+    return body, envelope["id"]
