@@ -4,16 +4,18 @@ import re
 
 from trustfabric.errors import BadUserInput
 
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Read with `fullmatch` only: `match` with a final `$` also accepts a value followed by a
+# newline, which is another value (`sha256:<hex>\n` recorded a second image).
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 IDENT_RULE = "letters, digits, '.', '_' or '-', at most 128"
 
 
 def check_ids(dataset_id: str, idempotency_key: str) -> None:
     """Before either is written anywhere, audit included."""
-    if not DATASET_ID.match(dataset_id):
+    if not DATASET_ID.fullmatch(dataset_id):
         raise BadUserInput("datasetId must be <partner>/<name>")
-    if not IDENT.match(idempotency_key):
+    if not IDENT.fullmatch(idempotency_key):
         raise BadUserInput(f"idempotencyKey: {IDENT_RULE}")

@@ -14,7 +14,7 @@ from trustfabric.graph.queries import migrations as q
 
 log = logging.getLogger(__name__)
 
-_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.cypher$")
+_FILE = re.compile(r"([0-9]{4})_([a-z0-9_]+)\.cypher")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     found = []
     for entry in resources.files(__package__).iterdir():
-        match = _FILE.match(entry.name)
+        match = _FILE.fullmatch(entry.name)
         if not match:
             continue
         text = entry.read_text()

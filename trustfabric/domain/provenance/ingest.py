@@ -16,6 +16,7 @@ from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE, SHA
 from trustfabric.domain.policy.facts import check_facts, fact_problems, facts_hash
 from trustfabric.domain.provenance.events import IngestBatch
 from trustfabric.domain.provenance.model import entity_key
+from trustfabric.domain.suppressions.rules import fingerprint
 from trustfabric.errors import BadUserInput
 
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git"})
@@ -68,10 +69,10 @@ class _Problems:
         return ok
 
     def ident(self, value: str, path: str) -> bool:
-        return self.check(bool(IDENT.match(value)), path, IDENT_RULE)
+        return self.check(bool(IDENT.fullmatch(value)), path, IDENT_RULE)
 
     def digest(self, value: str, path: str) -> bool:
-        return self.check(bool(DIGEST.match(value)), path,
+        return self.check(bool(DIGEST.fullmatch(value)), path,
                           "must be sha256: followed by 64 lowercase hex digits")
 
     def raise_if_any(self) -> None:
@@ -119,17 +120,17 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
         p = f"builds[{n}]"
         ok = problems.digest(b.image_digest, f"{p}.imageDigest")
         if b.commit_sha is not None or b.repo_url is not None:
-            ok &= problems.check(b.commit_sha is not None and bool(SHA.match(b.commit_sha)),
+            ok &= problems.check(b.commit_sha is not None and bool(SHA.fullmatch(b.commit_sha)),
                                  f"{p}.commitSha", "must be a 40 or 64 hex-digit commit SHA")
             url = urlparse(b.repo_url or "")
             ok &= problems.check(url.scheme in URL_SCHEMES and bool(url.netloc)
                                  and len(b.repo_url or "") <= 512,
                                  f"{p}.repoUrl", "must be an http(s), ssh or git URL")
         for m, parent in enumerate(b.parent_shas):
-            ok &= problems.check(bool(SHA.match(parent)), f"{p}.parentShas[{m}]",
+            ok &= problems.check(bool(SHA.fullmatch(parent)), f"{p}.parentShas[{m}]",
                                  "must be a 40 or 64 hex-digit commit SHA")
         for m, base in enumerate(b.base_image_digests):
-            ok &= problems.check(bool(DIGEST.match(base)) and base != b.image_digest,
+            ok &= problems.check(bool(DIGEST.fullmatch(base)) and base != b.image_digest,
                                  f"{p}.baseImageDigests[{m}]",
                                  "must be another image's sha256 digest")
         if not ok or not once(key("Image", b.image_digest), f"{p}.imageDigest"):
@@ -172,8 +173,8 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
         ok &= problems.digest(j.image_digest, f"{p}.imageDigest")
         has_policy = j.policy_id is not None or j.policy_version is not None
         if has_policy:
-            ok &= problems.check(bool(IDENT.match(j.policy_id or ""))
-                                 and bool(IDENT.match(j.policy_version or "")),
+            ok &= problems.check(bool(IDENT.fullmatch(j.policy_id or ""))
+                                 and bool(IDENT.fullmatch(j.policy_version or "")),
                                  f"{p}.policyVersion", "give both policyId and policyVersion")
         job_key = key("Job", j.job_id)
         if not ok or not once(job_key, f"{p}.jobId"):
@@ -203,6 +204,7 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
             continue
         job_key = key("Job", a.job_id)
         plan.node("Anomaly", anomaly_key, anomalyId=a.anomaly_id, anomalyKind=a.kind,
+                  fingerprint=_text(a.fingerprint) or fingerprint(a.kind, _text(a.summary)),
                   severity=a.severity.value, summary=_text(a.summary),
                   observedAt=_utc(a.observed_at), status=a.status.value,
                   statusRank=STATUS_RANK[a.status.value])

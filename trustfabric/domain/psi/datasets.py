@@ -101,7 +101,7 @@ class DatasetService:
                        items: list[str]) -> DatasetRecord:
         caller.require_write()
         partner = caller.tenant_for(partner)
-        if not IDENT.match(name):
+        if not IDENT.fullmatch(name):
             raise BadUserInput(f"name: {IDENT_RULE}")
         dataset_id = f"{partner}/{name}"
         unique, content_hash = self._checked_items(items)
