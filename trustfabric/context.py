@@ -71,6 +71,12 @@ class Context:
             self._caller = await self.repos.tokens.verify(bearer_secret(header))
         return self._caller
 
+    async def reauthenticate(self) -> Caller:
+        """The caller looked up again (through the tokens' short cache): a subscription
+        outlives its request, and its token may have been revoked since."""
+        self._caller = None
+        return await self.authenticate()
+
     @property
     def caller(self) -> Caller:
         if self._caller is None:

@@ -146,3 +146,37 @@ async def test_a_first_subscriber_hears_what_happens_now_not_what_nobody_heard(
         assert min(event.at for event in seen) >= t.at(8.0)
     finally:
         await t.drop(services)
+
+
+async def test_a_revoked_tokens_subscription_ends_with_unauthenticated(
+    api, base_url, make_token, services, tenant
+):
+    """Revoked in another process (the fixture's own repository): the API's open
+    subscription, idle, ends within two token TTLs (0.5 s here) with UNAUTHENTICATED."""
+    token = await make_token(tenant)
+    token_id = (await services.repos.tokens.verify(token)).token_id
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        base_url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"],
+    ) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { psiJobEvents { jobId status } }"}})
+        await until(lambda: api.services.events.subscriptions(tenant) == 1,
+                    what="the subscription")
+        await services.repos.tokens.revoke(token_id)
+        frames = []
+        async with asyncio.timeout(5.0):
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                frames.append(message.json())
+                if frames[-1]["type"] in ("error", "complete"):
+                    break
+        told = [error.get("extensions", {}).get("code") for frame in frames
+                if frame["type"] in ("next", "error")
+                for error in (frame["payload"].get("errors", []) if frame["type"] == "next"
+                              else frame["payload"])]
+        assert "UNAUTHENTICATED" in told or ws.close_code == 4403, (frames, ws.close_code)
+    await until(lambda: api.services.events.subscriptions(tenant) == 0,
+                what="the subscription's end")

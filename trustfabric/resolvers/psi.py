@@ -8,6 +8,7 @@ from strawberry.scalars import JSON
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
+from trustfabric.domain.events.rechecked import rechecked
 from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput
@@ -190,7 +191,11 @@ async def psi_job_events(
         return ((job_id is None or event.job_id == str(job_id))
                 and (wanted is None or event.status in wanted))
 
-    async for event in info.context.events.subscribe(caller.tenant, matches):
+    # re-checked every token TTL, so a revoked token's subscription ends within two
+    # of them (with UNAUTHENTICATED), as its requests do
+    events = rechecked(info.context.events.subscribe(caller.tenant, matches),
+                       info.context.settings.token_cache_ttl_s, info.context.reauthenticate)
+    async for event in events:
         yield PsiJobEvent(job_id=strawberry.ID(event.job_id),
                           status=PsiJobStatus(event.status),
                           at=datetime.fromisoformat(event.at))
