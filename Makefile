@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test promtool bench-lineage bench-psi bench-shedding bench-soak bench-audit clean
+.PHONY: run test promtool chromium bench-lineage bench-psi bench-shedding bench-soak bench-audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,14 @@ promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# the browser tests drive Debian's chromium (Playwright's own browser download is not used)
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  { echo "make test needs Debian's chromium for the browser tests: run 'apt-get install chromium' as root"; exit 1; }
+
 # the layers' import contracts (pyproject.toml) and the type check come first: both are quick
-test: $(STAMP) promtool
+test: $(STAMP) promtool chromium
 	$(BIN)/lint-imports
 	$(BIN)/mypy trustfabric
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,8 @@ from graphql import specified_rules
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -16,6 +17,7 @@ from trustfabric.context import Context
 from trustfabric.runtime.services import Services
 from trustfabric.schema import build_schema, validation_rules
 from trustfabric.settings import Settings, get_settings
+from trustfabric.web import pages
 from trustfabric.web import routes as http
 from trustfabric.web.middleware import BodyLimit, ShedOverload
 
@@ -24,6 +26,9 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.state.services
         return services.context(request, response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return pages.graphiql()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -54,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", http.metrics),
             Route("/export/lineage.csv", http.export_lineage),
             Route("/export/anomalies.csv", http.export_anomalies),
+            Route("/", pages.home),
+            Route("/explorer", pages.explorer),
+            Mount("/static", pages.static_files(), name="static"),
         ],
         middleware=[
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
