@@ -549,8 +549,8 @@ def main(argv: list[str] | None = None) -> None:
             started = time.monotonic()
             server.start()
             print(f"  ready in {time.monotonic() - started:.1f} s")
-            # The launcher writes the database process's pid into its ready file.
-            db_pid = int((server.data_dir / "embedded.ready").read_text())
+            db_pid = server.pid  # the process hosting the database's JVM
+            assert db_pid is not None
             target = Target(server.uri, "root", server.password, args.neo4j_database, db_pid)
             manifest = server.data_dir / MANIFEST
 

@@ -60,6 +60,7 @@ def graph_settings(*, share: bool = True) -> Iterator[Settings]:
         settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
         settings.embedded_page_cache_mb,
     )
+    server.wait_for_orphan()  # a `serve` killed with SIGKILL left it: it is stopping
     if (owner := server.owner()) is not None:
         answering = port_open(server.bolt_port)
         if not (share and answering):

@@ -82,3 +82,47 @@ def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
     assert sorted(p.name for p in keys.iterdir()) == sorted(
         ["psi-server.key", f"psi-server.{first_old}.retired", f"psi-server.{second_old}.retired"])
     assert oct((keys / "psi-server.key").stat().st_mode)[-3:] == "600"
+
+
+def serving(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """`trustfabric serve` started, once it answers /healthz (at most two minutes)."""
+    serve = subprocess.Popen([command, "serve"], cwd=cwd, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and serve.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/healthz",
+                         timeout=1).status_code == 200:
+                return serve
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    serve.kill()
+    raise AssertionError(f"serve did not answer /healthz (exit {serve.poll()})")
+
+
+def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    """A supervisor restarting a `serve` killed with SIGKILL: its database stops with it,
+    cleanly, and the next `serve` starts on the same data, a token issued before intact."""
+    env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(free_port()),
+           "TF_EMBEDDED_BOLT_PORT": str(free_port()),
+           "TF_EMBEDDED_HTTP_PORT": str(free_port()), "TF_EMBEDDED_HEAP": "512m"}
+    env.pop("TF_NEO4J_URI", None)
+    command = str(Path(sys.executable).with_name("trustfabric"))
+    serve = serving(command, env, tmp_path)
+    try:
+        token = subprocess.run([command, "token", "create", "--tenant", "acme"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=120)
+        secret = re.search(r"token: (tf_\S+)", token.stdout).group(1)
+        serve.kill()
+        serve.wait(10)
+        serve = serving(command, env, tmp_path)  # refused before: "stop it first"
+        export = httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/export/anomalies.csv",
+                           headers={"authorization": f"Bearer {secret}"}, timeout=30)
+        assert export.status_code == 200, export.text
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(60) == 128 + signal.SIGTERM
+    finally:
+        serve.kill()
+        for pid in processes_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)

@@ -1,5 +1,6 @@
 """Start and stop the embedded ArcadeDB server as a child process on 127.0.0.1."""
 
+import json
 import os
 import secrets
 import signal
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from trustfabric.errors import Unavailable
@@ -29,6 +31,42 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a running server's ready file says: its process, the process that started it,
+    and where it listens (other commands find its Bolt port here)."""
+
+    pid: int
+    parent: int
+    bolt_port: int
+    http_port: int
+
+    @property
+    def orphaned(self) -> bool:
+        """Its parent is no longer the process that started it (that one died): it stops
+        itself within a second or so."""
+        try:
+            # the 4th field of /proc/PID/stat, after the parenthesised command name
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            return int(stat.rsplit(")", 1)[1].split()[1]) != self.parent
+        except (OSError, ValueError, IndexError):
+            return False
+
+
+def read_ready(data_dir: Path) -> Ready | None:
+    """The ready file of the server running `data_dir`'s database, if its process is alive
+    and is that server (Linux: read through /proc)."""
+    data_dir = data_dir.resolve()
+    try:
+        ready = Ready(**json.loads((data_dir / "embedded.ready").read_text()))
+        command = Path(f"/proc/{ready.pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, TypeError):  # none started, stopped since, or not Linux
+        return None
+    ours = (b"trustfabric.graph.embedded_server" in command
+            and str(data_dir).encode() in command)
+    return ready if ours else None
 
 
 class EmbeddedServer:
@@ -74,13 +112,18 @@ class EmbeddedServer:
     def owner(self) -> int | None:
         """The process running this data directory's server when another process started
         it: its ready file names a live server process for this directory (Linux)."""
-        try:
-            pid = int((self.data_dir / "embedded.ready").read_text())
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):  # none started, or stopped since (or not Linux)
-            return None
-        ours = b"trustfabric.graph.embedded_server" in command and str(self.data_dir).encode() in command
-        return pid if ours and pid != self.pid else None
+        ready = read_ready(self.data_dir)
+        return ready.pid if ready is not None and ready.pid != self.pid else None
+
+    def wait_for_orphan(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Waits while this directory's server is an orphan stopping itself: the process
+        that started it was killed (SIGKILL), so a restart right after is not refused."""
+        deadline = time.monotonic() + timeout_s
+        while (ready := read_ready(self.data_dir)) is not None and ready.orphaned:
+            if time.monotonic() > deadline:
+                raise Unavailable(f"the orphaned embedded database (process {ready.pid}) "
+                                  "did not stop in time")
+            time.sleep(0.2)
 
     def start(self) -> None:
         if self.running:

@@ -6,6 +6,7 @@ stopped with its own `stop()` on SIGTERM (killing a JVM host mid-write corrupts 
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -47,12 +48,22 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Dies with the process that started it: a `serve` killed with SIGKILL cannot stop it,
+    # and an orphan would hold the data directory (the next `serve` refused to start, and a
+    # supervisor restarting it would loop). Orphaned, it is re-parented: it stops cleanly.
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent, stop), daemon=True).start()
     server.start()
     try:
         server.create_database(args.database)  # opens it when it already exists
         # Bolt listens before the database exists; the launcher waits for this file instead.
-        with open(args.ready_file, "w") as ready:
-            ready.write(str(os.getpid()))
+        # It also tells other commands where this server listens and who started it (an
+        # orphan's parent has changed: it is stopping). Renamed into place: read whole.
+        partial = f"{args.ready_file}.partial"
+        with open(partial, "w") as ready:
+            json.dump({"pid": os.getpid(), "parent": parent, "bolt_port": args.bolt_port,
+                       "http_port": args.http_port}, ready)
+        os.replace(partial, args.ready_file)
         stop.wait()
     finally:
         server.stop()
@@ -60,6 +71,15 @@ def main() -> None:
     # JVM (and so this process) alive after stop(); nothing is left for them to do.
     sys.stdout.flush()
     os._exit(0)
+
+
+PARENT_WATCH_S = 0.5
+
+
+def _watch_parent(parent: int, stop: threading.Event) -> None:
+    while not stop.wait(PARENT_WATCH_S):
+        if os.getppid() != parent:
+            stop.set()
 
 
 if __name__ == "__main__":
