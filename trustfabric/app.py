@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", pages.static_files(), name="static"),
         ],
         middleware=[
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       max_anonymous_bytes=settings.max_anonymous_body_bytes),
             Middleware(ShedOverload, schema=schema._schema,
                        rules=[*specified_rules, *validation_rules(settings)],
                        max_tokens=settings.max_tokens),

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_ingest_events: int = 1000
     # Largest HTTP request body accepted (dataset uploads are the large ones).
     max_body_bytes: int = 16 * 1024 * 1024
+    # Largest body accepted without a token that verifies: what anyone may make the server
+    # read and lex before it knows who is asking.
+    max_anonymous_body_bytes: int = 64 * 1024
 
     # PSI. Keys live under data_dir/keys unless given as secrets (base64 / PEM).
     psi_server_key: SecretStr | None = None

@@ -108,10 +108,12 @@ async def test_rejected_variable_values_are_not_echoed(gql, make_token, tenant):
     assert "anomalies[0].severity" in result["errors"][0]["message"]
 
 
-async def test_oversized_bodies_are_refused_before_they_are_read(http, settings):
+async def test_oversized_bodies_are_refused_before_they_are_read(http, settings, make_token,
+                                                                 tenant):
+    headers = {"content-type": "application/json",
+               "authorization": f"Bearer {await make_token(tenant)}"}
     body = b'{"query": "' + b"x" * (settings.max_body_bytes + 1) + b'"}'
-    response = await http.post("/graphql", content=body,
-                               headers={"content-type": "application/json"})
+    response = await http.post("/graphql", content=body, headers=headers)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "BAD_USER_INPUT"
 
@@ -119,9 +121,65 @@ async def test_oversized_bodies_are_refused_before_they_are_read(http, settings)
         for _ in range(settings.max_body_bytes // 65536 + 2):
             yield b"x" * 65536
 
+    response = await http.post("/graphql", content=chunks(), headers=headers)
+    assert response.status_code == 413
+
+
+def blown_up(levels: int) -> str:
+    """Under 1.2 KB; each fragment spreads the next twice: 2^levels selections expanded."""
+    return "query Q { ...F0 } " + " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    ) + f" fragment F{levels} on Query {{ __typename }}"
+
+
+@pytest.mark.timeout(20)
+async def test_nested_fragment_spreads_are_refused_before_any_rule(http):
+    """Each rule walked every spread again: 2.3 s at 18 levels, doubling per level, with
+    the event loop held, so /healthz waited too. Now refused in milliseconds, no token."""
+    await http.get("/healthz")  # the connection is open: only the requests are timed
+
+    async def timed(request):
+        started = time.perf_counter()
+        response = await request
+        return response, time.perf_counter() - started
+
+    (refused, refused_s), (health, health_s) = await asyncio.gather(
+        timed(http.post("/graphql", json={"query": blown_up(30)})),
+        timed(http.get("/healthz")))
+    assert refused.status_code == 200
+    assert codes(refused.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "fragments" in refused.json()["errors"][0]["message"]
+    assert health.json() == {"status": "ok"}
+    assert refused_s < 0.1 and health_s < 0.1, (refused_s, health_s)
+
+
+async def test_large_bodies_need_a_token_before_they_are_lexed(http, settings, make_token,
+                                                              tenant):
+    """A 15 MB string literal held the loop for 3 s, with no token: a body over the
+    anonymous bound is refused unread unless its token verifies."""
+    literal = b'{"query": "{ proofPublicKey(x: \\"' + b"x" * (
+        settings.max_anonymous_body_bytes + 1) + b'\\") }"}'
+    for authorization in ({}, {"authorization": "Bearer tf_not-a-token"}):
+        response = await http.post("/graphql", content=literal, headers={
+            "content-type": "application/json", **authorization})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+
+    async def chunks():  # no content-length: refused once the bound is passed
+        for _ in range(settings.max_anonymous_body_bytes // 4096 + 2):
+            yield b" " * 4096
+
     response = await http.post("/graphql", content=chunks(),
                                headers={"content-type": "application/json"})
-    assert response.status_code == 413
+    assert response.status_code == 401
+
+    token = await make_token(tenant)
+    response = await http.post("/graphql", content=literal, headers={
+        "content-type": "application/json", "authorization": f"Bearer {token}"})
+    assert response.status_code == 200  # read and parsed: GraphQL answers it
+    assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    small = await http.post("/graphql", json={"query": "{ proofPublicKey }"})
+    assert "BEGIN PUBLIC KEY" in small.json()["data"]["proofPublicKey"]
 
 
 async def test_requests_leave_no_reference_cycles(gql, make_token, tenant):

@@ -240,7 +240,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RequestMetrics,
         ErrorCodes,
         partial(AddValidationRules, validation_rules(settings)),
-        partial(CodedParserCache, maxsize=1024, max_tokens=settings.max_tokens),
+        partial(CodedParserCache, maxsize=1024, max_tokens=settings.max_tokens,
+                max_selections=settings.max_query_cost),
         partial(ValidationCache, maxsize=1024),
     ]
     if not settings.introspection:

@@ -34,37 +34,67 @@ if TYPE_CHECKING:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """Bodies up to `max_bytes`, and up to `max_anonymous_bytes` without a token that
+    verifies: lexing a 15 MB string literal held the event loop for 3 s, so what anyone
+    may send before authentication is kept small (only uploads and ingests are large, and
+    they need a token anyway)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_anonymous_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_anonymous_bytes = min(max_anonymous_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+        declared = int(length) if length is not None and length.isdigit() else None
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(send, self.max_bytes)
             return
+        limit = self.max_anonymous_bytes
+        if declared is not None and declared > limit:
+            if not await self._authenticated(scope):
+                await self._refuse(send, limit)
+                return
+            limit = self.max_bytes
         seen = 0
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, limit
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # a chunked body that announced no length
-                raise BodyTooLarge
+            if seen > limit:  # a chunked body that announced no length
+                if limit < self.max_bytes and await self._authenticated(scope):
+                    limit = self.max_bytes
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         try:
             await self.app(scope, counted, send)
-        except BodyTooLarge:
-            await self._refuse(send)
+        except BodyTooLarge as error:
+            await self._refuse(send, error.args[0])
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": {"code": "BAD_USER_INPUT", "message":
-                                     f"request body larger than {self.max_bytes} bytes"}})
-        await send({"type": "http.response.start", "status": 413,
+    async def _authenticated(self, scope: Scope) -> bool:
+        services: Services = scope["state"]["services"]
+        try:
+            await services.repos.tokens.verify(
+                bearer_secret(Headers(scope=scope).get("authorization", "")))
+        except AppError:
+            return False
+        return True
+
+    async def _refuse(self, send: Send, limit: int) -> None:
+        if limit < self.max_bytes:
+            status, code = 401, "UNAUTHENTICATED"
+            message = f"a request body over {limit} bytes needs a valid bearer token"
+        else:
+            status, code = 413, "BAD_USER_INPUT"
+            message = f"request body larger than {limit} bytes"
+        body = json.dumps({"error": {"code": code, "message": message}})
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body.encode()})
 

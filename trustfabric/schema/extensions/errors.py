@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 
 from trustfabric.errors import AppError
+from trustfabric.schema.extensions.limits import check_expansion
 
 log = logging.getLogger("trustfabric.graphql")
 
@@ -98,11 +99,13 @@ class CodedParserCache(ParserCache):
     """The parser cache, giving syntax errors their code where they are raised: a parse
     error leaves the operation before ErrorCodes sees the result. It also bounds the
     lexical tokens a document may have (graphql-core's parser counts them), which
-    Strawberry's MaxTokensLimiter would do as one more extension built for every request."""
+    Strawberry's MaxTokensLimiter would do as one more extension built for every request,
+    and the selections it holds with its fragments spread, before any validation rule."""
 
-    def __init__(self, maxsize: int, max_tokens: int) -> None:
+    def __init__(self, maxsize: int, max_tokens: int, max_selections: int) -> None:
         super().__init__(maxsize)
         self.max_tokens = max_tokens
+        self.max_selections = max_selections
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -114,4 +117,5 @@ class CodedParserCache(ParserCache):
         except GraphQLError as error:
             raise GraphQLError(error.message, source=error.source, positions=error.positions,
                                extensions={"code": "GRAPHQL_PARSE_FAILED"}) from None
+        check_expansion(context.graphql_document, self.max_selections)
         yield

@@ -3,11 +3,16 @@
 Each field costs 1; a list field multiplies what is under it by its `first` argument when
 given as a literal, else by a default fan-out. Depth, alias and token limits come from
 Strawberry's own extensions; graphql-core has no cost analysis, hence this rule.
+
+Before any rule, a document's size with its fragments spread is bounded
+(`check_expansion`): the depth and alias limiters and the cost rule each walk every spread
+again, so `fragment F0{...F1 ...F1}` nested 30 deep, under 1 KB, would cost them 2^30 steps.
 """
 
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -80,3 +85,42 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
             return total
 
     return CostLimit
+
+
+def check_expansion(document: DocumentNode, limit: int) -> None:
+    """Refuse a document whose operations, with every fragment spread in place, hold more
+    than `limit` selections. Counted with each fragment's size computed once, so the count
+    itself is linear in the document. The cost limit is the natural bound: each field
+    costs at least 1, so a document larger than it expanded could never pass that rule."""
+    fragments = {f.name.value: f for f in document.definitions
+                 if isinstance(f, FragmentDefinitionNode)}
+    sizes: dict[str, int] = {}
+
+    def size(selections: SelectionSetNode | None, within: frozenset[str]) -> int:
+        total = 0
+        for selection in selections.selections if selections else ():
+            total += 1
+            if isinstance(selection, FragmentSpreadNode):
+                total += fragment_size(selection.name.value, within)
+            elif isinstance(selection, FieldNode | InlineFragmentNode):
+                total += size(selection.selection_set, within)
+            if total > limit:  # no need to count further
+                break
+        return total
+
+    def fragment_size(name: str, within: frozenset[str]) -> int:
+        if name not in sizes:
+            fragment = fragments.get(name)
+            if fragment is None or name in within:
+                return 0  # unknown or a cycle: GraphQL's own rules say so, once
+            sizes[name] = size(fragment.selection_set, within | {name})
+        return sizes[name]
+
+    total = 0
+    for operation in document.definitions:
+        if isinstance(operation, OperationDefinitionNode):
+            total += size(operation.selection_set, frozenset())
+        if total > limit:
+            raise GraphQLError(
+                f"the document holds more than {limit} selections with its fragments "
+                "spread; ask for fewer", extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
