@@ -118,3 +118,50 @@ async def test_duplicate_ids_in_a_batch_are_refused(gql, make_token, tenant):
     result = await gql(INGEST, token, input=dup)
     assert codes(result) == ["BAD_USER_INPUT"]
     assert result["errors"][0]["extensions"]["problems"][0]["path"] == "anomalies[1].anomalyId"
+
+
+REPO = "query($id: ID!) { node(id: $id) { ... on Commit { repo { url } } } }"
+
+
+async def test_a_resend_naming_another_repo_is_refused(gql, make_token, tenant):
+    token = await make_token(tenant)
+    assert "errors" not in await gql(INGEST, token, input=batch(tenant))
+    moved = batch(tenant)
+    moved["builds"][0]["repoUrl"] = "https://attacker.example.com/x/y"
+    result = await gql(INGEST, token, input=moved)
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert "different HAS_COMMIT source" in result["errors"][0]["message"]
+    # the same within one batch: a second build of the commit naming another repo
+    build = {"commitSha": "b" * 40, "repoUrl": "https://git.example.com/x/y"}
+    fresh = {"builds": [{**build, "imageDigest": digest(tenant, "image2")},
+                        {**build, "imageDigest": digest(tenant, "image3"),
+                         "repoUrl": "https://attacker.example.com/x/y"}]}
+    result = await gql(INGEST, token, input=fresh)
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert result["errors"][0]["extensions"]["problems"][0]["path"] == "builds[1].repoUrl"
+    commit = str(relay.GlobalID("Commit", f"{tenant}:{SHA}"))
+    node = (await gql(REPO, token, id=commit))["data"]["node"]
+    assert node == {"repo": {"url": "https://git.example.com/x/y"}}
+
+
+async def test_base_images_cannot_form_a_cycle(gql, make_token, tenant):
+    token = await make_token(tenant)
+    a, b, c = (digest(tenant, name) for name in ("a", "b", "c"))
+    chain = {"builds": [{"imageDigest": a}, {"imageDigest": b, "baseImageDigests": [a]},
+                        {"imageDigest": c, "baseImageDigests": [b]}]}
+    assert "errors" not in await gql(INGEST, token, input=chain)
+    for closing in (
+        {"builds": [{"imageDigest": a, "baseImageDigests": [c]}]},  # against the graph
+        {"builds": [{"imageDigest": a, "baseImageDigests": [b]}]},
+    ):
+        result = await gql(INGEST, token, input=closing)
+        assert codes(result) == ["BAD_USER_INPUT"], result
+        assert "cycle" in result["errors"][0]["message"]
+    d, e = digest(tenant, "d"), digest(tenant, "e")  # within one batch
+    result = await gql(INGEST, token, input={"builds": [
+        {"imageDigest": d, "baseImageDigests": [e]}, {"imageDigest": e, "baseImageDigests": [d]}]})
+    assert codes(result) == ["BAD_USER_INPUT"] and "cycle" in result["errors"][0]["message"]
+    # a diamond is no cycle
+    result = await gql(INGEST, token, input={"builds": [
+        {"imageDigest": d, "baseImageDigests": [b, c]}]})
+    assert "errors" not in result, result

@@ -1,7 +1,12 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
 from trustfabric.domain.audit import now_iso
-from trustfabric.domain.provenance.ingest import Plan, conflicting_links, missing_references
+from trustfabric.domain.provenance.ingest import (
+    Plan,
+    conflicting_links,
+    cycles,
+    missing_references,
+)
 from trustfabric.errors import Conflict
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
@@ -18,8 +23,16 @@ class IngestRepository:
             if plan.references:
                 rows = await tx.run(q.EXISTING_KEYS, keys=list(plan.references))
                 missing_references(plan, (row["key"] for row in rows))
-            if plan.exclusive:
-                conflicting_links(await tx.run(q.CONFLICTING_LINKS, links=plan.exclusive))
+            if plan.exclusive or plan.exclusive_in:
+                conflicting_links(
+                    await tx.run(q.CONFLICTING_LINKS, links=plan.exclusive)
+                    if plan.exclusive else [],
+                    await tx.run(q.CONFLICTING_INCOMING_LINKS, links=plan.exclusive_in)
+                    if plan.exclusive_in else [],
+                )
+            if bases := plan.based_on_targets():
+                rows = await tx.run(q.BASES_REACHED, keys=bases)
+                cycles(plan, ((row["start"], row["reached"]) for row in rows))
             await tx.run(q.ENSURE_TENANT, tenant=plan.tenant, now=now_iso())
             for kind, nodes in plan.nodes.items():
                 rows = [{"key": key, "props": props} for key, props in nodes.items()]

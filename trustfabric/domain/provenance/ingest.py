@@ -38,6 +38,9 @@ class Plan:
     references: dict[str, str] = field(default_factory=dict)
     # links that must not already point elsewhere: {source, type, target}
     exclusive: list[dict[str, str]] = field(default_factory=list)
+    # links whose target must not already be reached from elsewhere: {source, type, target}
+    # (a commit belongs to one repo, though the link runs from the repo)
+    exclusive_in: list[dict[str, str]] = field(default_factory=list)
     stubs: set[str] = field(default_factory=set)
 
     def node(self, kind: str, key: str, stub: bool = False, **props: Any) -> None:
@@ -49,10 +52,17 @@ class Plan:
         nodes[key] = {"key": key, "kind": kind, "tenant": self.tenant, **props}
         (self.stubs.add if stub else self.stubs.discard)(key)
 
-    def link(self, source: str, type: str, target: str, exclusive: bool = False) -> None:
+    def link(self, source: str, type: str, target: str, exclusive: bool = False,
+             exclusive_in: bool = False) -> None:
         self.links.setdefault(type, set()).add((source, target))
         if exclusive:
             self.exclusive.append({"source": source, "type": type, "target": target})
+        if exclusive_in:
+            self.exclusive_in.append({"source": source, "type": type, "target": target})
+
+    def based_on_targets(self) -> list[str]:
+        """The base images the batch links to: where a walk for a cycle starts."""
+        return sorted({target for _, target in self.links.get("BASED_ON", set())})
 
     def count(self, kind: str) -> int:
         return len(self.nodes.get(kind, {}))
@@ -109,6 +119,7 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
         return entity_key(kind, tenant, natural)
 
     created: set[str] = set()
+    repo_of: dict[str, str] = {}  # commit key → the repo the batch names for it
 
     def once(k: str, path: str) -> bool:
         fresh = problems.check(k not in created, path, "appears twice in the batch")
@@ -142,7 +153,11 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
             plan.node("Repo", repo_key, url=b.repo_url)
             plan.node("Commit", commit_key, sha=b.commit_sha, message=_text(b.commit_message),
                       author=_text(b.author), committedAt=_utc(b.committed_at))
-            plan.link(repo_key, "HAS_COMMIT", commit_key)
+            # One repo per commit: a re-send naming another repo would add a second
+            # root to its lineage, so it is a contradiction, in the batch as in the graph.
+            if problems.check(repo_of.setdefault(commit_key, repo_key) == repo_key,
+                              f"{p}.repoUrl", "names another repo for a commit of this batch"):
+                plan.link(repo_key, "HAS_COMMIT", commit_key, exclusive_in=True)
             plan.link(image_key, "BUILT_FROM", commit_key, exclusive=True)
             for parent in b.parent_shas:  # history: a parent not yet recorded gets a stub
                 plan.node("Commit", key("Commit", parent), stub=True, sha=parent)
@@ -248,9 +263,39 @@ def missing_references(plan: Plan, existing: Iterable[str]) -> None:
     problems.raise_if_any()
 
 
-def conflicting_links(conflicts: Iterable[dict[str, str]]) -> None:
+def conflicting_links(conflicts: Iterable[dict[str, str]],
+                      incoming: Iterable[dict[str, str]] = ()) -> None:
+    """Refuses the batch when an exclusive link already leads elsewhere (`conflicts`: its
+    source's) or already comes from elsewhere (`incoming`: its target's)."""
     problems = _Problems()
     for c in conflicts:
         problems.check(False, c["source"].split(":", 2)[2],
                        f"was recorded with a different {c['type']} target")
+    for c in incoming:
+        problems.check(False, c["target"].split(":", 2)[2],
+                       f"was recorded with a different {c['type']} source")
+    problems.raise_if_any()
+
+
+def cycles(plan: Plan, reached: Iterable[tuple[str, str]]) -> None:
+    """Refuses BASED_ON links that would close a cycle (an image its own ancestor).
+    `reached` holds, for each base image the batch links to, every image the graph already
+    leads to from it by BASED_ON; with the batch's own links, that is every way back."""
+    edges: dict[str, set[str]] = {}
+    for start, end in reached:
+        edges.setdefault(start, set()).add(end)
+    planned = sorted(plan.links.get("BASED_ON", set()))
+    for source, target in planned:
+        edges.setdefault(source, set()).add(target)
+    problems = _Problems()
+    for source, target in planned:
+        seen, todo = {target}, [target]
+        while todo and source not in seen:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        problems.check(source not in seen, source.split(":", 2)[2],
+                       f"would be based on {target.split(':', 2)[2]}, which is already "
+                       "based on it: base images cannot form a cycle")
     problems.raise_if_any()

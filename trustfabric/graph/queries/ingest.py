@@ -34,6 +34,30 @@ CONFLICTING_LINKS = Cypher(
     """,
 )
 
+# A link recorded from another node than the event names, towards a node that may have
+# only one such link coming in (a commit's repo): the event conflicts.
+CONFLICTING_INCOMING_LINKS = Cypher(
+    "ingest.conflicting_incoming_links",
+    """
+    UNWIND $links AS l
+    MATCH (t:Entity {key: l.target})<-[r]-(s:Entity)
+    WHERE type(r) = l.type AND s.key <> l.source
+    RETURN l.target AS target, l.type AS type
+    """,
+)
+
+# Every image already reached by BASED_ON from each base image a batch links to: the ways
+# back that a new link could close into a cycle. Unbounded, since a cycle of any length
+# must be found; relationship uniqueness ends each walk, even on a cycle already stored.
+BASES_REACHED = Cypher(
+    "ingest.bases_reached",
+    """
+    UNWIND $keys AS k
+    MATCH (:Entity {key: k})-[:BASED_ON*1..]->(x:Entity)
+    RETURN DISTINCT k AS start, x.key AS reached
+    """,
+)
+
 # One statement per kind: the label comes from the allow-list of kinds, never from input.
 CREATE_MISSING: Final[dict[str, Cypher]] = {
     kind: Cypher(
