@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # Short timeouts so an outage answers UNAVAILABLE quickly instead of hanging requests.
     neo4j_connect_timeout_s: float = 1.0
     neo4j_retry_time_s: float = 1.0
+    # The most one statement or transaction may take, its retries included, before the
+    # request answers UNAVAILABLE (a hung database answers nothing); migrations are exempt.
+    neo4j_query_timeout_s: float = 5.0
     neo4j_pool_size: int = 64
 
     data_dir: Path = Path(".data")

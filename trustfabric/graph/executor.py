@@ -1,5 +1,6 @@
 """The one place queries reach the database: routing, transactions, errors and timing."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -80,14 +81,23 @@ class GraphExecutor:
     `retry_time_s`; a single-statement read is an auto-commit query, one round trip with
     no BEGIN and COMMIT (0.28 ms of CPU less a read), retried here on a stale connection."""
 
-    def __init__(self, driver: AsyncDriver, database: str) -> None:
+    def __init__(self, driver: AsyncDriver, database: str, *,
+                 query_timeout_s: float | None = None, ping_timeout_s: float | None = None
+                 ) -> None:
         self.driver = driver
         self.database = database
+        # Client-side deadlines: a database that hangs (a stopped process, a frozen VM) keeps
+        # its sockets open and answers nothing, so neither the driver's connect timeout nor a
+        # server-side transaction timeout ends a statement already sent. The whole call, its
+        # connection, retries and reconnections included, gets this long; then UNAVAILABLE.
+        self.query_timeout_s = query_timeout_s
+        self.ping_timeout_s = ping_timeout_s
 
     @classmethod
     def connect(
         cls, uri: str, user: str, password: str, database: str, *,
         connect_timeout_s: float, retry_time_s: float, pool_size: int,
+        query_timeout_s: float | None = None,
     ) -> "GraphExecutor":
         driver = AsyncGraphDatabase.driver(
             uri,
@@ -102,7 +112,13 @@ class GraphExecutor:
             max_connection_pool_size=pool_size,
             liveness_check_timeout=30.0,
         )
-        return cls(driver, database)
+        return cls(driver, database, query_timeout_s=query_timeout_s,
+                   ping_timeout_s=connect_timeout_s)
+
+    def without_deadline(self) -> "GraphExecutor":
+        """The same driver with no deadline on a statement: for migrations, whose data
+        slices may take longer than a request's budget, run before the service serves."""
+        return GraphExecutor(self.driver, self.database)
 
     async def close(self) -> None:
         await self.driver.close()
@@ -124,9 +140,12 @@ class GraphExecutor:
         return await self._transact(work, write=True)
 
     async def ping(self) -> None:
-        await self._transact(lambda tx: tx.run(_PING), write=False)
+        """Answers within the connect timeout, or raises Unavailable (readiness)."""
+        await self._transact(lambda tx: tx.run(_PING), write=False,
+                             timeout_s=self.ping_timeout_s)
 
-    async def _transact(self, work: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+    async def _transact(self, work: Callable[[Tx], Awaitable[T]], *, write: bool,
+                        timeout_s: float | None = None) -> T:
         async def unit(tx: AsyncManagedTransaction) -> T:
             return await work(Tx(tx))
 
@@ -135,9 +154,22 @@ class GraphExecutor:
                 return await session.execute_write(unit)
             return await session.execute_read(unit)
 
-        return await self._session(managed, write=write)
+        return await self._session(managed, write=write, timeout_s=timeout_s)
 
-    async def _session(self, use: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:
+    async def _session(self, use: Callable[[AsyncSession], Awaitable[T]], *, write: bool,
+                       timeout_s: float | None = None) -> T:
+        budget = timeout_s if timeout_s is not None else self.query_timeout_s
+        try:
+            async with asyncio.timeout(budget):
+                return await self._attempts(use, write=write)
+        except TimeoutError as error:
+            # cancelled mid-statement, the driver drops that connection rather than pool it;
+            # a write cut short may still commit if the database resumes
+            raise Unavailable("the graph database did not answer in time; retry shortly"
+                              ) from error
+
+    async def _attempts(self, use: Callable[[AsyncSession], Awaitable[T]], *, write: bool
+                        ) -> T:
         # Right after the database restarts, ArcadeDB refuses a pooled connection's first
         # transaction (AuthError, or "BEGIN not expected in state: AUTHENTICATION"); the
         # driver drops that connection, so another try on a fresh one goes through.

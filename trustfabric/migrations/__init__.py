@@ -42,6 +42,7 @@ def load_migrations() -> list[Migration]:
 
 async def migrate(executor: GraphExecutor) -> list[str]:
     """Applies pending migrations; returns the ids applied. Safe to run again."""
+    executor = executor.without_deadline()  # a data slice may outlast a request's budget
     applied = {row["id"]: row["checksum"] for row in await executor.read(q.APPLIED)}
     done = []
     for migration in load_migrations():

@@ -74,6 +74,7 @@ class Services:
             connect_timeout_s=settings.neo4j_connect_timeout_s,
             retry_time_s=settings.neo4j_retry_time_s,
             pool_size=settings.neo4j_pool_size,
+            query_timeout_s=settings.neo4j_query_timeout_s,
         )
         keys = settings.data_dir / "keys"
         server_key = ServerKey.load_or_create(
