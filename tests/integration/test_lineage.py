@@ -6,6 +6,7 @@ import io
 from strawberry import relay
 
 from tests.helpers import anomaly_id, codes
+from trustfabric.graph.queries import ingest as ingest_queries
 from trustfabric.runtime.demo import _hex, digest
 
 LINEAGE = """
@@ -14,7 +15,7 @@ query($id: ID!) {
     complete
     root { id __typename ... on Repo { url } }
     policyVersion { version }
-    hops { position relation node { id __typename } }
+    hops { position relation joins direction node { id __typename } }
   }
 }
 """
@@ -36,8 +37,12 @@ async def test_lineage_walks_anomaly_to_repo_in_order(gql, make_token, demo_tena
     lineage = result["data"]["lineage"]
     kinds = [h["node"]["__typename"] for h in lineage["hops"]]
     assert kinds == ["Anomaly", "Job", "PolicyVersion", "Image", "Image", "Commit", "Repo"]
-    assert [h["relation"] for h in lineage["hops"]] == [
-        "START", "OBSERVED_IN", "UNDER", "RAN", "BASED_ON", "BUILT_FROM", "HAS_COMMIT"]
+    # each hop names the edge to the node it joins: the policy version and the image hang
+    # from the job, the commit from the image (not from its base), the repo points at it
+    assert [(h["relation"], h["joins"], h["direction"]) for h in lineage["hops"]] == [
+        ("START", None, None), ("OBSERVED_IN", 0, "FROM_JOINED"), ("UNDER", 1, "FROM_JOINED"),
+        ("RAN", 1, "FROM_JOINED"), ("BASED_ON", 3, "FROM_JOINED"),
+        ("BUILT_FROM", 3, "FROM_JOINED"), ("HAS_COMMIT", 5, "TO_JOINED")]
     assert [h["position"] for h in lineage["hops"]] == list(range(7))
     assert lineage["complete"] is True
     assert lineage["root"]["url"] == f"https://git.example.com/{demo_tenant}/service-1"
@@ -127,9 +132,14 @@ async def test_lineage_csv_export(http, make_token, demo_tenant):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["position", "relation", "kind", "id", "detail"]
-    assert [r[2] for r in rows[1:]] == ["Anomaly", "Job", "PolicyVersion", "Image", "Image",
+    assert rows[0] == ["position", "relation", "joins", "direction", "kind", "id", "detail"]
+    assert [r[4] for r in rows[1:]] == ["Anomaly", "Job", "PolicyVersion", "Image", "Image",
                                         "Commit", "Repo"]
+    assert [r[1:4] for r in rows[1:]] == [
+        ["START", "", ""], ["OBSERVED_IN", "0", "FROM_JOINED"], ["UNDER", "1", "FROM_JOINED"],
+        ["RAN", "1", "FROM_JOINED"], ["BASED_ON", "3", "FROM_JOINED"],
+        ["BUILT_FROM", "3", "FROM_JOINED"], ["HAS_COMMIT", "5", "TO_JOINED"]]
+    assert rows[3][4:] == ["PolicyVersion", "v1", "promotion-gate"]  # names its policy
 
 
 async def test_anomaly_csv_export_quotes_commas_quotes_and_formulas(gql, http, make_token, tenant):
@@ -160,3 +170,29 @@ async def test_anomaly_csv_export_quotes_commas_quotes_and_formulas(gql, http, m
     response = await http.get("/export/anomalies.csv", params={"severity": "HIGH"},
                               headers={"authorization": f"Bearer {token}"})
     assert [r["anomalyId"] for r in csv.DictReader(io.StringIO(response.text))] == ["a1"]
+
+
+async def test_lineage_survives_a_cycle_stored_before_cycles_were_refused(
+    gql, make_token, services, tenant
+):
+    token = await make_token(tenant)
+    a, b = digest(tenant, "a"), digest(tenant, "b")
+    result = await gql(
+        "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }", token,
+        input={
+            "builds": [{"imageDigest": b}, {"imageDigest": a, "baseImageDigests": [b]}],
+            "jobRuns": [{"jobId": "j1", "kind": "BUILD", "status": "FAILED", "imageDigest": a}],
+            "anomalies": [{"anomalyId": "a1", "jobId": "j1", "kind": "k", "severity": "LOW"}],
+        },
+    )
+    assert "errors" not in result, result
+    # b → a, written as an older version could have: a → b → a
+    await services.executor.write(ingest_queries.LINKS["BASED_ON"], rows=[
+        {"source": f"Image:{tenant}:{b}", "target": f"Image:{tenant}:{a}"}])
+    anomaly = str(relay.GlobalID("Anomaly", f"{tenant}:a1"))
+    lineage = (await gql(LINEAGE, token, id=anomaly))["data"]["lineage"]
+    images = [h["node"]["id"] for h in lineage["hops"] if h["node"]["__typename"] == "Image"]
+    assert len(images) == 2 and len(set(images)) == 2
+    impact = await gql("query($id: ID!) { neighbors(id: $id, depth: 3) { nodes { id } } }",
+                       token, id=images[0])
+    assert "errors" not in impact, impact

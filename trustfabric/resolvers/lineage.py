@@ -36,7 +36,8 @@ async def lineage(info: Info, anomaly_id: relay.GlobalID) -> Lineage:
         raise NotFound(f"anomaly {anomaly_id}")
     return Lineage(
         anomaly=Anomaly.from_entity(record.anomaly),
-        hops=[LineageHop(position=h.position, relation=h.relation, node=to_node(h.entity))
+        hops=[LineageHop(position=h.position, relation=h.relation, joins=h.joins,
+                         direction=h.direction, node=to_node(h.entity))
               for h in domain.hops(record)],
         root=to_node(domain.root(record)),
         policy_version=PolicyVersion.from_entity(record.policy_version)

@@ -1,6 +1,7 @@
 """What an on-call engineer sees of a lineage: ordered hops, a root, and a CSV of them."""
 
 import csv
+import enum
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,26 +34,52 @@ class ImpactRecord:
     truncated: bool
 
 
+class HopDirection(enum.Enum):
+    """Which way the edge between a hop and the hop it joins points."""
+
+    FROM_JOINED = "FROM_JOINED"  # (joined)-[relation]->(this hop)
+    TO_JOINED = "TO_JOINED"  # (this hop)-[relation]->(joined)
+
+
 @dataclass(frozen=True)
 class Hop:
     position: int
-    relation: str  # how this node is reached from the previous hop
+    # the type of the edge between this node and the hop at `joins` (START for the first):
+    # the hops are a tree read in order, so the hop joined is not always the one before
+    relation: str
     entity: Entity
+    joins: int | None = None
+    direction: HopDirection | None = None
 
 
 def hops(record: LineageRecord) -> list[Hop]:
-    """anomaly → job → policy version in force → image → base images → commit → repo."""
-    chain: list[tuple[str, Entity | None]] = [
-        ("START", record.anomaly),
-        ("OBSERVED_IN", record.job),
-        ("UNDER", record.policy_version),
-        ("RAN", record.image),
-        *(("BASED_ON", base) for base in record.base_images),
-        ("BUILT_FROM", record.commit),
-        ("HAS_COMMIT", record.repo),
-    ]
-    present = [(relation, entity) for relation, entity in chain if entity is not None]
-    return [Hop(n, relation, entity) for n, (relation, entity) in enumerate(present)]
+    """anomaly → job → policy version in force, and image → base images; image → commit
+    → repo. Each hop names the edge to the node it is joined to: the policy version and the
+    image both hang from the job, the commit from the image (not from its last base), and
+    the repo points at the commit. A base image seen before (a cycle stored before cycles
+    were refused) ends the chain of bases, so no image is listed twice."""
+    out: list[Hop] = [Hop(0, "START", record.anomaly)]
+
+    def add(relation: str, entity: Entity | None, joins: int | None,
+            direction: HopDirection = HopDirection.FROM_JOINED) -> int | None:
+        if entity is None or joins is None:
+            return None
+        out.append(Hop(len(out), relation, entity, joins, direction))
+        return len(out) - 1
+
+    job = add("OBSERVED_IN", record.job, 0)
+    add("UNDER", record.policy_version, job)
+    image = add("RAN", record.image, job)
+    seen = {record.image.key} if record.image else set()
+    previous = image
+    for base in record.base_images:
+        if base.key in seen:
+            break
+        seen.add(base.key)
+        previous = add("BASED_ON", base, previous)
+    commit = add("BUILT_FROM", record.commit, image)
+    add("HAS_COMMIT", record.repo, commit, HopDirection.TO_JOINED)
+    return out
 
 
 def root(record: LineageRecord) -> Entity:
@@ -86,12 +113,22 @@ LABEL_PROPERTY = {
 }
 
 
+def _detail(entity: Entity) -> str:
+    # a policy version's row names its policy: a version alone ("v2") says little
+    if entity.kind == "PolicyVersion":
+        return str(entity["policyId"] or "")
+    return str(entity["summary"] or entity["ref"] or entity["message"] or "")
+
+
 def lineage_csv(record: LineageRecord) -> str:
+    """One row per hop; `joins` and `direction` say which hop's edge reaches it, and how:
+    FROM_JOINED reads (joins)-[relation]->(this row), TO_JOINED the other way."""
     return to_csv(
-        ["position", "relation", "kind", "id", "detail"],
+        ["position", "relation", "joins", "direction", "kind", "id", "detail"],
         [
-            [hop.position, hop.relation, hop.entity.kind, hop.entity[LABEL_PROPERTY[hop.entity.kind]],
-             hop.entity["summary"] or hop.entity["ref"] or hop.entity["message"] or ""]
+            [hop.position, hop.relation, hop.joins,
+             hop.direction.value if hop.direction else None, hop.entity.kind,
+             hop.entity[LABEL_PROPERTY[hop.entity.kind]], _detail(hop.entity)]
             for hop in hops(record)
         ],
     )
