@@ -97,7 +97,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
         if seed:
             demo_file = settings.data_dir / "demo-tokens.txt"
             if not await services.repos.tokens.tenants():
-                await seed_demo(services.repos.ingest)
+                await seed_demo(services.repos.ingest, services.suppressions)
                 await seed_demo_datasets(services.datasets)
                 await seed_demo_policies(services.policy)
                 lines = []

@@ -13,6 +13,7 @@ from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.requests import PsiRequests
+from trustfabric.domain.suppressions.service import SuppressionService
 from trustfabric.errors import Unauthenticated
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.controls import ControlsRepository
@@ -23,6 +24,7 @@ from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.suppressions import SuppressionRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
 from trustfabric.loaders import Loaders
@@ -42,6 +44,7 @@ class Repositories:
     controls: ControlsRepository
     webhooks: WebhookRepository
     policy: PolicyRepository
+    suppressions: SuppressionRepository
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Context:
     controls: ControlsService
     policy: PolicyService
     proposals: DriftProposals
+    suppressions: SuppressionService
     signing: SigningKey
     events: EventBus
     # graphql-ws clients send their token in the connection_init payload

@@ -7,16 +7,22 @@ from trustfabric.domain.provenance.ingest import (
     cycles,
     missing_references,
 )
+from trustfabric.domain.suppressions.service import Paging
 from trustfabric.errors import Conflict
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import ingest as q
+from trustfabric.graph.suppressions import decide_in
 
 
 class IngestRepository:
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
 
-    async def apply(self, plan: Plan) -> None:
+    async def apply(self, plan: Plan, paging: Paging | None = None) -> None:
+        """With `paging`, every new anomaly of the plan is decided in the same transaction:
+        an anomaly is never recorded without its decision."""
+        anomalies = list(plan.nodes.get("Anomaly", {}))
+
         async def work(tx: Tx) -> None:
             # Checks run inside the write transaction, so nothing can slip in between
             # the check and the write; raising here rolls everything back.
@@ -44,6 +50,8 @@ class IngestRepository:
                 await tx.run(q.LINKS[type], rows=[{"source": a, "target": b} for a, b in pairs])
             if plan.updates:
                 await tx.run(q.UPDATE, rows=plan.updates)
+            if paging is not None and anomalies:
+                await decide_in(tx, plan.tenant, anomalies, paging)
 
         try:
             await self._executor.write_tx(work)

@@ -15,6 +15,8 @@ collects millions of edges.
     (:Promotion {promotionId, from, to, allowed, results, insight})-[:OF]->(:Image),
         -[:UNDER]->(:PolicyVersion {rules}), -[:USED]->(:Snapshot)
     (:DriftProposal {environment, fromVersion, toVersion, patch, status, soakUntil})
+    (:Anomaly {fingerprint, decision, suppressedBy, verdict})   the paging decision
+    (:SuppressionRule {scope, startsAt, endsAt, status, author, approver, lastMatchedAt})
 
 The other records link by property (ids), not by edge: a job names its dataset version,
 a delivery its endpoint, so hot nodes never collect edges. `tests/unit/test_graph_model.py`

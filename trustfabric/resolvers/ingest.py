@@ -7,7 +7,7 @@ async def ingest(info: Info, input: IngestInput, tenant: str | None = None) -> I
     caller = info.context.caller
     target = caller.tenant_for(tenant)
     plan = plan_batch(input, target, info.context.settings.max_ingest_events)
-    await info.context.repos.ingest.apply(plan)
+    await info.context.repos.ingest.apply(plan, await info.context.suppressions.paging(target))
     return IngestResult(
         tenant=target,
         builds=plan.count("Image"),

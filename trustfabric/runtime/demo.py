@@ -17,6 +17,7 @@ from trustfabric.domain.provenance.events import (
 )
 from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.domain.psi.datasets import DatasetService
+from trustfabric.domain.suppressions.service import SuppressionService
 from trustfabric.graph.ingest import IngestRepository
 
 DEMO_TENANTS = ("acme", "globex")
@@ -80,9 +81,11 @@ def demo_batch(tenant: str, repos: int = 2, commits_per_repo: int = 6) -> Ingest
                        snapshots=snapshots)
 
 
-async def seed_demo(ingest: IngestRepository, tenants: tuple[str, ...] = DEMO_TENANTS) -> None:
+async def seed_demo(ingest: IngestRepository, suppressions: SuppressionService,
+                    tenants: tuple[str, ...] = DEMO_TENANTS) -> None:
     for tenant in tenants:
-        await ingest.apply(plan_batch(demo_batch(tenant), tenant, max_events=10_000))
+        await ingest.apply(plan_batch(demo_batch(tenant), tenant, max_events=10_000),
+                           await suppressions.paging(tenant))
 
 
 def _rule(rule_id: str, expression: str, severity: Severity, message: str, template: str,

@@ -23,6 +23,7 @@ from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import policy as policy_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
+from trustfabric.resolvers import suppressions as suppression_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.resolvers.permissions import Authenticated, CanWrite, IsAuditor, IsOperator
 from trustfabric.schema.extensions.errors import CodedParserCache, ErrorCodes
@@ -39,7 +40,7 @@ from trustfabric.schema.policy import (
     PolicySubmission,
     Promotion,
 )
-from trustfabric.schema.provenance import NODE_TYPES, AnomalyConnection
+from trustfabric.schema.provenance import NODE_TYPES, Anomaly, AnomalyConnection
 from trustfabric.schema.psi import (
     AuditEventPage,
     Dataset,
@@ -50,6 +51,7 @@ from trustfabric.schema.psi import (
     PsiJobEvent,
     PsiJobPage,
 )
+from trustfabric.schema.suppressions import SuppressionDryRun, SuppressionRuleType
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
 
@@ -144,6 +146,19 @@ class Query:
         resolver=policy_resolvers.policy_hints, permission_classes=READ,
         description="Coaching hints for a policy version, over the facts recorded so far.",
     )
+    suppression_rules: list[SuppressionRuleType] = strawberry.field(
+        resolver=suppression_resolvers.suppression_rules, permission_classes=READ,
+        description="The tenant's suppression rules, newest first.",
+    )
+    export_suppressions: str = strawberry.field(
+        resolver=suppression_resolvers.export_suppressions, permission_classes=READ,
+        description="The proposed and active rules as a rules.yaml file.",
+    )
+    dry_run_suppression: SuppressionDryRun = strawberry.field(
+        resolver=suppression_resolvers.dry_run_suppression, permission_classes=READ,
+        description="What a scope would have suppressed over the last days, before approval.",
+    )
+
 
 @strawberry.type
 class Mutation:
@@ -207,6 +222,35 @@ class Mutation:
         description="Promote an image: decided by the target's declared version, explained "
                     "when denied.",
     )
+    propose_suppression: SuppressionRuleType = strawberry.field(
+        resolver=suppression_resolvers.propose_suppression, permission_classes=WRITE,
+        description="Propose a suppression rule; refused when too broad or unbounded.",
+    )
+    approve_suppression: SuppressionRuleType = strawberry.field(
+        resolver=suppression_resolvers.approve_suppression, permission_classes=READ,
+        description="Reviewers: make a proposed rule active (never its author's).",
+    )
+    extend_suppression: SuppressionRuleType = strawberry.field(
+        resolver=suppression_resolvers.extend_suppression, permission_classes=WRITE,
+        description="Move a rule's end, within the maximum duration.",
+    )
+    expire_suppression: SuppressionRuleType = strawberry.field(
+        resolver=suppression_resolvers.expire_suppression, permission_classes=WRITE,
+        description="End a rule now.",
+    )
+    delete_suppression: SuppressionRuleType = strawberry.field(
+        resolver=suppression_resolvers.delete_suppression, permission_classes=WRITE,
+        description="Delete a rule (kept in the audit log).",
+    )
+    import_suppressions: list[SuppressionRuleType] = strawberry.field(
+        resolver=suppression_resolvers.import_suppressions, permission_classes=WRITE,
+        description="Propose every rule of a rules.yaml file; each still needs approval.",
+    )
+    label_anomaly: Anomaly = strawberry.field(
+        resolver=suppression_resolvers.label_anomaly, permission_classes=WRITE,
+        description="Mark an anomaly a true positive (or benign), for dry runs and drills.",
+    )
+
 
 @strawberry.type
 class Subscription:

@@ -11,6 +11,7 @@ from strawberry import relay
 from trustfabric.context import Context
 from trustfabric.domain.provenance import enums
 from trustfabric.domain.provenance.model import Entity
+from trustfabric.domain.suppressions.rules import Decision, Verdict
 
 Info = strawberry.Info[Context, None]
 
@@ -195,6 +196,14 @@ class Anomaly(EntityNode):
     status: AnomalyStatus
     summary: str | None
     observed_at: datetime | None
+    fingerprint: str | None = strawberry.field(
+        description="What repeats of this anomaly share (kind and summary, numbers blanked).")
+    decision: Decision | None = strawberry.field(
+        description="Whether it paged: decided when it was recorded.")
+    suppressed_by: str | None = strawberry.field(
+        description="The suppression rule that silenced it, when one did.")
+    verdict: Verdict | None = strawberry.field(
+        description="TRUE_POSITIVE or BENIGN, once on-call said so (labelAnomaly).")
 
     @strawberry.field(description="The job the anomaly was observed in.")
     async def job(self, info: Info) -> Job | None:

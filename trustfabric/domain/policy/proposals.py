@@ -19,7 +19,7 @@ from trustfabric.domain.policy.facts import Facts
 from trustfabric.domain.policy.records import EnvironmentRecord, StoredVersion
 from trustfabric.domain.policy.rules import PolicyVersion, compiled
 from trustfabric.domain.provenance.model import entity_key
-from trustfabric.errors import BadUserInput, Conflict, NotFound
+from trustfabric.errors import AppError, BadUserInput, Conflict, NotFound
 
 
 class ProposalStatus(enum.Enum):
@@ -175,10 +175,9 @@ class DriftProposals:
             if approve and assessment.risk is Risk.HIGH:
                 raise BadUserInput("the drift is HIGH risk now: "
                                    + "; ".join(assessment.reasons))
-        except Exception as refusal:
-            code = getattr(refusal, "code", "INTERNAL_SERVER_ERROR")
+        except AppError as refusal:
             await self._audit.record(self._event(caller, proposal.tenant, proposal_id, action,
-                                                 "refused", reason=code))
+                                                 "refused", reason=refusal.code))
             raise
         status = ProposalStatus.SOAKING if approve else ProposalStatus.REJECTED
         changes: dict[str, Any] = {"status": status.value, "reviewer": caller.token_id}

@@ -55,6 +55,7 @@ class AnomalyEvent:
     status: AnomalyStatus = AnomalyStatus.OPEN
     summary: str | None = None
     observed_at: datetime | None = None
+    fingerprint: str | None = None  # what repeats share; derived from kind and summary if absent
 
 
 @dataclass

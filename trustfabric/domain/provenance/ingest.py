@@ -15,6 +15,7 @@ from trustfabric.domain.audit import now_iso
 from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE, SHA
 from trustfabric.domain.policy.facts import check_facts, fact_problems, facts_hash
 from trustfabric.domain.provenance.events import IngestBatch
+from trustfabric.domain.suppressions.rules import fingerprint
 from trustfabric.domain.provenance.model import entity_key
 from trustfabric.errors import BadUserInput
 
@@ -218,6 +219,7 @@ def plan_batch(batch: IngestBatch, tenant: str, max_events: int) -> Plan:
             continue
         job_key = key("Job", a.job_id)
         plan.node("Anomaly", anomaly_key, anomalyId=a.anomaly_id, anomalyKind=a.kind,
+                  fingerprint=_text(a.fingerprint) or fingerprint(a.kind, _text(a.summary)),
                   severity=a.severity.value, summary=_text(a.summary),
                   observedAt=_utc(a.observed_at), status=a.status.value,
                   statusRank=STATUS_RANK[a.status.value])

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly",
-                 "Snapshot", "Environment", "Promotion", "DriftProposal")
+                 "Snapshot", "Environment", "Promotion", "DriftProposal", "SuppressionRule")
 
 
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",

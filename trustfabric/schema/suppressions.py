@@ -1,0 +1,101 @@
+"""Suppression rules: what they match, when, why, who proposed and approved them; and dry
+runs of a scope before anyone approves it."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from trustfabric.domain.suppressions.rules import RuleStatus, Scope, SuppressionRule
+from trustfabric.domain.suppressions.service import DryRun
+
+strawberry.enum(RuleStatus, name="SuppressionRuleStatus",
+                description="PROPOSED until approved by another person; ACTIVE from start to "
+                            "end; EXPIRED; DELETED.")
+
+
+def _field(description: str) -> Any:
+    return strawberry.field(description=description)
+
+
+@strawberry.input(description="What a suppression rule matches: every part given must match.")
+class SuppressionScopeInput:
+    job_pattern: str | None = strawberry.field(
+        default=None, description="A glob over the job id or its pipeline (service).")
+    kind: str | None = strawberry.field(default=None, description="The anomaly kind.")
+    fingerprint: str | None = strawberry.field(
+        default=None, description="The anomaly fingerprint (see Anomaly.fingerprint).")
+    fuzzy_threshold: float | None = strawberry.field(
+        default=None, description="50-100: match fingerprints this similar (rapidfuzz ratio); "
+                                  "absent: exactly.")
+    commit_sha: str | None = strawberry.field(
+        default=None, description="Only anomalies of images built from this commit.")
+
+    def to_scope(self) -> Scope:
+        return Scope(self.job_pattern, self.kind, self.fingerprint, self.fuzzy_threshold,
+                     self.commit_sha)
+
+
+@strawberry.input(description="A suppression rule to propose; it needs an approver.")
+class ProposeSuppressionInput:
+    scope: SuppressionScopeInput = _field("What it matches.")
+    ends_at: datetime = _field("When it stops (at most the tenant's maximum duration).")
+    reason: str = _field("Why these anomalies are benign.")
+    starts_at: datetime | None = strawberry.field(default=None,
+                                                  description="When it starts (now).")
+    lineage_link: str | None = strawberry.field(
+        default=None, description="The node id that justifies it (a commit, an image …).")
+    tenant: str | None = strawberry.field(default=None,
+                                          description="Operators: the owning tenant.")
+
+
+@strawberry.type(description="What a suppression rule matches.")
+class SuppressionScope:
+    job_pattern: str | None = _field("A glob over the job id or its pipeline.")
+    kind: str | None = _field("The anomaly kind.")
+    fingerprint: str | None = _field("The fingerprint.")
+    fuzzy_threshold: float | None = _field("How similar a fingerprint must be; null: exact.")
+    commit_sha: str | None = _field("Images built from this commit only.")
+
+
+@strawberry.type(name="SuppressionRule",
+                 description="A scoped, time-boxed rule that silences known-benign anomalies.")
+class SuppressionRuleType:
+    id: str = _field("The rule's id.")
+    scope: SuppressionScope = _field("What it matches.")
+    starts_at: datetime = _field("When it starts.")
+    ends_at: datetime = _field("When it ends.")
+    reason: str = _field("Why.")
+    lineage_link: str | None = _field("The node that justifies it.")
+    author: str = _field("The token that proposed it.")
+    approver: str | None = _field("The token that approved it.")
+    status: RuleStatus = _field("Where it stands.")
+    last_matched_at: datetime | None = _field("When it last silenced an anomaly.")
+
+    @classmethod
+    def from_rule(cls, r: SuppressionRule) -> "SuppressionRuleType":
+        s = r.scope
+        return cls(id=r.id, scope=SuppressionScope(job_pattern=s.job_pattern, kind=s.kind,
+                                                   fingerprint=s.fingerprint,
+                                                   fuzzy_threshold=s.fuzzy_threshold,
+                                                   commit_sha=s.commit_sha),
+                   starts_at=datetime.fromisoformat(r.starts_at),
+                   ends_at=datetime.fromisoformat(r.ends_at), reason=r.reason,
+                   lineage_link=r.lineage_link, author=r.author, approver=r.approver,
+                   status=r.status,
+                   last_matched_at=datetime.fromisoformat(r.last_matched_at)
+                   if r.last_matched_at else None)
+
+
+@strawberry.type(description="What a scope would have suppressed over the last days.")
+class SuppressionDryRun:
+    examined: int = _field("Anomalies of the period.")
+    matched: list[str] = _field("The anomaly ids it would have suppressed.")
+    share: float = _field("matched / examined: above the tenant's limit, it is refused.")
+    true_positives: list[str] = _field("Matched anomalies later marked true positives.")
+    guarded: int = _field("Matched by scope but never suppressed (critical or always-page).")
+
+    @classmethod
+    def from_run(cls, run: DryRun) -> "SuppressionDryRun":
+        return cls(examined=run.examined, matched=[a.anomaly_id for a in run.matched],
+                   share=run.share, true_positives=run.true_positives, guarded=run.guarded)
