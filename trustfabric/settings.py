@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     webhook_retention_s: float = 7 * 86400.0
     # An approved drift fix runs beside the old version this long before it merges.
     policy_soak_s: float = 600.0
+
+    # Paging: a repeat of an anomaly paged this recently is deduplicated, not paged again.
+    paging_dedup_window_s: float = 3600.0
+    # Kinds that always page, whatever a suppression rule says (critical ones always do).
+    paging_always_page: list[str] = ["secret-leak", "signature-missing"]
+    # Suppression rules: the longest a rule may last, the largest share of a tenant's
+    # recent anomalies its dry run may match, over how many days, and how long an active
+    # rule may match nothing before it expires by itself.
+    suppression_max_duration_s: float = 14 * 86400.0
+    suppression_max_share: float = 0.2
+    suppression_dry_run_days: int = 14
+    suppression_idle_expiry_s: float = 7 * 86400.0
     # Off in production: a tenant's URL must not reach the service's own network.
     webhook_allow_private: bool = False
 

@@ -23,6 +23,7 @@ from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.domain.psi.requests import PsiRequests
 from trustfabric.domain.psi.worker import ProofWorker
+from trustfabric.domain.suppressions.service import Guards, SuppressionService
 from trustfabric.domain.webhooks import WebhookDispatcher
 from trustfabric.errors import AppError
 from trustfabric.graph.audit import AuditRepository
@@ -35,6 +36,7 @@ from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.suppressions import SuppressionRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
 from trustfabric.runtime.background import Background
@@ -56,6 +58,7 @@ class Services:
     psi: PsiRequests
     policy: PolicyService
     proposals: DriftProposals
+    suppressions: SuppressionService
     server_key: ServerKey
     signing: SigningKey
     # jobs accepted here for this process's own proof worker; None when it runs none
@@ -106,12 +109,20 @@ class Services:
             controls=ControlsRepository(executor, settings.controls_cache_s),
             webhooks=WebhookRepository(executor, job_events, settings.webhook_max_per_tenant),
             policy=PolicyRepository(executor),
+            suppressions=SuppressionRepository(executor),
         )
         datasets = DatasetService(repos.datasets, settings.psi_max_dataset_items)
         setups = SetupCache(repos.datasets, server_key, settings.psi_false_positive_rate)
         controls = ControlsService(repos.controls, load, jobs.cancel_for_party)
         backlog = Backlog() if with_worker else None
         proposals = DriftProposals(repos.policy, repos.audit, settings.policy_soak_s)
+        suppressions = SuppressionService(repos.suppressions, repos.audit, Guards(
+            max_duration=timedelta(seconds=settings.suppression_max_duration_s),
+            max_share=settings.suppression_max_share,
+            dry_run_days=settings.suppression_dry_run_days,
+            always_page=frozenset(settings.paging_always_page),
+            dedup_window=timedelta(seconds=settings.paging_dedup_window_s),
+            idle_expiry=timedelta(seconds=settings.suppression_idle_expiry_s)))
         policy = PolicyService(repos.policy, proposals)
         psi = PsiRequests(
             jobs=jobs, datasets=datasets, setups=setups, controls=repos.controls,
@@ -119,12 +130,12 @@ class Services:
             wake=events.wake, backlog=backlog, write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, load, events, datasets, setups, controls, psi,
-                   policy, proposals, server_key, signing, backlog)
+                   policy, proposals, suppressions, server_key, signing, backlog)
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.datasets,
-                       self.setups, self.controls, self.policy, self.proposals, self.signing,
-                       self.events)
+                       self.setups, self.controls, self.policy, self.proposals,
+                       self.suppressions, self.signing, self.events)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""
@@ -160,6 +171,7 @@ class Services:
         background.every("retention", 60.0, self._retire_events)
         background.every("load-probe", LAG_PROBE_S, self.load.tick)
         background.every("drift-merge", 5.0, self._merge_drift)
+        background.every("suppression-expiry", 60.0, self._expire_suppressions)
         settle_collector()
         if self.backlog is not None:
             worker = self.worker()
@@ -179,6 +191,10 @@ class Services:
         for merged in await self.proposals.merge_due():
             log.info("drift proposal %s merged: %s runs its declared version", merged.id,
                      merged.environment)
+
+    async def _expire_suppressions(self) -> None:
+        for rule in await self.suppressions.expire_due():
+            log.info("suppression rule %s of %s expired", rule.id, rule.tenant)
 
     async def _preseed(self) -> None:
         try:
