@@ -24,6 +24,7 @@ from trustfabric.resolvers import policy as policy_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
 from trustfabric.resolvers import suppressions as suppression_resolvers
+from trustfabric.resolvers import viewer as viewer_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
 from trustfabric.resolvers.permissions import Authenticated, CanWrite, IsAuditor, IsOperator
 from trustfabric.schema.extensions.errors import CodedParserCache, ErrorCodes
@@ -52,6 +53,7 @@ from trustfabric.schema.psi import (
     PsiJobPage,
 )
 from trustfabric.schema.suppressions import SuppressionDryRun, SuppressionRuleType
+from trustfabric.schema.viewer import Viewer
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
 
@@ -63,6 +65,10 @@ OPERATOR: list[type[BasePermission]] = [IsOperator]
 
 @strawberry.type
 class Query:
+    viewer: Viewer = strawberry.field(
+        resolver=viewer_resolvers.viewer, permission_classes=READ,
+        description="The caller: its token's tenant and role.",
+    )
     node: relay.Node = strawberry.field(
         resolver=provenance_resolvers.node, permission_classes=READ,
         description="Any node by its global id (Relay).",
