@@ -177,6 +177,8 @@ def drift_pair(rng: random.Random, n: int) -> tuple[PolicyVersion, PolicyVersion
         return old, tightened(old, f"d{n}b", fact, bound - 1), Risk.LOW
     if kind == 3:  # loosened
         return old, tightened(old, f"d{n}b", fact, bound + 5), Risk.HIGH
+    if len(old.rules) == 1:  # a version keeps at least one rule
+        old = PolicyVersion("gate", old.version, (rule("signed"), *old.rules))
     return old, PolicyVersion("gate", f"d{n}b", tuple(  # an enforced rule removed
         r for r in old.rules if r.id != target.id)), Risk.HIGH
 
