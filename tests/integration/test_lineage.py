@@ -196,3 +196,24 @@ async def test_lineage_survives_a_cycle_stored_before_cycles_were_refused(
     impact = await gql("query($id: ID!) { neighbors(id: $id, depth: 3) { nodes { id } } }",
                        token, id=images[0])
     assert "errors" not in impact, impact
+
+
+async def test_lineage_and_anomalies_take_the_recorded_id(gql, http, make_token, services,
+                                                           demo_tenant):
+    token = await make_token(demo_tenant)
+    readable = f"{demo_tenant}-anomaly-0-2-1"
+    by_relay = await gql(LINEAGE, token, id=anomaly_id(demo_tenant, 0, 2, 1))
+    by_readable = await gql(LINEAGE, token, id=readable)
+    assert "errors" not in by_readable, by_readable
+    assert by_readable == by_relay
+    page = (await gql(
+        "query($id: String) { anomalies(anomalyId: $id) { edges { node { id anomalyId } } } }",
+        token, id=readable))["data"]["anomalies"]["edges"]
+    assert [e["node"]["anomalyId"] for e in page] == [readable]
+    response = await http.get("/export/lineage.csv", params={"anomaly": readable},
+                              headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and readable in response.text
+    # a recorded id is read in the caller's tenant: another tenant's is not found
+    other = await make_token(f"{demo_tenant}x")
+    assert codes(await gql(LINEAGE, other, id=readable)) == ["NOT_FOUND"]
+    assert codes(await gql(LINEAGE, token, id="not an id!")) == ["BAD_USER_INPUT"]

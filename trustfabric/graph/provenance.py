@@ -27,10 +27,11 @@ class ProvenanceRepository:
         return [grouped.get(key, []) for key in keys]
 
     async def anomalies_page(
-        self, tenant: str, after: str, limit: int, severity: str | None, status: str | None
+        self, tenant: str, after: str, limit: int, severity: str | None, status: str | None,
+        anomaly_id: str | None = None,
     ) -> list[Entity]:
         rows = await self._executor.read(
             q.ANOMALIES_PAGE, tenant=tenant, after=after, limit=limit, severity=severity,
-            status=status,
+            status=status, anomalyId=anomaly_id,
         )
         return [Entity.from_row(row["node"]) for row in rows]

@@ -5,8 +5,8 @@ from strawberry import relay
 
 from trustfabric.domain.provenance import lineage as domain
 from trustfabric.domain.provenance.lineage import Subgraph as SubgraphRecord
-from trustfabric.errors import BadUserInput, NotFound
-from trustfabric.resolvers.provenance import load_entity
+from trustfabric.errors import NotFound
+from trustfabric.resolvers.provenance import anomaly_key, load_entity
 from trustfabric.schema.lineage import GraphEdge, Impact, Lineage, LineageHop, Subgraph
 from trustfabric.schema.provenance import Anomaly, Image, Info, Job, PolicyVersion, to_node
 
@@ -27,11 +27,18 @@ def _subgraph(record: SubgraphRecord) -> Subgraph:
     )
 
 
-async def lineage(info: Info, anomaly_id: relay.GlobalID) -> Lineage:
-    if anomaly_id.type_name != "Anomaly":
-        raise BadUserInput("anomalyId must be the id of an Anomaly")
-    key = f"Anomaly:{anomaly_id.node_id}"
-    record = await info.context.repos.lineage.by_anomaly(key, info.context.caller.read_scope)
+async def lineage(
+    info: Info,
+    anomaly_id: Annotated[strawberry.ID, strawberry.argument(
+        description="The anomaly's Relay id, or the id it was recorded with (as alerts and "
+                    "CSV exports show it, e.g. acme-anomaly-0-2-1).")],
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: the tenant a recorded id belongs to (default: their own).")]
+    = None,
+) -> Lineage:
+    caller = info.context.caller
+    key = anomaly_key(anomaly_id, caller.tenant_for(tenant))
+    record = await info.context.repos.lineage.by_anomaly(key, caller.read_scope)
     if record is None:
         raise NotFound(f"anomaly {anomaly_id}")
     return Lineage(

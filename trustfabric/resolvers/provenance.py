@@ -1,9 +1,12 @@
 import base64
 import binascii
+from typing import Annotated
 
+import strawberry
 from strawberry import relay
 
-from trustfabric.domain.provenance.model import Entity
+from trustfabric.domain.ids import IDENT
+from trustfabric.domain.provenance.model import Entity, entity_key
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
@@ -35,6 +38,21 @@ async def load_entity(info: Info, node_id: relay.GlobalID, kind: str | None = No
     return entity
 
 
+def anomaly_key(given: str, tenant: str) -> str:
+    """The key of the anomaly `given` names: its Relay id, or the id it was recorded with
+    (what alerts and CSV exports show), taken in `tenant`. Readable ids hold no ':' and a
+    Relay id decodes to one, so the two cannot be taken for each other."""
+    try:
+        global_id: relay.GlobalID | None = relay.GlobalID.from_id(given)
+    except ValueError:
+        global_id = None
+    if global_id is not None and global_id.type_name == "Anomaly":
+        return f"Anomaly:{global_id.node_id}"
+    if IDENT.fullmatch(given):
+        return entity_key("Anomaly", tenant, given)
+    raise BadUserInput("anomalyId must be an Anomaly's id or the id it was recorded with")
+
+
 async def node(info: Info, id: relay.GlobalID) -> relay.Node:
     return to_node(await load_entity(info, id))
 
@@ -60,6 +78,9 @@ async def anomalies(
     severity: Severity | None = None,
     status: AnomalyStatus | None = None,
     tenant: str | None = None,
+    anomaly_id: Annotated[str | None, strawberry.argument(
+        description="Only the anomaly recorded with this id (as alerts and CSV exports "
+                    "show it, e.g. acme-anomaly-0-2-1).")] = None,
 ) -> AnomalyConnection:
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
@@ -68,7 +89,7 @@ async def anomalies(
     after_key = decode_cursor(after, prefix) if after else prefix
     page = await info.context.repos.provenance.anomalies_page(
         scope, after_key, first + 1, severity.value if severity else None,
-        status.value if status else None,
+        status.value if status else None, anomaly_id,
     )
     edges = [relay.Edge(cursor=encode_cursor(e.key), node=Anomaly.from_entity(e))
              for e in page[:first]]

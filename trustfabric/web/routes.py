@@ -3,12 +3,12 @@
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from strawberry import relay
 
 from trustfabric.domain.auth import Caller
 from trustfabric.domain.provenance import lineage as domain
 from trustfabric.domain.provenance.model import Entity
-from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
+from trustfabric.errors import AppError, NotFound, Unavailable
+from trustfabric.resolvers.provenance import anomaly_key
 from trustfabric.runtime.services import Services
 
 STATUS = {
@@ -59,18 +59,12 @@ def _csv(body: str, filename: str) -> Response:
 
 
 async def export_lineage(request: Request) -> Response:
-    """GET /export/lineage.csv?anomaly=<global id>"""
+    """GET /export/lineage.csv?anomaly=<Relay id, or the recorded id>[&tenant=T]"""
     try:
         caller = await _caller(request)
-        try:
-            anomaly = relay.GlobalID.from_id(request.query_params.get("anomaly", ""))
-        except ValueError:
-            raise BadUserInput("anomaly must be an Anomaly id") from None
-        if anomaly.type_name != "Anomaly":
-            raise BadUserInput("anomaly must be an Anomaly id")
-        record = await _services(request).repos.lineage.by_anomaly(
-            f"Anomaly:{anomaly.node_id}", caller.read_scope
-        )
+        params = request.query_params
+        key = anomaly_key(params.get("anomaly", ""), caller.tenant_for(params.get("tenant")))
+        record = await _services(request).repos.lineage.by_anomaly(key, caller.read_scope)
         if record is None:
             raise NotFound("anomaly")
     except AppError as error:

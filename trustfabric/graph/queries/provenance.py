@@ -55,6 +55,7 @@ ANOMALIES_PAGE = Cypher(
     WHERE n.tenant = $tenant AND n.key > $after
       AND ($severity IS NULL OR n.severity = $severity)
       AND ($status IS NULL OR n.status = $status)
+      AND ($anomalyId IS NULL OR n.anomalyId = $anomalyId)
     RETURN n {.*} AS node
     ORDER BY n.key
     LIMIT $limit
