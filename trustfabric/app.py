@@ -1,5 +1,6 @@
 """The ASGI application, declared: routes, middleware and the resources' lifespan."""
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from trustfabric.context import Context
+from trustfabric.errors import AppError, BadUserInput
 from trustfabric.runtime.services import Services
 from trustfabric.schema import build_schema, validation_rules
 from trustfabric.settings import Settings, get_settings
@@ -29,6 +31,19 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return pages.graphiql()
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except RecursionError:  # 50,000 `[`: deeper than the decoder goes, so not JSON here
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body that is not JSON is answered like any other mistake: 400 with a code."""
+        try:
+            return self.decode_json(data)
+        except json.JSONDecodeError:
+            raise BadUserInput("the request body is not JSON, or nests too deeply") from None
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -70,5 +85,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                        rules=[*specified_rules, *validation_rules(settings)],
                        max_tokens=settings.max_tokens),
         ],
+        exception_handlers={AppError: http.app_error},
         lifespan=lifespan,
     )

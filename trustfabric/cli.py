@@ -34,6 +34,7 @@ from trustfabric.runtime.demo import (
 )
 from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings, get_settings
+from trustfabric.web.logs import LOG_CONFIG
 from trustfabric.web.serving import HttpProtocol
 
 app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
@@ -132,6 +133,7 @@ def serve(
         uvicorn.run(
             "trustfabric.app:create_app", factory=True, host=settings.host, port=port,
             workers=workers, log_level="info", access_log=False, http=HttpProtocol,
+            log_config=LOG_CONFIG,  # one line a record, control characters escaped
         )
 
 

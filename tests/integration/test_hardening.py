@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import logging
 import time
 
 import pytest
@@ -180,6 +181,34 @@ async def test_large_bodies_need_a_token_before_they_are_lexed(http, settings, m
     assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
     small = await http.post("/graphql", json={"query": "{ proofPublicKey }"})
     assert "BEGIN PUBLIC KEY" in small.json()["data"]["proofPublicKey"]
+
+
+async def test_malformed_global_ids_are_bad_user_input_and_not_logged(gql, make_token,
+                                                                      tenant, caplog):
+    """They were INTERNAL_SERVER_ERROR, logged with a traceback quoting the id: a newline
+    in it forged a log line of its own."""
+    token = await make_token(tenant)
+    ids = ["abc", "a\x00b\nINFO forged line", "acme-anomaly-0-2-1"]
+    with caplog.at_level(logging.DEBUG):
+        for bad in ids:
+            for query in ("query($id: ID!) { node(id: $id) { id } }",
+                          "query($id: ID!) { neighbors(id: $id) { nodes { id } } }",
+                          "query($id: ID!) { path(from: $id, to: $id) { nodes { id } } }"):
+                result = await gql(query, token, id=bad)
+                assert codes(result) == ["BAD_USER_INPUT"], (query, bad, result)
+                assert bad not in result["errors"][0]["message"]
+    logged = "".join(r.getMessage() + str(r.exc_info) for r in caplog.records
+                     if r.name.startswith("trustfabric"))
+    assert not any(bad in logged for bad in ids)
+
+
+async def test_a_deeply_nested_json_body_is_a_coded_400(http, make_token, tenant):
+    headers = {"content-type": "application/json",
+               "authorization": f"Bearer {await make_token(tenant)}"}
+    for body in (b'{"query": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", b'{"query": '):
+        response = await http.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_requests_leave_no_reference_cycles(gql, make_token, tenant):

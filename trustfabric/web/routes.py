@@ -31,6 +31,12 @@ def error_response(error: AppError) -> JSONResponse:
     )
 
 
+async def app_error(request: Request, error: Exception) -> Response:
+    """An AppError raised outside GraphQL's own answer (the body of /graphql not JSON)."""
+    assert isinstance(error, AppError)  # registered for AppError only
+    return error_response(error)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 

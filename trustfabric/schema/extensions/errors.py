@@ -7,6 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.relay import GlobalIDValueError
 
 from trustfabric.errors import AppError
 from trustfabric.schema.extensions.limits import check_expansion
@@ -33,6 +34,10 @@ def _coded(error: GraphQLError) -> GraphQLError:
     if error.message.startswith("Variable '$"):
         return GraphQLError(_variable_message(error.message), error.nodes, path=error.path,
                             extensions={"code": "BAD_USER_INPUT"})
+    if isinstance(original, GlobalIDValueError):
+        # a malformed id is the caller's mistake; its message quotes the id, so not kept
+        return GraphQLError("not a global id (the `id` of a node, as this API gives it)",
+                            error.nodes, path=error.path, extensions={"code": "BAD_USER_INPUT"})
     if isinstance(original, AppError):
         return GraphQLError(
             original.message, error.nodes, path=error.path,
