@@ -31,13 +31,9 @@ class Settings(BaseSettings):
     embedded_bolt_port: int = 7687
     embedded_http_port: int = 2480
     embedded_heap: str = "2g"
-    # ArcadeDB's page cache in MB (0: its default, a quarter of the heap; at most 80 % of
-    # it). Once full, every page written pushes an older one out, and its collector's work
-    # grows with that churn: at 550 PSI jobs/s offered it fills in about 4 minutes with a
-    # 2 GB heap, and the jobs served fall by a fifth (docs/bench/soak.md).
+    # Page cache in MB (0: a quarter of the heap; at most 80 %); size it (decision 0015).
     embedded_page_cache_mb: int = 0
-    # ArcadeDB WAL flush on commit: 0 = OS decides, 1 = flush to the OS, 2 = fsync.
-    # 1 survives a crash of the database process; 2 also survives a power loss.
+    # WAL flush: 0 OS decides, 1 to the OS (crash-safe), 2 fsync (decision 0012).
     embedded_wal_flush: int = 1
 
     # GraphQL hardening
@@ -68,36 +64,20 @@ class Settings(BaseSettings):
     # Run the proof worker inside the API process (False: run `trustfabric worker`).
     psi_worker_in_process: bool = True
     psi_worker_processes: int = 2
-    # Added to the crypto processes' niceness (0-19: lowering it needs privileges). They
-    # answer whole batches and can wait; the API's event loop is the one serial part, and
-    # every process waits on it when a busy core delays it. At 550 jobs/s offered for 2
-    # minutes: nice 0 served 491-492 jobs/s with 1.70-1.71 of the 2 cores busy; nice 5 502
-    # (1.81), nice 10 506 (1.84).
+    # Added to crypto processes' niceness (0-19): the API's loop goes first (decision 0006).
     psi_worker_nice: int = Field(10, ge=0, le=19)
     psi_lease_s: float = 30.0
     psi_poll_interval_s: float = 0.05
-    # Jobs per worker batch (and per claim and completion statement), and batches answered
-    # at once (one in the crypto processes while the next is claimed and the last written).
-    # Larger batches cost less a job, and keep more jobs waiting in the pipeline: at 550
-    # jobs/s offered for a minute, 64 × 2 served 387-423/s with p95 0.70 s, 96 × 2 449/s
-    # and 0.67 s, 128 × 2 472/s and 0.70 s, 192 × 2 466/s and 1.08 s, 128 × 3 481/s and
-    # 0.79 s.
+    # Jobs a batch (claim, completion) holds, and batches answered at once (decision 0005).
     psi_batch_size: int = 128
     psi_batches_in_flight: int = 2
-    # ... and at most this many selectors, so that a batch of 100-selector requests takes
-    # no longer to answer than one of 16-selector requests; in the process running the
-    # worker, the queue's floor (one batch) shrinks with it.
+    # ... at most this many selectors: large requests make no slower batches (decision 0005).
     psi_batch_selectors: int = 2048
-    # New jobs are refused while the jobs queued (admitted, not yet claimed; at least one
-    # batch) would take longer than this to start at the measured rate: the part of the
-    # 0.9 s latency objective left for waiting, the rest goes to the request, the crypto and
-    # the writes (at 400 jobs/s offered, 0.5 gave p95 1.8 s and 0.25 gave 1.2 s).
+    # Back-pressure: queued work a tenant may hold, in seconds of its service (decision 0013).
     psi_queue_wait_s: float = 0.25
     # ... or while the API's event loop wakes this late (it is short of CPU).
     psi_max_loop_lag_s: float = 0.05
-    # The least time between two job writes of a kind (accepting, claiming, finishing).
-    # The database's cost is mostly per transaction, so under load this keeps transactions
-    # few and batches large; idle, a job waits for nobody.
+    # Least time between job writes of a kind: few transactions, big batches (decision 0004).
     psi_write_spacing_s: float = 0.05
     # Job events (the outbox behind subscriptions and webhooks) are kept this long.
     psi_event_retention_s: float = 3600.0

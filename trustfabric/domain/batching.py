@@ -1,9 +1,8 @@
 """Group commit: items submitted while a write is under way go together in the next one.
 
-A write's cost in ArcadeDB is mostly per transaction: a PSI job with its events costs
-4.4 ms of database CPU alone, 0.23 ms each in batches of 64. Under load, batching divides
-that per item; idle, an item waits for nobody. Lookups that arrive together are batched
-the same way (one UNWIND read for all).
+Writes cost mostly per transaction: items that arrive together share one (decision 0004).
+Idle, an item waits for nobody. Lookups that arrive together are batched the same way
+(one UNWIND read for all).
 
 With `spacing_s`, a write starts no sooner than that after the one before: transactions a
 second stay bounded whatever the load, and the batches grow with it instead.

@@ -38,10 +38,7 @@ def main() -> None:
             "bolt_port": args.bolt_port,
             "tx_wal_flush": args.wal_flush,
         },
-        # The throughput collector: on two cores G1's concurrent threads cost the database
-        # ~15 % more CPU a PSI job (1.15 → 0.99 ms in the soak). Its pauses (with -Xlog:gc
-        # over a 10-minute soak: young ones mostly under 50 ms, up to 0.38 s; full ones
-        # 0.1-0.3 s every ~10 s) cost the p95 less: 832-851 ms against G1's 885.
+        # The throughput collector: G1 costs more CPU a job on two cores (decision 0015).
         jvm_kwargs={"heap_size": args.heap, "jvm_args": ["-XX:+UseParallelGC"] + (
             [f"-Darcadedb.maxPageRAM={args.page_cache_mb}"] if args.page_cache_mb else [])},
     )

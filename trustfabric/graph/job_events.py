@@ -20,10 +20,7 @@ class JobEventRepository:
     async def drop_events(self, before: str, slice_s: float = 2.0) -> int:
         """Deletes the batches of job events older than `before`, `slice_s` seconds of them
         a statement from the oldest on; returns how many batches (0: none was that old).
-        The oldest is looked up once, and again only past a gap: the lookup skips every entry
-        deleted before it (175 ms a lookup under load once retirement ran, against 28 ms for
-        a slice's delete), so looking it up for each slice took most of the database's time
-        spent retiring."""
+        The oldest is looked up once, and again only past a gap (decision 0011)."""
         dropped, start = 0, await self._oldest_event(before)
         while start is not None:
             until = min(before, iso(datetime.fromisoformat(start) + timedelta(seconds=slice_s)))

@@ -23,14 +23,10 @@ class PsiJobRepository:
     def __init__(self, executor: GraphExecutor, origin: str,
                  on_events: Callable[[list[JobEvent]], None]) -> None:
         self._executor = executor
-        # Told of the job events this process commits, so its subscribers hear of them at
-        # once instead of at the next poll. They are written with this process's `origin`,
-        # so its poller reads only the events of other processes.
+        # Told of this process's committed job events: subscribers hear at once (decision 0008).
         self.on_events = on_events
         self.origin = origin
-        # Accepting, claiming and finishing jobs all append PsiJob, JobEventBatch and AuditEvent
-        # records: run side by side they collide on the same pages (ArcadeDB's optimistic
-        # concurrency), and under load the retries ran out. One at a time per process.
+        # Same-kind job writes collide side by side: one at a time a process (decision 0004).
         self._writing = asyncio.Lock()
 
     async def create_many(self, jobs: list[NewJob]) -> list[tuple[JobRecord, bool]]:

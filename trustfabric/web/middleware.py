@@ -114,9 +114,7 @@ log = logging.getLogger("trustfabric.shedding")
 class ShedOverload:
     """Under overload, PSI requests are shed before GraphQL runs.
 
-    Shed by the resolver, a request cost the API process 0.7 ms of CPU (parsing, the
-    executor, error formatting), and overload is when most requests are shed: the more it
-    refused the fewer jobs it served. Shed here it costs 0.2 ms (`bench/shedding.py`).
+    Shed here, a refusal costs far less than through GraphQL (decision 0013).
     So while the PSI queue is over its budget, a JSON request that is one `requestPsi`
     mutation, valid against the schema and its rules, without directives, with its input
     in a variable and a token that may write, is decided here by the same rule

@@ -1,13 +1,9 @@
 """uvicorn's httptools protocol, with what one iteration of the event loop writes sent at once.
 
-uvicorn writes a response's head and its body as two sends, and a subscription's frames one
-send each. On the loopback every send runs the receiver's side of TCP in the sender's
-process and wakes the receiver: at 550 PSI jobs/s offered, socket writes were 13 % of the
-API's event loop (py-spy), the response head's send alone 5 %. Writes to a connection in
-one iteration are held and leave together in a callback of the next (after that
-iteration's reads): a response is one send, and so are the frames a subscriber is sent in
-one iteration. Two minutes at 550 jobs/s offered: 506 → 530-543 jobs/s, p95 720 →
-450-580 ms, CPU a job: service 1.35 → 1.15-1.27 ms, load generator 0.46 → 0.32-0.35.
+uvicorn sends head and body apart; each loopback send wakes the receiver (decision 0016).
+Writes to a connection in one iteration are held and leave together in a callback of the
+next (after that iteration's reads): a response is one send, and so are the frames a
+subscriber is sent in one iteration.
 
 Serve with `--http trustfabric.web.serving:HttpProtocol` (the uvicorn CLI takes an import
 string) or `uvicorn.run(..., http=HttpProtocol)`.

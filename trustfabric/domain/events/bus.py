@@ -20,9 +20,7 @@ log = logging.getLogger(__name__)
 
 SEEN_LIMIT = 50_000
 PAGE = 100  # batches of events: each holds the events one statement wrote
-# Where every job event is written by this process (its worker runs in it), each poll finds
-# nothing and still makes the database walk the overlap; polls that find nothing come
-# less often, up to this, and at once at the base interval when something turns up.
+# Idle polls back off to this; own events reach subscribers at commit (decision 0008).
 MAX_IDLE_INTERVAL_S = 1.0
 
 

@@ -13,9 +13,7 @@ class EventPage:
     until: str | None  # where a full page stops (the last batch's time), to read on from
 
 
-# A batch of job events commits after the time it carries (a DONE event is stamped when its
-# bundle is sealed, then waits for the finisher and the commit), and hosts' clocks differ a
-# little: by up to this much.
+# How late a job-event batch may commit after its stamp, clocks included (decision 0011).
 LATE = timedelta(seconds=2)
 
 

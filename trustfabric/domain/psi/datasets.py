@@ -40,8 +40,7 @@ class Setup:
 
 
 class SetupCache:
-    """The encoded dataset per (version, server key, size bound): ~0.9 s of CPU for 10,000
-    items, so it is built once, off the event loop, and pre-seeded at start-up."""
+    """Setups per version, key and size bound, built once and pre-seeded (decision 0002)."""
 
     def __init__(self, datasets: DatasetStore, key: psi.ServerKey, fpr: float) -> None:
         self._datasets = datasets

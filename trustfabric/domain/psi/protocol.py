@@ -80,7 +80,7 @@ def dataset_hash(items: list[str]) -> str:
 
 def create_setup(key: ServerKey, items: list[str], max_client_items: int, fpr: float) -> bytes:
     """The server's encoded dataset (GCS) for clients of up to `max_client_items` selectors.
-    Costs ~0.9 s for 10,000 items: computed once per dataset version and key."""
+    Costly: computed once per dataset version and key (decision 0002)."""
     server = psi.server.CreateFromKey(key.secret, True)
     setup = server.CreateSetupMessage(fpr, max_client_items, items, psi.DataStructure.GCS)
     encoded: bytes = setup.SerializeToString()  # the bindings are untyped
@@ -123,8 +123,7 @@ def check_request(encoded: str, mode: Mode, min_size: int, max_size: int) -> Che
 
 
 class Responder:
-    """Answers requests with one server object per mode, made once from the key: recreating
-    one costs ~2 ms, and one object must not be shared across threads."""
+    """One server object per mode, made once per process from the key (decision 0006)."""
 
     def __init__(self, key: ServerKey) -> None:
         self.key_id = key.key_id
@@ -139,7 +138,5 @@ class Responder:
 
 
 def new_job_id() -> str:
-    """Time-ordered (UUIDv7: milliseconds, then 74 random bits), so a new job's entries in the
-    indexes keyed by job id (job, queue entry, bundle) land beside the latest ones: a batch
-    of 128 inserts took 25-30 % less time than with random ids, at 50,000-400,000 jobs."""
+    """Time-ordered (UUIDv7): new index entries land beside the latest (decision 0017)."""
     return "psi_" + uuid7().hex

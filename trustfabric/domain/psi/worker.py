@@ -181,9 +181,7 @@ class ProofWorker:
         self.signing = signing
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
-        # At most this many selectors a batch (0: no bound), after the sizes of the requests
-        # claimed lately: so a batch of 100-selector requests takes no longer to answer
-        # than a full batch of 16-selector ones.
+        # At most this many selectors a batch (0: no bound), by recent sizes (decision 0005).
         self.batch_selectors = batch_selectors
         self._selectors_per_job = batch_selectors / batch_size
         self.in_flight = in_flight
@@ -198,8 +196,7 @@ class ProofWorker:
         self._next_reclaim = 0.0
         self._next_scan = 0.0
         self._busy: set[str] = set()  # ids of jobs claimed and not yet finished
-        # One writer for all finished batches: concurrent write transactions on the same
-        # kind of node deadlock in ArcadeDB, and batches merged are cheaper anyway.
+        # One writer for finished batches: same-kind writes collide (decision 0004).
         self._finisher: GroupCommit[Outcome, list[str]] = GroupCommit(
             self._finish_many, spacing_s=write_spacing_s)
         self.claim_spacing_s = write_spacing_s

@@ -14,15 +14,11 @@ RECORD = Cypher(
 # named fields, not `.*`: the index key `tenantKey` is no part of an event
 _EVENT = "a {.id, .key, .at, .tenant, .actor, .action, .subject, .outcome, .details} AS event"
 
-# A page reads an index of keys from the cursor on, in two steps, because ArcadeDB orders a
-# range by reading all of it: a page of 50 took 841 ms for a tenant with 200,000 events.
-# First `$limit` of the events after the cursor, as the index yields them (with no ORDER BY
-# the read stops there: 6 ms). Whichever they are, the first `$limit` in key order are at
-# or below the largest of them, so the page is then read in order from that range alone.
+# A page is two reads: the first `$limit` after the cursor bound the range (decision 0010).
 # One tenant's page reads the tenant-and-key index (`tenantKey`), and compares the tenant as
 # well, so the range never decides whose events are shown; every tenant's page (operators
 # only) reads the index of keys. The filters come after a WITH, or the database reads every
-# event instead of the index (135 ms against 4 ms).
+# event instead of the index.
 TENANT_PAGE_END = Cypher(
     "audit.tenant_page_end",
     """

@@ -1,11 +1,10 @@
 """Idempotent writes of provenance events. Rows arrive validated, with keys computed and
 each key once per statement.
 
-Nodes are created with OPTIONAL MATCH on :Entity {key} and CREATE, not MERGE: ArcadeDB
-answers a MERGE on two labels by scanning the type (8 ms a row at 5,000 nodes, growing),
-while the :Entity key lookup uses the unique index. Facts that never change are written
-only when the node is created, so re-sending an event changes nothing; a job's and an
-anomaly's status may move on. Relationships between bound nodes are MERGEd.
+Nodes are made with OPTIONAL MATCH on :Entity {key} and CREATE, not MERGE (decision 0018).
+Facts that never change are written only when the node is created, so re-sending an event
+changes nothing; a job's and an anomaly's status may move on. Relationships between bound
+nodes are MERGEd.
 """
 
 from typing import Final

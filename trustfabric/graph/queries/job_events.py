@@ -9,9 +9,8 @@ _NOT_MINE = "($origin IS NULL OR coalesce(b.origin, '') <> $origin)"
 _BATCH = "b {.*, origin: null} AS batch"
 
 
-# Unordered on purpose: ORDER BY makes ArcadeDB sort every batch instead of using the
-# index on `at` (8 ms against 1 ms at 20,000 events, growing). The caller sorts; a full
-# page is read again ordered, so nothing is skipped.
+# Unordered, or ArcadeDB leaves the index; the caller sorts (decision 0018).
+# A full page is read again ordered, so nothing is skipped.
 EVENTS_AFTER = Cypher(
     "psi.events_after",
     f"MATCH (b:JobEventBatch) WHERE b.at > $after AND {_NOT_MINE} RETURN {_BATCH} LIMIT $limit",
@@ -34,11 +33,7 @@ EVENTS_AT = Cypher(
 )
 
 
-# Job events are an outbox: subscribers and the webhook fan-out read them within seconds.
-# Old ones only grow the index every poll walks, so they are dropped a slice of time at a
-# time, from the oldest. Both statements keep to the index on `at`: with `WITH e LIMIT n`
-# ArcadeDB walked every event even when none was old (50 ms at 200,000, 600 ms at 2
-# million), and the slice bounds the transaction instead.
+# An outbox: dropped a time slice at a time, on the index on `at` (decision 0011).
 OLDEST_EVENT = Cypher(
     "psi.oldest_event",
     "MATCH (b:JobEventBatch) WHERE b.at < $before RETURN b.at AS at LIMIT 1",

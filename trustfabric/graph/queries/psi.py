@@ -5,11 +5,9 @@ from trustfabric.graph.cypher import Cypher
 # Every statement that changes jobs' status writes their events as one JobEventBatch: its
 # events in parallel lists (a property holds primitives or lists of them), `at` no earlier
 # than any of them, so a reader from `since` finds every batch holding an event from then
-# on. A batch of 128 events is one node and one index entry to write, read and retire,
-# not 128; and it is written in the statement, so no transaction waits for another round
-# trip (a statement of its own took 6 ms under load, each write holding its process's
-# writing lock). Each row brings its `event` (null: none) and its `result`, flat maps: in
-# a map literal, ArcadeDB returns a nested projection as the node's own map.
+# on. One node a statement, written by the statement itself (decision 0011).
+# Each row brings its `event` (null: none) and its `result`, flat maps: in a map literal,
+# ArcadeDB returns a nested projection as the node's own map.
 _EVENTS = """
     WITH collect(event) AS events, collect(result) AS results
     FOREACH (_ IN CASE WHEN size(events) > 0 THEN [1] ELSE [] END |
@@ -75,11 +73,8 @@ JOBS_PAGE = Cypher(
 )
 
 # A job's queue entry lives until the job finishes, like a message in a work queue: without
-# a lease while the job is queued, with its worker's lease while it runs. So finding queued
-# jobs, expired leases or a party's pending jobs walks the entries of unfinished jobs only,
-# never an index of every job ever run (a status index's lookups slowed as jobs passed
-# through it: finding expired leases took 6 ms in the first minutes of a soak, 40 ms after
-# twenty).
+# a lease while the job is queued, with its worker's lease while it runs.
+# Finding work walks the entries of unfinished jobs, never every job ever run (decision 0009).
 QUEUE_DEPTH = Cypher(
     "psi.queue_depth",
     """

@@ -97,8 +97,8 @@ FAN_OUT = Cypher(
     """,
 )
 
-# Claims take turns on one record (migration 0012 says why: concurrent claims could take
-# the same deliveries). Claiming pushes the next attempt past the send timeout: a lease
+# Claims take turns on one record, or two could take the same deliveries (decision 0019).
+# Claiming pushes the next attempt past the send timeout: a lease
 # against double sends. An endpoint deactivated while its delivery was being fanned out or
 # replayed (deactivating cancels only the entries already there) is reported, to be
 # cancelled rather than sent.
@@ -157,9 +157,7 @@ SETTLE = Cypher(
     """,
 )
 
-# History past its retention, a slice at a time: found through the index on the event's
-# time, then deleted by id. In one statement with its DELETE, ArcadeDB reads every delivery
-# instead of the index (78 against 2 ms with 200,000 delivered and none old).
+# History past retention: found by the event-time index, deleted by id (decision 0018).
 SETTLED_BEFORE = Cypher(
     "webhooks.settled_before",
     """
