@@ -15,8 +15,8 @@ from trustfabric.domain.audit import now_iso
 from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE, SHA
 from trustfabric.domain.policy.facts import check_facts, fact_problems, facts_hash
 from trustfabric.domain.provenance.events import IngestBatch
-from trustfabric.domain.suppressions.rules import fingerprint
 from trustfabric.domain.provenance.model import entity_key
+from trustfabric.domain.suppressions.rules import fingerprint
 from trustfabric.errors import BadUserInput
 
 URL_SCHEMES = frozenset({"https", "http", "ssh", "git"})
