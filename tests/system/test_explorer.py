@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from tests.conftest import TokenFactory
+from tests.conftest import GraphQLClient, TokenFactory
 from tests.helpers import ROOT
 from tests.system.conftest import OfflineContext
 from trustfabric.client.psi import PsiClient
@@ -21,6 +21,7 @@ from trustfabric.runtime.services import Services
 
 # the README's picture, taken again when TF_UPDATE_SCREENSHOT=1
 SCREENSHOT = ROOT / "docs" / "pcq" / "explorer.png"
+INGEST = "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }"
 
 
 async def sign_in(page: Page, url: str, token: str) -> None:
@@ -32,7 +33,8 @@ async def sign_in(page: Page, url: str, token: str) -> None:
 
 async def test_on_call_traces_an_anomaly_to_its_root(
         base_url: str, offline: OfflineContext, demo_tenant: str, services: Services,
-        make_token: TokenFactory, client: PsiClient, psi_pair: dict, tmp_path: Path):
+        make_token: TokenFactory, client: PsiClient, psi_pair: dict, gql: GraphQLClient,
+        tmp_path: Path):
     started = time.monotonic()
     await seed_demo_policies(services.policy, (demo_tenant,))
     token = await make_token(demo_tenant)
@@ -100,6 +102,16 @@ async def test_on_call_traces_an_anomaly_to_its_root(
     await expect(page.locator("#live-state")).to_have_text("● live")
     await client.intersect(psi_pair["dataset"], [f"customer-{n}@example.com" for n in range(8)])
     await expect(page.locator("#events li").first).to_contain_text("DONE", timeout=15_000)
+
+    # an anomaly recorded through the API carries its paging decision, and the page says so
+    fresh = f"{demo_tenant}-anomaly-new"
+    recorded = await gql(INGEST, token, input={"anomalies": [{
+        "anomalyId": fresh, "jobId": f"{demo_tenant}-job-0-5-deploy", "kind": "cve-introduced",
+        "severity": "HIGH", "summary": "CVE-2026-0001 in openssl"}]})
+    assert recorded["data"]["ingest"]["anomalies"] == 1
+    await page.fill("#search", fresh)
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".suppression")).to_contain_text("Paging: page")
 
     await page.goto(f"{base_url}/explorer#/anomaly/{_global_id(demo_tenant, readable)}")
     await expect(page.locator("#to-root")).to_be_visible()

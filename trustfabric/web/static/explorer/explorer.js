@@ -30,7 +30,7 @@ function h(tag, attrs, ...children) {
 
 function show(...children) {
   const main = $("#main");
-  main.replaceChildren(...children);
+  main.replaceChildren(...children.flat().filter(Boolean));
   return main;
 }
 
@@ -279,7 +279,7 @@ async function anomalyView(id, params) {
   const data = await gql(`query Trace($id: ID!) { lineage(anomalyId: $id) {
       complete anomaly { ${anomalyFields()} job { jobId pipeline } }
       policyVersion { id policyId version hash }
-      hops { position relation node { ${NODE_FIELDS} } }
+      hops { position relation joins direction node { ${NODE_FIELDS} } }
       root { id } } }`, { id });
   const lineage = data.lineage;
   const a = lineage.anomaly;
@@ -296,7 +296,7 @@ async function anomalyView(id, params) {
     if (event.key === "End") next = buttons[buttons.length - 1];
     if (next) { event.preventDefault(); next.focus(); }
   } }, lineage.hops.map((hop) => h("li", {},
-    hop.position ? h("span", { class: "relation", "aria-hidden": "true" }, relationLabel(hop.relation)) : null,
+    hop.position ? h("span", { class: "relation" }, edgeLabel(hop, lineage.hops)) : null,
     h("button", { type: "button", class: "hop" + (hop.position === selected ? " selected" : ""),
                   "aria-current": hop.position === selected ? "step" : null,
                   "data-kind": hop.node.__typename, onclick: () => pick(hop.position) },
@@ -325,9 +325,14 @@ async function anomalyView(id, params) {
   if (current && params.has("hop")) current.focus();
 }
 
-function relationLabel(relation) {
-  return { OBSERVED_IN: "observed in", UNDER: "under policy", RAN: "ran", BASED_ON: "based on",
-           BUILT_FROM: "built from", HAS_COMMIT: "in repository" }[relation] || relation.toLowerCase();
+// The hops are a tree read in order (the policy version and the image both hang from the
+// job): each names its edge to the hop it joins, so the label says which one and which way.
+function edgeLabel(hop, hops) {
+  const joined = hops[hop.joins];
+  const relation = hop.relation.toLowerCase().replace(/_/g, " ");
+  if (!joined) return relation;
+  const kind = kindLabel(joined.node).toLowerCase();
+  return hop.direction === "TO_JOINED" ? `←${relation}— ${kind}` : `${kind} —${relation}→`;
 }
 
 function kindLabel(node) {
