@@ -8,13 +8,16 @@ With the demo data, tenant acme may intersect with partner dataset globex/custom
 
 import argparse
 import asyncio
+import os
 
 from trustfabric.client.psi import PsiClient
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    # where `make run` serves, on the same settings (TF_HOST, TF_PORT)
+    host, port = os.environ.get("TF_HOST", "127.0.0.1"), os.environ.get("TF_PORT", "8000")
+    parser.add_argument("--url", default=f"http://{host}:{port}")
     parser.add_argument("--token", required=True)
     parser.add_argument("--dataset", default="globex/customers")
     args = parser.parse_args()

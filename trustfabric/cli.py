@@ -23,7 +23,8 @@ from trustfabric.domain.psi.bundles import (
     verify_file,
 )
 from trustfabric.domain.psi.protocol import ServerKey
-from trustfabric.graph.embedded import EmbeddedServer, port_open
+from trustfabric.errors import AppError
+from trustfabric.graph.embedded import EmbeddedServer, port_open, read_ready
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.runtime.background import Background
 from trustfabric.runtime.demo import (
@@ -38,7 +39,7 @@ from trustfabric.web.logs import LOG_CONFIG
 from trustfabric.web.serving import HttpProtocol
 
 app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
-token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 
@@ -63,6 +64,10 @@ def graph_settings(*, share: bool = True) -> Iterator[Settings]:
     )
     server.wait_for_orphan()  # a `serve` killed with SIGKILL left it: it is stopping
     if (owner := server.owner()) is not None:
+        if (ready := read_ready(server.data_dir)) is not None:
+            # where it listens, from its ready file: this command's environment need not
+            # repeat the ports the `serve` was started with
+            server.bolt_port, server.http_port = ready.bolt_port, ready.http_port
         answering = port_open(server.bolt_port)
         if not (share and answering):
             why = "stop it first" if answering else f"not on Bolt port {server.bolt_port}"
@@ -171,6 +176,23 @@ async def _revoke(settings: Settings, token_id: str) -> None:
         await services.close()
 
 
+async def _issued(settings: Settings, tenant: str | None) -> list[str]:
+    services = Services.open(settings)
+    try:
+        await run_migrations(services.executor)
+        return [f"{t.id}\t{t.tenant}\t{t.role.value}\t{t.name or '-'}\t{t.created_at}"
+                + ("\trevoked" if t.revoked else "")
+                for t in await services.repos.tokens.issued(tenant)]
+    finally:
+        await services.close()
+
+
+def _failed(error: AppError) -> typer.Exit:
+    """An expected refusal (unknown id, database down): one line, exit status 1."""
+    typer.echo(f"error: {error.message}", err=True)
+    return typer.Exit(1)
+
+
 @token_app.command("create")
 def token_create(
     tenant: Annotated[str, typer.Option(help="The tenant the token acts for.")],
@@ -184,9 +206,28 @@ def token_create(
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to revoke.")]) -> None:
+    """Revoke a token: every process refuses it within TF_TOKEN_CACHE_TTL_S."""
     with graph_settings() as settings:
-        asyncio.run(_revoke(settings, token_id))
+        try:
+            asyncio.run(_revoke(settings, token_id))
+        except AppError as error:
+            raise _failed(error) from None
         typer.echo(f"revoked {token_id}")
+
+
+@token_app.command("list")
+def token_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's tokens.")] = None,
+) -> None:
+    """List tokens: id, tenant, role, name, created (never a secret)."""
+    with graph_settings() as settings:
+        try:
+            lines = asyncio.run(_issued(settings, tenant))
+        except AppError as error:
+            raise _failed(error) from None
+        typer.echo("id\ttenant\trole\tname\tcreated")
+        for line in lines:
+            typer.echo(line)
 
 
 async def _work(settings: Settings) -> None:
@@ -214,9 +255,10 @@ def worker(
         envvar="TF_WORKER_METRICS_HOST", help="The address the metrics are served on.",
     )] = "127.0.0.1",
 ) -> None:
-    """Run a proof worker process (beside API processes started with
-    TF_PSI_WORKER_IN_PROCESS=false, or to add capacity). Several may run at once, each
-    with a metrics port of its own."""
+    """Run a proof worker process.
+
+    Beside API processes started with TF_PSI_WORKER_IN_PROCESS=false, or to add capacity.
+    Several may run at once, each with a metrics port of its own."""
     with graph_settings() as settings:
         typer.echo(f"proof worker on {settings.neo4j_uri}")
         if metrics_port is not None:
@@ -231,9 +273,11 @@ def worker(
 
 @app.command("rotate-psi-key")
 def rotate_psi_key() -> None:
-    """Replace the PSI server key. Stop the API and workers first, start them after: every
-    dataset setup is rebuilt, clients fetch new setups (their setupId changes), and jobs
-    still queued under the old key fail with a message saying so."""
+    """Replace the PSI server key (the old one is kept, retired).
+
+    Stop the API and the workers first, and start them after.
+    Every dataset setup is rebuilt, and clients fetch new setups (their setupId changes).
+    Jobs still queued under the old key fail with a message saying so."""
     settings = get_settings()
     if settings.psi_server_key is not None:
         typer.echo("TF_PSI_SERVER_KEY is set: rotate that secret instead", err=True)

@@ -126,3 +126,68 @@ def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path:
         serve.kill()
         for pid in processes_under(tmp_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_make_run_then_token_commands_and_the_pilot_on_its_port(tmp_path: Path) -> None:
+    """`make run` on ports of its own; the other commands find its database from its ready
+    file, without its port settings; `token list` and `revoke` as an operator uses them;
+    the pilot example on TF_PORT; a stop request ends `make run` without an error."""
+    from trustfabric.graph.embedded import read_ready
+
+    port = free_port()
+    env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(port),
+           "TF_EMBEDDED_BOLT_PORT": str(free_port()),
+           "TF_EMBEDDED_HTTP_PORT": str(free_port()), "TF_EMBEDDED_HEAP": "512m"}
+    env.pop("TF_NEO4J_URI", None)
+    root = Path(__file__).resolve().parents[2]
+    make = subprocess.Popen(["make", "-s", "-C", str(root), "-o", ".venv/.installed", "run"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and make.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        ready = read_ready(tmp_path)
+        assert ready is not None and make.poll() is None
+        command = str(Path(sys.executable).with_name("trustfabric"))
+        other = {k: v for k, v in env.items() if not k.startswith("TF_EMBEDDED_")}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([command, *args], cwd=tmp_path, env=other, text=True,
+                                  capture_output=True, timeout=120)
+
+        created = cli("token", "create", "--tenant", "acme", "--name", "ci")
+        assert created.returncode == 0, created.stderr[-500:]
+        token_id = re.search(r"token id: (\S+)", created.stdout).group(1)
+        listed = cli("token", "list")
+        assert listed.returncode == 0, listed.stderr[-500:]
+        row = next(line for line in listed.stdout.splitlines() if line.startswith(token_id))
+        assert row.split("\t")[1:4] == ["acme", "member", "ci"]
+        assert "tf_" not in listed.stdout.replace(token_id, "")  # no secret
+        unknown = cli("token", "revoke", "tok_unknown")
+        assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+        assert len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+        assert cli("token", "revoke", token_id).returncode == 0
+
+        demo = (tmp_path / "demo-tokens.txt").read_text()
+        member = re.search(r"^acme \(member\): (\S+)", demo, re.M).group(1)
+        pilot = subprocess.run([sys.executable, str(root / "examples" / "psi_pilot.py"),
+                                "--token", member], env=other, text=True,
+                               capture_output=True, timeout=120)
+        assert pilot.returncode == 0 and "PSI-CA:" in pilot.stdout, pilot.stderr[-800:]
+
+        os.kill(ready.parent, signal.SIGTERM)  # the `serve` process, as a stop request
+        _, errors = make.communicate(timeout=60)
+        assert make.returncode == 0 and "Error" not in errors, errors[-500:]
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+        make.stderr.close()
+        for pid in processes_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)

@@ -18,6 +18,18 @@ class Role(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token as an operator lists it: never its secret."""
+
+    id: str
+    tenant: str
+    role: Role
+    name: str
+    created_at: str
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Caller:
     token_id: str
     tenant: str

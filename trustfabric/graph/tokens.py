@@ -3,7 +3,7 @@
 from async_lru import alru_cache
 
 from trustfabric.domain.audit import now_iso
-from trustfabric.domain.auth import Caller, Role, hash_token, new_token
+from trustfabric.domain.auth import Caller, IssuedToken, Role, hash_token, new_token
 from trustfabric.domain.origin import ORIGIN
 from trustfabric.errors import NotFound, Unauthenticated
 from trustfabric.graph.executor import GraphExecutor
@@ -48,6 +48,13 @@ class TokenRepository:
         if not rows:
             raise NotFound(f"token {token_id}")
         self._lookup.cache_invalidate(rows[0]["hash"])
+
+    async def issued(self, tenant: str | None = None) -> list[IssuedToken]:
+        """Every token (of `tenant`), oldest first; never the secret, nor its hash."""
+        return [IssuedToken(id=row["id"], tenant=row["tenant"], role=Role(row["role"]),
+                            name=row["name"] or "", created_at=row["createdAt"],
+                            revoked=bool(row["revoked"]))
+                for row in await self._executor.read(q.LIST, tenant=tenant)]
 
     async def tenants(self) -> list[str]:
         return [row["id"] for row in await self._executor.read(q.TENANTS)]

@@ -20,4 +20,14 @@ REVOKE = Cypher(
     "MATCH (t:ApiToken {id: $id}) SET t.revoked = true RETURN t.hash AS hash",
 )
 
+LIST = Cypher(
+    "tokens.list",
+    """
+    MATCH (t:ApiToken) WHERE $tenant IS NULL OR t.tenant = $tenant
+    RETURN t.id AS id, t.tenant AS tenant, t.role AS role, t.name AS name,
+           t.createdAt AS createdAt, t.revoked AS revoked
+    ORDER BY t.createdAt, t.id
+    """,
+)
+
 TENANTS = Cypher("tokens.tenants", "MATCH (t:Tenant) RETURN t.id AS id ORDER BY t.id")
