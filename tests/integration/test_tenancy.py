@@ -10,6 +10,7 @@ from strawberry import relay
 from tests.helpers import anomaly_id, codes
 from trustfabric.domain.audit import audit_event, now_iso
 from trustfabric.domain.auth import Role
+from trustfabric.errors import BadUserInput
 from trustfabric.runtime.demo import _hex, digest
 
 INGEST = "mutation($input: IngestInput!, $tenant: String) { ingest(input: $input, tenant: $tenant) { tenant } }"
@@ -206,3 +207,32 @@ async def test_an_operator_pages_every_tenants_events_in_key_order(services):
 
     assert await pages(None) == [f"s{n}" for n in range(12)]
     assert await pages("psi.request") == ["s0", "s4", "s8"]
+
+
+BAD_NAMES = ["", "zz:Job", "t" * 5000, "a/b", "acme\n", "a b"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+async def test_tenant_and_partner_arguments_follow_the_id_rules(gql, make_token, tenant,
+                                                                services, bad):
+    """`tenant: ""`, `"zz:Job"`, 5,000 characters, `partner: "a/b"` were written as given:
+    into keys (`Kind:tenant:id`), dataset ids (`partner/name`) and the pilot controls."""
+    operator = await make_token(tenant, Role.OPERATOR)
+    image = {"builds": [{"imageDigest": "sha256:" + "e" * 64}]}
+    attempts = [
+        ("query($t: String) { anomalies(tenant: $t) { edges { node { id } } } }", {}),
+        (INGEST, {"input": image}),
+        ("mutation($t: String!) { updateTenantControls(tenant: $t, input: {psi: true}) "
+         "{ document } }", {}),
+        ("mutation($t: String!) { setOptOut(party: $t, optedOut: true) { document } }", {}),
+        ("mutation($t: String) { registerDataset(name: \"n\", items: [\"a\"], partner: $t) "
+         "{ id } }", {}),
+        ("query($t: String) { datasets(partner: $t) { id } }", {}),
+    ]
+    for query, variables in attempts:
+        result = await gql(query, operator, t=bad, tenant=bad, **variables)
+        assert codes(result) == ["BAD_USER_INPUT"], (query, result)
+    controls = await gql("{ pilotControls { document } }", operator)
+    assert "zz:Job" not in controls["data"]["pilotControls"]["document"]
+    with pytest.raises(BadUserInput):
+        await services.repos.tokens.create(bad, Role.MEMBER, "test")

@@ -1,7 +1,9 @@
 """Pilot controls without a database: weights within bounds, quotas counted."""
 
+import pytest
+
 from trustfabric.domain.controls import PilotControls, Quota, QuotaGate
-from trustfabric.errors import QuotaExceeded
+from trustfabric.errors import BadUserInput, QuotaExceeded
 
 
 def test_a_documents_weights_are_brought_within_bounds():
@@ -29,3 +31,15 @@ async def test_a_quota_of_ten_a_second_with_a_burst_of_ten_admits_ten():
     limit (updateTenantControls sets the burst to the rate when none is given)."""
     assert await taken(QuotaGate(), Quota(10, 1, 10), 50) == 10
     assert await taken(QuotaGate(), Quota(10, 60, 4), 50) == 4
+
+
+def test_the_controls_file_names_tenants_and_parties_by_the_id_rules(tmp_path):
+    path = tmp_path / "pilot-controls.yaml"
+    path.write_text("tenants:\n  acme: {}\noptedOut: [globex]\n")
+    assert set(PilotControls.from_yaml(path).tenants) == {"acme"}
+    for bad in ('tenants:\n  "zz:Job": {}\n', 'optedOut: ["a/b"]\n', 'optedOut: [""]\n'):
+        path.write_text(bad)
+        with pytest.raises(BadUserInput):
+            PilotControls.from_yaml(path)
+    with pytest.raises(BadUserInput):
+        PilotControls().with_tenant("t" * 5000, psi=True)

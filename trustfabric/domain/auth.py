@@ -5,6 +5,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from trustfabric.domain.ids import check_name
 from trustfabric.errors import Forbidden, Unauthenticated
 
 TOKEN_PREFIX = "tf_"
@@ -48,6 +49,7 @@ class Caller:
         """The tenant a request acts on: the caller's own, or any one for an operator."""
         if requested is None or requested == self.tenant:
             return self.tenant
+        check_name(requested, "tenant")
         if not self.crosses_tenants:
             raise Forbidden("this token may not act on another tenant")
         return requested

@@ -19,6 +19,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from trustfabric.domain.audit import AuditEvent, audit_event
 from trustfabric.domain.auth import Caller
 from trustfabric.domain.fairness.load import LoadState
+from trustfabric.domain.ids import check_name
 from trustfabric.domain.psi.protocol import Mode
 from trustfabric.errors import BadUserInput, Forbidden, QuotaExceeded
 
@@ -116,9 +117,16 @@ class PilotControls:
 
     @classmethod
     def from_yaml(cls, path: Path) -> "PilotControls":
-        return cls.from_document(yaml.safe_load(path.read_text()) or {}) if path.exists() else cls()
+        if not path.exists():
+            return cls()
+        controls = cls.from_document(yaml.safe_load(path.read_text()) or {})
+        # names as the mutations take them; what is already stored is read as it is
+        for name in (*controls.tenants, *controls.opted_out):
+            check_name(str(name), f"{path.name}: a tenant or party name")
+        return controls
 
     def with_tenant(self, tenant: str, **changes: Any) -> "PilotControls":
+        check_name(tenant, "tenant")
         return replace(self, tenants={**self.tenants,
                                       tenant: replace(self.for_tenant(tenant), **changes)})
 
@@ -229,6 +237,7 @@ class ControlsService:
         return after
 
     async def set_opt_out(self, caller: Caller, party: str, opted_out: bool) -> PilotControls:
+        check_name(party, "party")
         def edit(c: PilotControls) -> PilotControls:
             parties = set(c.opted_out) | {party} if opted_out else set(c.opted_out) - {party}
             return replace(c, opted_out=frozenset(parties))

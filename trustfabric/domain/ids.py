@@ -13,6 +13,14 @@ DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9
 IDENT_RULE = "letters, digits, '.', '_' or '-', at most 128"
 
 
+def check_name(value: str, what: str) -> str:
+    """A tenant or partner name, as an operator or a file gives it: the id rules, since it
+    becomes part of every key (`Kind:tenant:id`) and of dataset ids (`partner/name`)."""
+    if not IDENT.fullmatch(value):
+        raise BadUserInput(f"{what}: {IDENT_RULE}")
+    return value
+
+
 def check_ids(dataset_id: str, idempotency_key: str) -> None:
     """Before either is written anywhere, audit included."""
     if not DATASET_ID.fullmatch(dataset_id):

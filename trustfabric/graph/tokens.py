@@ -4,6 +4,7 @@ from async_lru import alru_cache
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.auth import Caller, IssuedToken, Role, hash_token, new_token
+from trustfabric.domain.ids import check_name
 from trustfabric.domain.origin import ORIGIN
 from trustfabric.errors import NotFound, Unauthenticated
 from trustfabric.graph.executor import GraphExecutor
@@ -20,6 +21,7 @@ class TokenRepository:
 
     async def create(self, tenant: str, role: Role, name: str = "") -> tuple[str, str]:
         """Returns (token id, secret). The secret is not stored and cannot be shown again."""
+        check_name(tenant, "tenant")  # every key the token's writes make starts with it
         token_id, secret, digest = new_token()
         await self._executor.write(
             q.CREATE, id=token_id, hash=digest, tenant=tenant, role=role.value, name=name,

@@ -10,6 +10,7 @@ from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
 from trustfabric.domain.events.rechecked import rechecked
 from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.ids import check_name
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
@@ -80,6 +81,8 @@ async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
 
 async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
     caller = info.context.caller
+    if partner is not None:
+        check_name(partner, "partner")
     found = await info.context.repos.datasets.of_partner(partner)
     if not caller.crosses_tenants:  # one's own datasets, and those one may intersect with
         controls, _ = await info.context.repos.controls.current()
