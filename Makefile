@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/trustfabric serve --seed-demo || [ $$? -eq 143 ]
 
-# promtool checks the alert rules; Debian ships it in the prometheus package.
+# promtool checks the alert rules; Debian ships it in the prometheus package, installed here
+# with apt-get, which needs root and the package registry. Without it the alert tests
+# cannot run, so make stops and says so rather than leave them out.
 promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } ; \
+	command -v promtool >/dev/null || { echo "make test needs promtool, from Debian's prometheus package:" \
+	  "run 'apt-get install prometheus' as root (with the package registry reachable), or put promtool on PATH" >&2; exit 1; }
 
 # the browser tests drive Debian's chromium (Playwright's own browser download is not used)
 chromium:
