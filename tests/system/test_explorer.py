@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.async_api import Page, expect
@@ -15,6 +16,7 @@ from tests.conftest import GraphQLClient, TokenFactory
 from tests.helpers import ROOT
 from tests.system.conftest import OfflineContext
 from trustfabric.client.psi import PsiClient
+from trustfabric.domain.auth import Role
 from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.runtime.demo import demo_batch, seed_demo_policies
 from trustfabric.runtime.services import Services
@@ -22,6 +24,8 @@ from trustfabric.runtime.services import Services
 # the README's picture, taken again when TF_UPDATE_SCREENSHOT=1
 SCREENSHOT = ROOT / "docs" / "pcq" / "explorer.png"
 INGEST = "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }"
+PROPOSE = "mutation($input: ProposeSuppressionInput!) { proposeSuppression(input: $input) { id } }"
+APPROVE = "mutation($id: String!) { approveSuppression(id: $id) { status } }"
 
 
 async def sign_in(page: Page, url: str, token: str) -> None:
@@ -103,15 +107,29 @@ async def test_on_call_traces_an_anomaly_to_its_root(
     await client.intersect(psi_pair["dataset"], [f"customer-{n}@example.com" for n in range(8)])
     await expect(page.locator("#events li").first).to_contain_text("DONE", timeout=15_000)
 
-    # an anomaly recorded through the API carries its paging decision, and the page says so
-    fresh = f"{demo_tenant}-anomaly-new"
-    recorded = await gql(INGEST, token, input={"anomalies": [{
-        "anomalyId": fresh, "jobId": f"{demo_tenant}-job-0-5-deploy", "kind": "cve-introduced",
-        "severity": "HIGH", "summary": "CVE-2026-0001 in openssl"}]})
-    assert recorded["data"]["ingest"]["anomalies"] == 1
-    await page.fill("#search", fresh)
+    # anomalies recorded through the API carry their paging decision, and the suppression
+    # rule that silenced one, with its reason: the page says so
+    proposed = await gql(PROPOSE, token, input={
+        "scope": {"jobPattern": f"{demo_tenant}-job-*", "kind": "config-drift"},
+        "endsAt": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        "reason": "staging config drifts on purpose this week"})
+    rule = proposed["data"]["proposeSuppression"]["id"]
+    await gql(APPROVE, await make_token(demo_tenant, Role.REVIEWER), id=rule)
+    job = f"{demo_tenant}-job-0-5-deploy"
+    recorded = await gql(INGEST, token, input={"anomalies": [
+        {"anomalyId": f"{demo_tenant}-new-cve", "jobId": job, "kind": "cve-introduced",
+         "severity": "HIGH", "summary": "CVE-2026-0001 in openssl"},
+        {"anomalyId": f"{demo_tenant}-new-drift", "jobId": job, "kind": "config-drift",
+         "severity": "LOW", "summary": "replicas 3 → 2"}]})
+    assert recorded["data"]["ingest"]["anomalies"] == 2
+    await page.fill("#search", f"{demo_tenant}-new-cve")
     await page.keyboard.press("Enter")
     await expect(page.locator(".suppression")).to_contain_text("Paging: page")
+    await page.keyboard.press("Escape")
+    await page.fill("#search", f"{demo_tenant}-new-drift")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".suppression")).to_contain_text(
+        f"silenced by suppression rule {rule} (“staging config drifts on purpose this week”")
 
     await page.goto(f"{base_url}/explorer#/anomaly/{_global_id(demo_tenant, readable)}")
     await expect(page.locator("#to-root")).to_be_visible()

@@ -308,7 +308,7 @@ async function anomalyView(id, params) {
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Anomalies"), " › ", a.anomalyId),
     h("h2", {}, a.anomalyId, " ", h("span", { class: `sev sev-${a.severity.toLowerCase()}` }, a.severity)),
     h("p", {}, a.summary || "", " — ", a.kind, ", ", a.status.toLowerCase(), ", observed ", when(a.observedAt)),
-    suppressionLine(a),
+    await suppressionLine(a),
     h("p", { class: "policy" }, "Policy in force: ", policy
       ? h("strong", { id: "policy-version" }, `${policy.policyId} ${policy.version}`) : "none recorded",
       policy ? h("span", { class: "muted" }, ` (hash ${short(policy.hash)})`) : null),
@@ -352,10 +352,18 @@ function nodeLabel(node) {
   }
 }
 
-function suppressionLine(a) {
-  if (!a.decision && !a.suppressedBy && !a.verdict) return null; // fields of newer APIs
+// The paging decision, and the rule that silenced the anomaly with its reason and end.
+async function suppressionLine(a) {
+  if (!a.decision && !a.suppressedBy && !a.verdict) return null;
+  let rule = null;
+  if (a.suppressedBy) {
+    const data = await gql(`query Rules($tenant: String) { suppressionRules(tenant: $tenant) { id reason endsAt status } }`,
+                           { tenant: a.tenant });
+    rule = data.suppressionRules.find((r) => r.id === a.suppressedBy);
+  }
   return h("p", { class: "suppression" }, "Paging: ", a.decision ? String(a.decision).toLowerCase() : "—",
     a.suppressedBy ? ` · silenced by suppression rule ${a.suppressedBy}` : "",
+    rule ? ` (“${rule.reason}”, ${rule.status.toLowerCase()} until ${when(rule.endsAt)})` : "",
     a.verdict ? ` · verdict ${String(a.verdict).toLowerCase()}` : "");
 }
 
