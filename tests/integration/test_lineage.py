@@ -23,7 +23,7 @@ query($id: ID!) {
 FIRST_ANOMALIES = """
 query($first: Int!, $after: String) {
   anomalies(first: $first, after: $after) {
-    edges { cursor node { id anomalyId severity job { jobId } } }
+    edges { cursor node { id anomalyId severity observedAt job { jobId } } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -74,15 +74,16 @@ async def test_root_reached_in_five_round_trips_or_fewer(gql, make_token, demo_t
 
 async def test_anomalies_paginate_with_cursors(gql, make_token, demo_tenant):
     token = await make_token(demo_tenant)
-    seen, after = [], None
+    seen, times, after = [], [], None
     while True:
         data = (await gql(FIRST_ANOMALIES, token, first=3, after=after))["data"]["anomalies"]
         seen += [e["node"]["anomalyId"] for e in data["edges"]]
+        times += [e["node"]["observedAt"] or "" for e in data["edges"]]
         if not data["pageInfo"]["hasNextPage"]:
             break
         after = data["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen)) == 8  # every demo anomaly once, none twice
-    assert seen == sorted(seen)
+    assert times == sorted(times, reverse=True)  # newest first
 
 
 async def test_neighbors_and_path(gql, make_token, demo_tenant):
@@ -217,3 +218,77 @@ async def test_lineage_and_anomalies_take_the_recorded_id(gql, http, make_token,
     other = await make_token(f"{demo_tenant}x")
     assert codes(await gql(LINEAGE, other, id=readable)) == ["NOT_FOUND"]
     assert codes(await gql(LINEAGE, token, id="not an id!")) == ["BAD_USER_INPUT"]
+
+
+ORDERED = """
+query($order: AnomalyOrder, $after: String) {
+  anomalies(first: 1, order: $order, after: $after) {
+    edges { cursor node { anomalyId } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_anomalies_are_listed_newest_first_or_by_severity(gql, make_token, tenant):
+    token = await make_token(tenant)
+    image = digest(tenant, "img")
+    seen = {"old-high": ("HIGH", "2026-01-01T00:00:00Z"), "new-low": ("LOW", "2026-03-01T00:00:00Z"),
+            "mid-critical": ("CRITICAL", "2026-02-01T00:00:00Z"), "unseen-high": ("HIGH", None),
+            "new-high": ("HIGH", "2026-03-01T00:00:00Z")}
+    result = await gql(
+        "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }", token,
+        input={
+            "builds": [{"imageDigest": image}],
+            "jobRuns": [{"jobId": "j1", "kind": "BUILD", "status": "FAILED", "imageDigest": image}],
+            "anomalies": [{"anomalyId": name, "jobId": "j1", "kind": "k", "severity": severity,
+                           "observedAt": at} for name, (severity, at) in seen.items()],
+        },
+    )
+    assert "errors" not in result, result
+
+    async def listed(order: str | None) -> list[str]:
+        names, after = [], None
+        while True:  # one row a page: every cursor resumes exactly after its row
+            page = (await gql(ORDERED, token, order=order, after=after))["data"]["anomalies"]
+            names += [e["node"]["anomalyId"] for e in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return names
+            after = page["pageInfo"]["endCursor"]
+
+    newest = ["new-low", "new-high", "mid-critical", "old-high", "unseen-high"]
+    assert await listed(None) == await listed("NEWEST") == newest
+    assert await listed("SEVERITY") == [
+        "mid-critical", "new-high", "old-high", "unseen-high", "new-low"]
+    cursor = (await gql(ORDERED, token, order="NEWEST"))["data"]["anomalies"]["pageInfo"]
+    other_order = await gql(ORDERED, token, order="SEVERITY", after=cursor["endCursor"])
+    assert codes(other_order) == ["BAD_USER_INPUT"]
+
+
+async def test_empty_answers_are_told_apart_from_mistakes(gql, http, make_token, demo_tenant):
+    """An unknown or short sha, a path longer than maxHops and a bogus CSV filter all
+    answered as if there were nothing there."""
+    token = await make_token(demo_tenant)
+    impact = "query($sha: String!) { impact(commitSha: $sha) { images { digest } } }"
+    assert codes(await gql(impact, token, sha="f" * 40)) == ["NOT_FOUND"]
+    short = await gql(impact, token, sha=_hex(demo_tenant, 0, 2)[:7])
+    assert codes(short) == ["BAD_USER_INPUT"] and "40 or 64" in short["errors"][0]["message"]
+    assert (await gql(impact, token, sha=_hex(demo_tenant, 0, 2).upper()))["data"]["impact"]
+
+    image = str(relay.GlobalID("Image", f"{demo_tenant}:{digest(demo_tenant, 0, 2)}"))
+    repo = str(relay.GlobalID("Repo", f"{demo_tenant}:https://git.example.com/{demo_tenant}/service-0"))
+    result = await gql("query($a: ID!, $b: ID!) { path(from: $a, to: $b, maxHops: 1) "
+                       "{ nodes { id } } }", token, a=image, b=repo)
+    assert codes(result) == ["NOT_FOUND"]
+    assert result["errors"][0]["extensions"]["shortestHops"] == 2
+    assert "maxHops: 2" in result["errors"][0]["message"]
+
+    auth = {"authorization": f"Bearer {token}"}
+    for params in ({"severity": "BOGUS"}, {"status": "high"}):
+        response = await http.get("/export/anomalies.csv", params=params, headers=auth)
+        assert response.status_code == 400, params
+        error = response.json()["error"]
+        assert error["code"] == "BAD_USER_INPUT" and next(iter(params)) in error["message"]
+    response = await http.get("/export/anomalies.csv", params={"severity": "HIGH",
+                                                               "status": "OPEN"}, headers=auth)
+    assert response.status_code == 200

@@ -12,11 +12,11 @@ from trustfabric.domain.auth import Role
 from trustfabric.domain.psi.worker import lease_until
 from trustfabric.errors import NotFound
 
-JOBS = "query { psiJobs(first: 100) { jobs { id status } } }"
+JOBS = "query { psiJobs(first: 100) { edges { node { id status } } } }"
 
 
 async def jobs_of(gql, token) -> list[dict]:
-    return (await gql(JOBS, token))["data"]["psiJobs"]["jobs"]
+    return [e["node"] for e in (await gql(JOBS, token))["data"]["psiJobs"]["edges"]]
 
 
 @pytest.mark.parametrize(("shared", "own"), [(0, 16), (5, 11), (16, 0), (60, 40)])
@@ -246,3 +246,31 @@ async def test_concurrent_requests_share_transactions_and_each_gets_its_own_job(
                                        "g7", None)
     assert len({job.id for job in jobs}) == 30 and again.id == jobs[7].id
     assert writes() - before < 30  # group commit: fewer transactions than jobs
+
+
+PAGED_JOBS = """
+query($after: String) {
+  psiJobs(first: 2, after: $after) {
+    edges { cursor node { id } }
+    pageInfo { hasNextPage endCursor }
+    jobs { id } endCursor hasNextPage
+  }
+}
+"""
+
+
+async def test_psi_jobs_is_a_connection_newest_first(gql, make_token, services, tenant):
+    created = [f"2026-01-0{n}T00:00:00+00:00" for n in (1, 2, 3)]
+    for n, at in enumerate(created):
+        await services.repos.jobs.create_many([raw_job(tenant, f"page{n}", createdAt=at)])
+    token = await make_token(tenant)
+    first = (await gql(PAGED_JOBS, token))["data"]["psiJobs"]
+    assert [e["node"]["id"] for e in first["edges"]] == [
+        f"psi_page{n}_{tenant}" for n in (2, 1)]
+    assert first["pageInfo"] == {"hasNextPage": True, "endCursor": first["edges"][-1]["cursor"]}
+    # the shape before connections, kept one release
+    assert first["jobs"] == [e["node"] for e in first["edges"]]
+    assert (first["endCursor"], first["hasNextPage"]) == (first["pageInfo"]["endCursor"], True)
+    rest = (await gql(PAGED_JOBS, token, after=first["pageInfo"]["endCursor"]))["data"]["psiJobs"]
+    assert [e["node"]["id"] for e in rest["edges"]] == [f"psi_page0_{tenant}"]
+    assert rest["pageInfo"]["hasNextPage"] is False

@@ -2,7 +2,8 @@
 
 from collections.abc import Sequence
 
-from trustfabric.domain.provenance.model import Entity
+from trustfabric.domain.provenance.enums import AnomalyOrder
+from trustfabric.domain.provenance.model import AnomalyCursor, Entity
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.queries import provenance as q
 
@@ -25,6 +26,19 @@ class ProvenanceRepository:
         rows = await self._executor.read(query, keys=list(keys), limit=MAX_RELATED)
         grouped = {row["key"]: [Entity.from_row(n) for n in row["nodes"]] for row in rows}
         return [grouped.get(key, []) for key in keys]
+
+    async def anomalies_ordered(
+        self, tenant: str, order: AnomalyOrder, after: AnomalyCursor | None, limit: int,
+        severity: str | None, status: str | None, anomaly_id: str | None = None,
+    ) -> list[Entity]:
+        """A page of a tenant's anomalies in `order`, after the row `after` names."""
+        rows = await self._executor.read(
+            q.ANOMALIES_BY_ORDER[order], tenant=tenant, limit=limit, severity=severity,
+            status=status, anomalyId=anomaly_id,
+            afterRank=after.rank if after else None, afterAt=after.at if after else None,
+            afterKey=after.key if after else None,
+        )
+        return [Entity.from_row(row["node"]) for row in rows]
 
     async def anomalies_page(
         self, tenant: str, after: str, limit: int, severity: str | None, status: str | None,

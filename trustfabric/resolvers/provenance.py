@@ -1,18 +1,21 @@
 import base64
 import binascii
+import json
 from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
 from trustfabric.domain.ids import IDENT
-from trustfabric.domain.provenance.model import Entity, entity_key
+from trustfabric.domain.provenance.enums import SEVERITY_RANK
+from trustfabric.domain.provenance.model import AnomalyCursor, Entity, entity_key
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.schema.extensions.limits import MAX_PAGE
 from trustfabric.schema.provenance import (
     NODE_TYPES,
     Anomaly,
     AnomalyConnection,
+    AnomalyOrder,
     AnomalyStatus,
     Info,
     Severity,
@@ -71,6 +74,23 @@ def decode_cursor(cursor: str, prefix: str) -> str:
     return key
 
 
+def _anomaly_cursor(order: AnomalyOrder, entity: Entity) -> str:
+    rank = SEVERITY_RANK[Severity(entity["severity"])] if order is AnomalyOrder.SEVERITY else 0
+    return encode_cursor(json.dumps([order.value, rank, entity["observedAt"] or "", entity.key]))
+
+
+def _after(cursor: str, order: AnomalyOrder, prefix: str) -> AnomalyCursor:
+    """The row a cursor names; it must come from the same listing, in the same order."""
+    try:
+        named, rank, at, key = json.loads(decode_cursor(cursor, "["))
+    except ValueError:
+        raise BadUserInput("malformed cursor") from None
+    if (named != order.value or not isinstance(rank, int) or not isinstance(at, str)
+            or not isinstance(key, str) or not key.startswith(prefix)):
+        raise BadUserInput("cursor does not belong to this listing")
+    return AnomalyCursor(rank, at, key)
+
+
 async def anomalies(
     info: Info,
     first: int = 20,
@@ -81,17 +101,20 @@ async def anomalies(
     anomaly_id: Annotated[str | None, strawberry.argument(
         description="Only the anomaly recorded with this id (as alerts and CSV exports "
                     "show it, e.g. acme-anomaly-0-2-1).")] = None,
+    order: Annotated[AnomalyOrder | None, strawberry.argument(
+        description="NEWEST (default): latest observed first, never observed last; "
+                    "SEVERITY: most severe first, then newest.")] = AnomalyOrder.NEWEST,
 ) -> AnomalyConnection:
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
+    order = order or AnomalyOrder.NEWEST  # null, as a variable left unset, is the default
     scope = info.context.caller.tenant_for(tenant)
-    prefix = f"Anomaly:{scope}:"
-    after_key = decode_cursor(after, prefix) if after else prefix
-    page = await info.context.repos.provenance.anomalies_page(
-        scope, after_key, first + 1, severity.value if severity else None,
+    resume = _after(after, order, f"Anomaly:{scope}:") if after else None
+    page = await info.context.repos.provenance.anomalies_ordered(
+        scope, order, resume, first + 1, severity.value if severity else None,
         status.value if status else None, anomaly_id,
     )
-    edges = [relay.Edge(cursor=encode_cursor(e.key), node=Anomaly.from_entity(e))
+    edges = [relay.Edge(cursor=_anomaly_cursor(order, e), node=Anomaly.from_entity(e))
              for e in page[:first]]
     return AnomalyConnection(
         edges=edges,

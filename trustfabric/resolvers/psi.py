@@ -3,6 +3,7 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
 from trustfabric.domain.auth import Caller, Role
@@ -24,8 +25,9 @@ from trustfabric.schema.psi import (
     PilotControls,
     ProofBundle,
     PsiJob,
+    PsiJobConnection,
+    PsiJobEdge,
     PsiJobEvent,
-    PsiJobPage,
     PsiJobStatus,
     RequestPsiInput,
     TenantControlsInput,
@@ -58,7 +60,8 @@ async def psi_job(info: Info, id: strawberry.ID) -> PsiJob:
 
 
 async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
-                   status: PsiJobStatus | None = None, tenant: str | None = None) -> PsiJobPage:
+                   status: PsiJobStatus | None = None,
+                   tenant: str | None = None) -> PsiJobConnection:
     caller = info.context.caller
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
@@ -66,10 +69,14 @@ async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
     before = decode_cursor(after, "") if after else "~"  # "~" sorts after every timestamp
     page = await info.context.repos.jobs.page(scope, before, first + 1,
                                             status.value if status else None)
-    shown = page[:first]
-    return PsiJobPage(jobs=[_job(caller, job) for job in shown],
-                      end_cursor=encode_cursor(shown[-1].created_at) if shown else None,
-                      has_next_page=len(page) > first)
+    edges = [PsiJobEdge(cursor=encode_cursor(job.created_at), node=_job(caller, job))
+             for job in page[:first]]
+    return PsiJobConnection(edges=edges, page_info=relay.PageInfo(
+        has_next_page=len(page) > first,
+        has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    ))
 
 
 async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:

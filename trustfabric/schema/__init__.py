@@ -49,8 +49,8 @@ from trustfabric.schema.psi import (
     PilotControls,
     ProofBundle,
     PsiJob,
+    PsiJobConnection,
     PsiJobEvent,
-    PsiJobPage,
 )
 from trustfabric.schema.suppressions import SuppressionDryRun, SuppressionRuleType
 from trustfabric.schema.viewer import Viewer
@@ -75,7 +75,8 @@ class Query:
     )
     anomalies: AnomalyConnection = strawberry.field(
         resolver=provenance_resolvers.anomalies, permission_classes=READ,
-        description="The caller's anomalies (an operator may name another tenant).",
+        description="The caller's anomalies, newest first or by severity (an operator may "
+                    "name another tenant).",
     )
     lineage: Lineage = strawberry.field(
         resolver=lineage_resolvers.lineage, permission_classes=READ,
@@ -97,9 +98,10 @@ class Query:
         resolver=psi_resolvers.psi_job, permission_classes=READ,
         description="A PSI job of the caller's tenant (operators: any, without the result).",
     )
-    psi_jobs: PsiJobPage = strawberry.field(
+    psi_jobs: PsiJobConnection = strawberry.field(
         resolver=psi_resolvers.psi_jobs, permission_classes=READ,
-        description="The caller's PSI jobs, newest first (operators may name a tenant).",
+        description="The caller's PSI jobs, newest first (operators may name a tenant): a "
+                    "connection, like every list.",
     )
     proof_bundle: ProofBundle | None = strawberry.field(
         resolver=psi_resolvers.proof_bundle, permission_classes=READ,

@@ -26,6 +26,8 @@ strawberry.enum(Severity, description="How much an anomaly matters.")
 strawberry.enum(AnomalyStatus, description="Where an anomaly stands.")
 strawberry.enum(JobKind, description="What a job does.")
 strawberry.enum(JobStatus, description="Where a job stands.")
+AnomalyOrder = enums.AnomalyOrder
+strawberry.enum(AnomalyOrder, description="The order anomalies are listed in.")
 
 
 @strawberry.interface(name="TenantNode", description="A node owned by one tenant.")

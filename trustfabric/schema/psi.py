@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
 from trustfabric.domain.audit import ALLOWED_DETAILS, AuditRecord
@@ -129,11 +130,38 @@ class PsiJob:
         )
 
 
+@strawberry.type(description="A PSI job and the cursor that resumes the listing after it.")
+class PsiJobEdge:
+    node: PsiJob
+    cursor: str
+
+
+# The shape of a Relay connection, declared here: Strawberry's generic one takes Relay
+# nodes only, and a job's id is its own UUID, not a global id.
 @strawberry.type
-class PsiJobPage:
-    jobs: list[PsiJob]
-    end_cursor: str | None
-    has_next_page: bool
+class PsiJobConnection:
+    """A page of PSI jobs, newest first; `pageInfo.endCursor` asks for the next. `jobs`,
+    `endCursor` and `hasNextPage` are the shape before connections, kept one release."""
+
+    edges: list[PsiJobEdge] = strawberry.field(description="The jobs of the page, in order.")
+    page_info: relay.PageInfo = strawberry.field(description="Where the page stands.")
+
+    @strawberry.field(description="The jobs of the page.",
+                      deprecation_reason="Use edges { node }; removed in the next release.")
+    def jobs(self) -> list[PsiJob]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="The cursor of the page's last job.",
+                      deprecation_reason="Use pageInfo { endCursor }; removed in the next "
+                                         "release.")
+    def end_cursor(self) -> str | None:
+        return self.page_info.end_cursor
+
+    @strawberry.field(description="Whether more jobs follow.",
+                      deprecation_reason="Use pageInfo { hasNextPage }; removed in the next "
+                                         "release.")
+    def has_next_page(self) -> bool:
+        return self.page_info.has_next_page
 
 
 @strawberry.type

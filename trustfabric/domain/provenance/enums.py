@@ -10,6 +10,16 @@ class Severity(enum.Enum):
     CRITICAL = "CRITICAL"
 
 
+# Most severe first when anomalies are listed by severity.
+SEVERITY_RANK: dict[Severity, int] = {
+    Severity.CRITICAL: 3, Severity.HIGH: 2, Severity.MEDIUM: 1, Severity.LOW: 0}
+
+
+class AnomalyOrder(enum.Enum):
+    NEWEST = "NEWEST"  # latest observed first; never observed last
+    SEVERITY = "SEVERITY"  # most severe first, then newest
+
+
 class AnomalyStatus(enum.Enum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"

@@ -44,3 +44,13 @@ class Edge:
     source: str
     type: str
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyCursor:
+    """Where a page of anomalies resumes: after the row with this key, rank and observedAt
+    ('' when never observed), in the listing's order."""
+
+    rank: int
+    at: str
+    key: str

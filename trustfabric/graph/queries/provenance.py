@@ -2,6 +2,7 @@
 
 from typing import Final, LiteralString
 
+from trustfabric.domain.provenance.enums import SEVERITY_RANK, AnomalyOrder
 from trustfabric.graph.cypher import Cypher
 
 # $tenant is null only for operators, who may read any tenant.
@@ -48,6 +49,38 @@ RELATED: Final[dict[str, Cypher]] = {
     for name, pattern in _RELATION_PATTERNS.items()
 }
 
+# Severity as its rank, for ordering: the CASE is built from the domain's ranks (an
+# allow-listed vocabulary), never from input.
+_RANK: Final[LiteralString] = (
+    "CASE n.severity"
+    + "".join(f" WHEN '{s.value}' THEN {r}" for s, r in SEVERITY_RANK.items())
+    + " ELSE -1 END"
+)
+
+# A page of anomalies in a total order, resumed after the row a cursor names: newest
+# observed first (never observed last, as ''), ties by key; by severity, most severe first,
+# then the same. `$afterKey` is null for the first page, else the last row's key, with its
+# rank and observedAt ('' when never observed) in `$afterRank` and `$afterAt`.
+_ORDERED: Final[LiteralString] = """
+    MATCH (n:Anomaly)
+    WHERE n.tenant = $tenant
+      AND ($severity IS NULL OR n.severity = $severity)
+      AND ($status IS NULL OR n.status = $status)
+      AND ($anomalyId IS NULL OR n.anomalyId = $anomalyId)
+    WITH n, coalesce(n.observedAt, '') AS at, %s AS rank
+    WHERE $afterKey IS NULL
+       OR rank < $afterRank
+       OR (rank = $afterRank AND (at < $afterAt OR (at = $afterAt AND n.key < $afterKey)))
+    RETURN n {.*} AS node
+    ORDER BY rank DESC, at DESC, n.key DESC
+    LIMIT $limit
+"""
+ANOMALIES_BY_ORDER: Final[dict[AnomalyOrder, Cypher]] = {
+    AnomalyOrder.NEWEST: Cypher("provenance.anomalies_newest", _ORDERED % "0"),
+    AnomalyOrder.SEVERITY: Cypher("provenance.anomalies_by_severity", _ORDERED % _RANK),
+}
+
+# In key order, for exports that read every anomaly.
 ANOMALIES_PAGE = Cypher(
     "provenance.anomalies_page",
     """
