@@ -102,6 +102,14 @@ RAW_DELIVERY = Cypher("test.raw_delivery", """
     RETURN d.id AS id""")
 
 
+# A webhook endpoint's signing secret as stored, read and written straight (an earlier
+# version stored it in clear).
+STORED_SECRET = Cypher("test.stored_secret",
+                       "MATCH (w:WebhookEndpoint {id: $id}) RETURN w.secret AS secret")
+STORE_SECRET = Cypher("test.store_secret",
+                      "MATCH (w:WebhookEndpoint {id: $id}) SET w.secret = $secret")
+
+
 RAW_JOB_EVENT = Cypher("test.raw_job_event", """
     CREATE (:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: 'DONE'})""")
 

@@ -11,6 +11,8 @@ from aiohttp import web
 
 from tests.helpers import (
     RAW_DELIVERY,
+    STORE_SECRET,
+    STORED_SECRET,
     Timeline,
     codes,
     dispatcher_of,
@@ -449,3 +451,29 @@ async def test_a_fan_out_outlasted_by_others_leaves_the_page_to_them(settings, s
                               impatient.repos.webhooks.fan_out, then=services.repos.webhooks.fan_out)
     finally:
         await impatient.close()
+
+
+async def test_signing_secrets_are_stored_sealed_and_those_in_clear_keep_working(
+    base_url, services, make_token, psi_pair, receiver
+):
+    """Stored sealed (AES-GCM under keys/webhook-secrets.key), never in clear; a secret an
+    earlier version stored in clear still signs, and is sealed by `seal_stored_secrets`
+    (run on start) to the same secret."""
+    hook, url = receiver
+    tenant = psi_pair["tenant"]
+    endpoint, secret = await services.repos.webhooks.register(tenant, url)
+    [row] = await services.executor.read(STORED_SECRET, id=endpoint.id)
+    assert row["secret"].startswith("aesgcm1:") and secret not in row["secret"]
+
+    legacy = "whsec_" + secrets.token_urlsafe(32)
+    await services.executor.write(STORE_SECRET, id=endpoint.id, secret=legacy)
+    token = await make_token(tenant)
+    await run_job(base_url, token, psi_pair)
+    await until(lambda: len(hook.received) >= 3, what="three deliveries")
+    assert len(hook.events(legacy)) == 3  # signed with the secret stored in clear
+    assert await services.repos.webhooks.seal_stored_secrets() >= 1
+    [row] = await services.executor.read(STORED_SECRET, id=endpoint.id)
+    assert row["secret"].startswith("aesgcm1:") and legacy not in row["secret"]
+    await run_job(base_url, token, psi_pair)
+    await until(lambda: len(hook.received) >= 6, what="three more deliveries")
+    assert len(hook.events(legacy)) == 6  # the same secret, sealed

@@ -5,6 +5,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -69,6 +70,19 @@ def read_ready(data_dir: Path) -> Ready | None:
     return ready if ours else None
 
 
+def _owner_only(root: Path) -> None:
+    """Files under `root` made 0600 and directories 0700 (earlier versions left them
+    0644 and 0755): what the owner could read and write, nobody else can."""
+    for directory, subdirectories, files in os.walk(root):
+        for name in subdirectories:
+            os.chmod(os.path.join(directory, name), 0o700)
+        for name in files:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):
+                os.chmod(path, stat.S_IMODE(mode) & 0o700)
+
+
 class EmbeddedServer:
     """One ArcadeDB server whose data lives under `data_dir`.
 
@@ -93,7 +107,10 @@ class EmbeddedServer:
         self.heap = heap
         self.wal_flush = wal_flush
         self.page_cache_mb = page_cache_mb
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Its files hold webhook endpoints, partner datasets and tokens' hashes: the owner's
+        # alone (0700; the server's files 0600, from its umask), an older one's tightened.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
         self.password = _read_or_create_password(self.data_dir / "bolt-password")
         self._process: subprocess.Popen[str] | None = None
 
@@ -132,7 +149,9 @@ class EmbeddedServer:
             raise Unavailable(f"port {self.bolt_port} is already in use")
         ready = self.data_dir / "embedded.ready"
         ready.unlink(missing_ok=True)
-        log = open(self.data_dir / "arcadedb.out", "a")  # noqa: SIM115 - owned by the child
+        _owner_only(self.data_dir)
+        log = os.fdopen(os.open(self.data_dir / "arcadedb.out",  # owned by the child
+                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a")
         self._process = subprocess.Popen(
             [
                 sys.executable, "-m", "trustfabric.graph.embedded_server",
@@ -152,6 +171,7 @@ class EmbeddedServer:
             text=True,
             # Its own process group: a ^C meant for the API must not kill the JVM mid-write.
             start_new_session=True,
+            umask=0o077,  # every file and directory the database makes: the owner's alone
         )
         log.close()
         assert self._process.stdin is not None

@@ -9,6 +9,7 @@ from typing import Any
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.events.cursor import EventCursor
 from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.sealing import SEALED, SecretBox
 from trustfabric.domain.webhooks import DEACTIVATED, Delivery, DueDelivery, Endpoint
 from trustfabric.errors import BadUserInput, Contended, NotFound
 from trustfabric.graph.executor import GraphExecutor, Tx
@@ -18,17 +19,18 @@ from trustfabric.graph.queries import webhooks as q
 
 class WebhookRepository:
     def __init__(self, executor: GraphExecutor, events: JobEventRepository,
-                 max_per_tenant: int) -> None:
+                 max_per_tenant: int, box: SecretBox) -> None:
         self._executor = executor
         self._events = events
         self._max_per_tenant = max_per_tenant
+        self._box = box  # signing secrets are stored sealed, never in clear
 
     async def register(self, tenant: str, url: str) -> tuple[Endpoint, str]:
         """(the endpoint, its signing secret: shown once to the caller)."""
-        secret = "whsec_" + secrets.token_urlsafe(32)
-        rows = await self._executor.write(q.REGISTER, id="wh_" + secrets.token_hex(8),
-                                          tenant=tenant, url=url, secret=secret, now=now_iso(),
-                                          max=self._max_per_tenant)
+        secret, endpoint_id = "whsec_" + secrets.token_urlsafe(32), "wh_" + secrets.token_hex(8)
+        rows = await self._executor.write(q.REGISTER, id=endpoint_id, tenant=tenant, url=url,
+                                          secret=self._box.seal(secret, endpoint_id),
+                                          now=now_iso(), max=self._max_per_tenant)
         if not rows:
             raise BadUserInput(f"a tenant may have {self._max_per_tenant} webhooks at most: "
                                "delete one first")
@@ -110,8 +112,20 @@ class WebhookRepository:
         """Due deliveries, oldest event first, but none of the `busy` endpoints'."""
         rows = await self._executor.write(q.CLAIM_DUE, now=now_iso(), leaseUntil=lease_until,
                                           limit=limit, busy=list(busy))
-        return [DueDelivery(delivery(row["delivery"]), row["url"], row["secret"], row["active"])
+        return [DueDelivery(delivery(row["delivery"]), row["url"],
+                            self._box.open(row["secret"], row["delivery"]["endpointId"]),
+                            row["active"])
                 for row in rows]
+
+    async def seal_stored_secrets(self) -> int:
+        """Seals the secrets earlier versions stored in clear (they are read either way);
+        run on start by `serve` and `migrate`. How many it sealed."""
+        rows = await self._executor.read(q.SECRETS_IN_CLEAR, sealed=SEALED)
+        sealed = [{"id": row["id"], "secret": self._box.seal(row["secret"], row["id"])}
+                  for row in rows]
+        if sealed:
+            await self._executor.write(q.SEAL_SECRETS, endpoints=sealed, sealed=SEALED)
+        return len(sealed)
 
     async def extend_leases(self, delivery_ids: list[str], lease_until: str) -> None:
         await self._executor.write(q.EXTEND_LEASES, ids=delivery_ids, until=lease_until)

@@ -24,6 +24,7 @@ from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.domain.psi.requests import PsiRequests
 from trustfabric.domain.psi.worker import ProofWorker
 from trustfabric.domain.suppressions.service import Guards, SuppressionService
+from trustfabric.domain.sealing import SecretBox
 from trustfabric.domain.webhooks import WebhookDispatcher
 from trustfabric.errors import AppError
 from trustfabric.graph.audit import AuditRepository
@@ -107,7 +108,8 @@ class Services:
             job_events=job_events,
             audit=AuditRepository(executor),
             controls=ControlsRepository(executor, settings.controls_cache_s),
-            webhooks=WebhookRepository(executor, job_events, settings.webhook_max_per_tenant),
+            webhooks=WebhookRepository(executor, job_events, settings.webhook_max_per_tenant,
+                                       SecretBox.load_or_create(keys / "webhook-secrets.key")),
             policy=PolicyRepository(executor),
             suppressions=SuppressionRepository(executor),
         )

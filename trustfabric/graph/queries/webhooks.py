@@ -203,3 +203,24 @@ REPLAY = Cypher(
     RETURN d.id AS id
     """,
 )
+
+
+# Endpoints whose signing secret an earlier version stored in clear, and their sealing
+# (only if still in clear: two processes starting at once seal each secret once).
+SECRETS_IN_CLEAR = Cypher(
+    "webhooks.secrets_in_clear",
+    """
+    MATCH (w:WebhookEndpoint) WHERE NOT w.secret STARTS WITH $sealed
+    RETURN w.id AS id, w.secret AS secret
+    """,
+)
+
+SEAL_SECRETS = Cypher(
+    "webhooks.seal_secrets",
+    """
+    UNWIND $endpoints AS e
+    MATCH (w:WebhookEndpoint {id: e.id}) WHERE NOT w.secret STARTS WITH $sealed
+    SET w.secret = e.secret
+    RETURN count(w) AS sealed
+    """,
+)
