@@ -13,6 +13,7 @@ from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.requests import PsiRequests
+from trustfabric.domain.rollups.service import RollupService
 from trustfabric.domain.suppressions.service import SuppressionService
 from trustfabric.errors import Unauthenticated
 from trustfabric.graph.audit import AuditRepository
@@ -24,6 +25,7 @@ from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.rollups import RollupRepository
 from trustfabric.graph.suppressions import SuppressionRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
@@ -45,6 +47,7 @@ class Repositories:
     webhooks: WebhookRepository
     policy: PolicyRepository
     suppressions: SuppressionRepository
+    rollups: RollupRepository
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Context:
     policy: PolicyService
     proposals: DriftProposals
     suppressions: SuppressionService
+    rollups: RollupService
     signing: SigningKey
     events: EventBus
     # graphql-ws clients send their token in the connection_init payload

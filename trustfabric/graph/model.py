@@ -17,6 +17,7 @@ collects millions of edges.
     (:DriftProposal {environment, fromVersion, toVersion, patch, status, soakUntil})
     (:Anomaly {fingerprint, decision, suppressedBy, verdict})   the paging decision
     (:SuppressionRule {scope, startsAt, endsAt, status, author, approver, lastMatchedAt})
+    (:Rollup {week, hash, content, readBy, done})   one per tenant and ISO week
 
 The other records link by property (ids), not by edge: a job names its dataset version,
 a delivery its endpoint, so hot nodes never collect edges. `tests/unit/test_graph_model.py`

@@ -23,8 +23,9 @@ from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.domain.psi.requests import PsiRequests
 from trustfabric.domain.psi.worker import ProofWorker
-from trustfabric.domain.suppressions.service import Guards, SuppressionService
+from trustfabric.domain.rollups.service import RollupService
 from trustfabric.domain.sealing import SecretBox
+from trustfabric.domain.suppressions.service import Guards, SuppressionService
 from trustfabric.domain.webhooks import WebhookDispatcher
 from trustfabric.errors import AppError
 from trustfabric.graph.audit import AuditRepository
@@ -37,6 +38,7 @@ from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
 from trustfabric.graph.psi import PsiJobRepository
+from trustfabric.graph.rollups import RollupRepository
 from trustfabric.graph.suppressions import SuppressionRepository
 from trustfabric.graph.tokens import TokenRepository
 from trustfabric.graph.webhooks import WebhookRepository
@@ -60,6 +62,7 @@ class Services:
     policy: PolicyService
     proposals: DriftProposals
     suppressions: SuppressionService
+    rollups: RollupService
     server_key: ServerKey
     signing: SigningKey
     # jobs accepted here for this process's own proof worker; None when it runs none
@@ -112,6 +115,7 @@ class Services:
                                        SecretBox.load_or_create(keys / "webhook-secrets.key")),
             policy=PolicyRepository(executor),
             suppressions=SuppressionRepository(executor),
+            rollups=RollupRepository(executor),
         )
         datasets = DatasetService(repos.datasets, settings.psi_max_dataset_items)
         setups = SetupCache(repos.datasets, server_key, settings.psi_false_positive_rate)
@@ -132,12 +136,13 @@ class Services:
             wake=events.wake, backlog=backlog, write_spacing_s=settings.psi_write_spacing_s,
         )
         return cls(settings, executor, repos, load, events, datasets, setups, controls, psi,
-                   policy, proposals, suppressions, server_key, signing, backlog)
+                   policy, proposals, suppressions, RollupService(repos.rollups), server_key,
+                   signing, backlog)
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.datasets,
                        self.setups, self.controls, self.policy, self.proposals,
-                       self.suppressions, self.signing, self.events)
+                       self.suppressions, self.rollups, self.signing, self.events)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""
@@ -174,6 +179,8 @@ class Services:
         background.every("load-probe", LAG_PROBE_S, self.load.tick)
         background.every("drift-merge", 5.0, self._merge_drift)
         background.every("suppression-expiry", 60.0, self._expire_suppressions)
+        # hourly: the week that ended is digested within the hour, once per tenant
+        background.every("weekly-rollups", 3600.0, self._weekly_rollups)
         settle_collector()
         if self.backlog is not None:
             worker = self.worker()
@@ -197,6 +204,11 @@ class Services:
     async def _expire_suppressions(self) -> None:
         for rule in await self.suppressions.expire_due():
             log.info("suppression rule %s of %s expired", rule.id, rule.tenant)
+
+    async def _weekly_rollups(self) -> None:
+        made = await self.rollups.generate_due()
+        if made:
+            log.info("weekly rollups: %d tenants' digests made", made)
 
     async def _preseed(self) -> None:
         try:

@@ -23,6 +23,7 @@ from trustfabric.resolvers import lineage as lineage_resolvers
 from trustfabric.resolvers import policy as policy_resolvers
 from trustfabric.resolvers import provenance as provenance_resolvers
 from trustfabric.resolvers import psi as psi_resolvers
+from trustfabric.resolvers import rollups as rollup_resolvers
 from trustfabric.resolvers import suppressions as suppression_resolvers
 from trustfabric.resolvers import viewer as viewer_resolvers
 from trustfabric.resolvers import webhooks as webhook_resolvers
@@ -52,6 +53,7 @@ from trustfabric.schema.psi import (
     PsiJobConnection,
     PsiJobEvent,
 )
+from trustfabric.schema.rollups import RollupReadership, RollupType
 from trustfabric.schema.suppressions import SuppressionDryRun, SuppressionRuleType
 from trustfabric.schema.viewer import Viewer
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
@@ -166,6 +168,14 @@ class Query:
         resolver=suppression_resolvers.dry_run_suppression, permission_classes=READ,
         description="What a scope would have suppressed over the last days, before approval.",
     )
+    rollup: RollupType = strawberry.field(
+        resolver=rollup_resolvers.rollup, permission_classes=READ,
+        description="The tenant's health digest of an ISO week; opening it counts as read.",
+    )
+    rollup_readership: list[RollupReadership] = strawberry.field(
+        resolver=rollup_resolvers.rollup_readership, permission_classes=READ,
+        description="Operators: which tenants' digests of a week were read.",
+    )
 
 
 @strawberry.type
@@ -257,6 +267,14 @@ class Mutation:
     label_anomaly: Anomaly = strawberry.field(
         resolver=suppression_resolvers.label_anomaly, permission_classes=WRITE,
         description="Mark an anomaly a true positive (or benign), for dry runs and drills.",
+    )
+    generate_rollup: RollupType = strawberry.field(
+        resolver=rollup_resolvers.generate_rollup, permission_classes=WRITE,
+        description="Make the tenant's digest of a week now (once: later calls return it).",
+    )
+    complete_rollup_action: RollupType = strawberry.field(
+        resolver=rollup_resolvers.complete_rollup_action, permission_classes=WRITE,
+        description="Mark an action item of a digest done (it is no longer carried).",
     )
 
 

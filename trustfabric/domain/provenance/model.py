@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly",
-                 "Snapshot", "Environment", "Promotion", "DriftProposal", "SuppressionRule")
+                 "Snapshot", "Environment", "Promotion", "DriftProposal", "SuppressionRule",
+                 "Rollup")
 
 
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",

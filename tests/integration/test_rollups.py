@@ -1,0 +1,69 @@
+"""Weekly rollups through the API: the week's figures, made once, read and acted on,
+walled off by tenant."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.helpers import codes
+from trustfabric.domain.auth import Role
+from trustfabric.domain.rollups.digest import week_of
+from trustfabric.runtime.demo import digest
+
+ROLLUP = """
+query($week: String!, $tenant: String) {
+  rollup(week: $week, tenant: $tenant) {
+    week hash kpis readers markdown csv actionItems { id text carried done }
+  }
+}
+"""
+GENERATE = "mutation($week: String!) { generateRollup(week: $week) { hash kpis } }"
+INGEST = "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }"
+
+
+async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, tenant):
+    token = await make_token(tenant)
+    now = datetime.now(UTC)
+    image = digest(tenant, "img")
+    await gql(INGEST, token, input={
+        "builds": [{"imageDigest": image}],
+        "jobRuns": [{"jobId": "j1", "kind": "BUILD", "status": "SUCCEEDED",
+                     "imageDigest": image}],
+        "anomalies": [
+            {"anomalyId": "hot", "jobId": "j1", "kind": "cve-introduced", "severity": "HIGH",
+             "summary": "3 new CVEs", "observedAt": now.isoformat()},
+            {"anomalyId": "again", "jobId": "j1", "kind": "cve-introduced", "severity": "HIGH",
+             "summary": "5 new CVEs", "observedAt": now.isoformat()}]})
+    week = week_of(now)
+    made = await gql(GENERATE, token, week=week)
+    assert "errors" not in made, made
+    kpis = made["data"]["generateRollup"]["kpis"]
+    assert (kpis["anomaliesPaged"], kpis["anomaliesDeduplicated"]) == (1, 1)
+    again = await gql(GENERATE, token, week=week)  # immutable: the same digest
+    assert again["data"]["generateRollup"]["hash"] == made["data"]["generateRollup"]["hash"]
+    read = (await gql(ROLLUP, token, week=week))["data"]["rollup"]
+    assert read["readers"] == 0  # counted from the next read on
+    # the repeat was deduplicated: one of the two paged, and asks to be traced
+    [item] = [i for i in read["actionItems"] if ":anomaly:" in i["id"]]
+    assert item["text"] in read["markdown"] and "anomaliesPaged" in read["csv"]
+    done = await gql("mutation($w: String!, $i: String!) { completeRollupAction(week: $w, "
+                     "item: $i) { readers actionItems { id done } } }", token, w=week,
+                     i=item["id"])
+    body = done["data"]["completeRollupAction"]
+    assert body["readers"] == 1 and {"id": item["id"], "done": True} in body["actionItems"]
+    operator = await make_token(tenant, Role.OPERATOR)
+    seen = await gql("query($w: String!) { rollupReadership(week: $w) { tenant read } }",
+                     operator, w=week)
+    assert {"tenant": tenant, "read": True} in seen["data"]["rollupReadership"]
+
+
+async def test_rollups_are_walled_off_and_weeks_checked(gql, make_token, tenant):
+    token = await make_token(tenant)
+    week = week_of(datetime.now(UTC))
+    await gql(GENERATE, token, week=week)
+    other = await make_token(tenant + "-other")
+    assert codes(await gql(ROLLUP, other, week=week, tenant=tenant)) == ["FORBIDDEN"]
+    assert codes(await gql(ROLLUP, other, week=week)) == ["NOT_FOUND"]
+    assert codes(await gql("query($w: String!) { rollupReadership(week: $w) { tenant } }",
+                           token, w=week)) == ["FORBIDDEN"]
+    future = week_of(datetime.now(UTC) + timedelta(days=21))
+    assert codes(await gql(GENERATE, token, week=future)) == ["BAD_USER_INPUT"]
+    assert codes(await gql(GENERATE, token, week="2026-W99")) == ["BAD_USER_INPUT"]

@@ -1,0 +1,1 @@
+"""Weekly tenant health rollups: the week's figures, stored immutably, read and acted on."""

@@ -1,0 +1,88 @@
+"""Rollups in the graph: the week's figures read for a digest, digests written once."""
+
+import json
+from collections import Counter
+from typing import Any
+
+from trustfabric.domain.audit import AuditEvent, tenant_key
+from trustfabric.domain.rollups.digest import WeekFigures
+from trustfabric.domain.rollups.service import Rollup
+from trustfabric.graph.audit import AuditRepository
+from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.queries import ingest
+from trustfabric.graph.queries import rollups as q
+
+
+def _rollup(row: dict[str, Any]) -> Rollup:
+    return Rollup(row["key"], row["tenant"], row["week"], row["hash"], json.loads(row["content"]),
+                  row["generatedAt"], frozenset(row.get("done") or []),
+                  len(row.get("readBy") or []))
+
+
+class RollupRepository:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self._executor = executor
+
+    async def figures(self, tenant: str, start: str, end: str) -> WeekFigures:
+        found = WeekFigures()
+        for row in await self._executor.read(q.PROMOTIONS, tenant=tenant, start=start, end=end):
+            if row["allowed"]:
+                found.promotions_allowed += 1
+            else:
+                found.promotions_denied += 1
+                insight = json.loads(row["insight"]) if row["insight"] else {}
+                if insight.get("deciding_rule"):
+                    found.blocking_rules[insight["deciding_rule"]] += 1
+        found.proofs = Counter({row["status"]: row["n"] for row in await self._executor.read(
+            q.PROOFS, tenant=tenant, start=start, end=end)})
+        for row in await self._executor.read(q.DEMAND, low=tenant_key(tenant, start),
+                                             high=tenant_key(tenant, end)):
+            details = json.loads(row["details"]) if row["details"] else {}
+            count = details.get("count", 1)
+            if row["outcome"] == "accepted":
+                found.requests_accepted += count
+            elif details.get("reason") == "OVERLOADED":
+                found.requests_shed += count
+        found.anomalies = Counter({row["decision"]: row["n"] for row in await self._executor.read(
+            q.ANOMALIES, tenant=tenant, start=start, end=end)})
+        found.top_anomalies = await self._executor.read(q.TOP_ANOMALIES, tenant=tenant,
+                                                        start=start, end=end)
+        return found
+
+    async def rollup(self, key: str, tenant: str | None) -> Rollup | None:
+        rows = await self._executor.read(q.ROLLUP, key=key, tenant=tenant)
+        return _rollup(rows[0]["rollup"]) if rows else None
+
+    async def latest_before(self, tenant: str, week: str) -> Rollup | None:
+        rows = await self._executor.read(q.LATEST_BEFORE, tenant=tenant, week=week)
+        return _rollup(rows[0]["rollup"]) if rows else None
+
+    async def create(self, rollup: Rollup, audit: AuditEvent) -> Rollup | None:
+        """None when the tenant's digest of that week was written first."""
+        props = {"key": rollup.key, "kind": "Rollup", "tenant": rollup.tenant,
+                 "week": rollup.week, "hash": rollup.hash,
+                 "content": json.dumps(rollup.content, sort_keys=True),
+                 "generatedAt": rollup.generated_at}
+
+        async def work(tx: Tx) -> bool:
+            rows = await tx.run(ingest.CREATE_MISSING["Rollup"],
+                                rows=[{"key": rollup.key, "props": props}])
+            if not rows or not rows[0]["created"]:
+                return False
+            await AuditRepository.record_in(tx, audit)
+            return True
+
+        return rollup if await self._executor.write_tx(work) else None
+
+    async def mark_read(self, key: str, reader: str, at: str) -> bool:
+        return bool(await self._executor.write(q.MARK_READ, key=key, reader=reader, at=at))
+
+    async def mark_done(self, key: str, item: str) -> bool:
+        return bool(await self._executor.write(q.MARK_DONE, key=key, item=item))
+
+    async def tenants(self) -> list[str]:
+        return [row["tenant"] for row in await self._executor.read(q.TENANTS)]
+
+    async def readership(self, week: str) -> dict[str, int]:
+        rows = await self._executor.read(q.READERSHIP, week=week)
+        return {row["tenant"]: row["readers"] for row in rows}
