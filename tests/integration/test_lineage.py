@@ -167,6 +167,7 @@ async def test_anomaly_csv_export_quotes_commas_quotes_and_formulas(gql, http, m
     assert [r["anomalyId"] for r in rows] == ["a1", "a2"]
     assert rows[0]["summary"] == tricky
     assert rows[1]["summary"].startswith("'=")  # not evaluated by a spreadsheet
+    assert [r["decision"] for r in rows] == ["PAGE", "PAGE"]  # the paging decision too
 
     response = await http.get("/export/anomalies.csv", params={"severity": "HIGH"},
                               headers={"authorization": f"Bearer {token}"})
@@ -264,3 +265,31 @@ async def test_anomalies_are_listed_newest_first_or_by_severity(gql, make_token,
     other_order = await gql(ORDERED, token, order="SEVERITY", after=cursor["endCursor"])
     assert codes(other_order) == ["BAD_USER_INPUT"]
 
+
+async def test_empty_answers_are_told_apart_from_mistakes(gql, http, make_token, demo_tenant):
+    """An unknown or short sha, a path longer than maxHops and a bogus CSV filter all
+    answered as if there were nothing there."""
+    token = await make_token(demo_tenant)
+    impact = "query($sha: String!) { impact(commitSha: $sha) { images { digest } } }"
+    assert codes(await gql(impact, token, sha="f" * 40)) == ["NOT_FOUND"]
+    short = await gql(impact, token, sha=_hex(demo_tenant, 0, 2)[:7])
+    assert codes(short) == ["BAD_USER_INPUT"] and "40 or 64" in short["errors"][0]["message"]
+    assert (await gql(impact, token, sha=_hex(demo_tenant, 0, 2).upper()))["data"]["impact"]
+
+    image = str(relay.GlobalID("Image", f"{demo_tenant}:{digest(demo_tenant, 0, 2)}"))
+    repo = str(relay.GlobalID("Repo", f"{demo_tenant}:https://git.example.com/{demo_tenant}/service-0"))
+    result = await gql("query($a: ID!, $b: ID!) { path(from: $a, to: $b, maxHops: 1) "
+                       "{ nodes { id } } }", token, a=image, b=repo)
+    assert codes(result) == ["NOT_FOUND"]
+    assert result["errors"][0]["extensions"]["shortestHops"] == 2
+    assert "maxHops: 2" in result["errors"][0]["message"]
+
+    auth = {"authorization": f"Bearer {token}"}
+    for params in ({"severity": "BOGUS"}, {"status": "high"}):
+        response = await http.get("/export/anomalies.csv", params=params, headers=auth)
+        assert response.status_code == 400, params
+        error = response.json()["error"]
+        assert error["code"] == "BAD_USER_INPUT" and next(iter(params)) in error["message"]
+    response = await http.get("/export/anomalies.csv", params={"severity": "HIGH",
+                                                               "status": "OPEN"}, headers=auth)
+    assert response.status_code == 200

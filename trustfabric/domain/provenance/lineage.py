@@ -136,10 +136,11 @@ def lineage_csv(record: LineageRecord) -> str:
 
 def anomalies_csv(anomalies: Iterable[Entity]) -> str:
     return to_csv(
-        ["anomalyId", "kind", "severity", "status", "observedAt", "summary"],
+        ["anomalyId", "kind", "severity", "status", "observedAt", "summary", "decision",
+         "suppressedBy"],
         [
             [a["anomalyId"], a["anomalyKind"], a["severity"], a["status"], a["observedAt"],
-             a["summary"]]
+             a["summary"], a["decision"], a["suppressedBy"]]
             for a in anomalies
         ],
     )
