@@ -25,8 +25,8 @@ class Conflict(BadUserInput):
 class NotFound(AppError):
     code = "NOT_FOUND"
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
+    def __init__(self, what: str, **extensions: object) -> None:
+        super().__init__(f"{what} not found", **extensions)
 
 
 class Unauthenticated(AppError):

@@ -14,6 +14,8 @@ def _maybe(props: dict[str, Any] | None) -> Entity | None:
 
 
 class LineageRepository:
+    max_path_hops = q.MAX_PATH_HOPS
+
     def __init__(self, executor: GraphExecutor) -> None:
         self._executor = executor
 
@@ -57,8 +59,12 @@ class LineageRepository:
             edges.append(Edge(source.key, row["type"], target.key))
         return Subgraph(list(nodes.values()), edges)
 
-    async def impact(self, sha: str, tenant: str | None, limit: int) -> ImpactRecord:
-        async def work(tx: Tx) -> ImpactRecord:
+    async def impact(self, sha: str, tenant: str | None, limit: int) -> ImpactRecord | None:
+        """None when no commit of `sha` is within the caller's reach."""
+        async def work(tx: Tx) -> ImpactRecord | None:
+            known = await tx.run(q.COMMIT_EXISTS, sha=sha, tenant=tenant)
+            if not known or not known[0]["found"]:
+                return None
             images = await tx.run(q.IMPACT_IMAGES, sha=sha, tenant=tenant, limit=limit)
             image_keys = [row["node"]["key"] for row in images]
             jobs = await tx.run(q.IMPACT_JOBS, images=image_keys, limit=limit)

@@ -3,9 +3,10 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
+from trustfabric.domain.ids import SHA
 from trustfabric.domain.provenance import lineage as domain
 from trustfabric.domain.provenance.lineage import Subgraph as SubgraphRecord
-from trustfabric.errors import NotFound
+from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.resolvers.provenance import anomaly_key, load_entity
 from trustfabric.schema.lineage import GraphEdge, Impact, Lineage, LineageHop, Subgraph
 from trustfabric.schema.provenance import Anomaly, Image, Info, Job, PolicyVersion, to_node
@@ -68,16 +69,30 @@ async def path(
     max_hops: int = 6,
 ) -> Subgraph:
     source, target = await load_entity(info, from_), await load_entity(info, to)
-    record = await info.context.repos.lineage.path(
-        source.key, target.key, max_hops, info.context.caller.read_scope
-    )
+    repo, scope = info.context.repos.lineage, info.context.caller.read_scope
+    record = await repo.path(source.key, target.key, max_hops, scope)
+    if not record.nodes:
+        # an empty answer would read as "not connected" when maxHops was only too short
+        if max_hops < repo.max_path_hops:
+            found = await repo.path(source.key, target.key, repo.max_path_hops, scope)
+            if found.nodes:
+                shortest = len(found.edges)
+                raise NotFound(f"a path of at most {max_hops} hops (the shortest has "
+                               f"{shortest}: ask with maxHops: {shortest})",
+                               shortestHops=shortest)
+        raise NotFound(f"a path within {repo.max_path_hops} hops")
     return _subgraph(record)
 
 
 async def impact(info: Info, commit_sha: str) -> Impact:
+    if not SHA.fullmatch(commit_sha.lower()):
+        # a short sha would match no commit and read as a commit without impact
+        raise BadUserInput("commitSha must be a full commit sha: 40 or 64 hex digits")
     record = await info.context.repos.lineage.impact(
         commit_sha.lower(), info.context.caller.read_scope, MAX_IMPACT
     )
+    if record is None:
+        raise NotFound(f"commit {commit_sha.lower()}")
     return Impact(
         commit_sha=commit_sha.lower(),
         images=[Image.from_entity(e) for e in record.images],

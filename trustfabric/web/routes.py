@@ -1,13 +1,17 @@
 """Plain HTTP endpoints beside GraphQL: probes, metrics and CSV exports."""
 
+import enum
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from trustfabric.domain.auth import Caller
 from trustfabric.domain.provenance import lineage as domain
+from trustfabric.domain.provenance.enums import AnomalyStatus, Severity
 from trustfabric.domain.provenance.model import Entity
-from trustfabric.errors import AppError, NotFound, Unavailable
+from trustfabric.errors import AppError, BadUserInput, NotFound, Unavailable
 from trustfabric.resolvers.provenance import anomaly_key
 from trustfabric.runtime.services import Services
 
@@ -78,13 +82,22 @@ async def export_lineage(request: Request) -> Response:
     return _csv(domain.lineage_csv(record), f"lineage-{record.anomaly['anomalyId']}.csv")
 
 
+def _one_of(params: QueryParams, name: str, values: type[enum.Enum]) -> str | None:
+    given = params.get(name)
+    if given is not None and given not in values.__members__:
+        raise BadUserInput(f"{name} must be one of {', '.join(values.__members__)}")
+    return given
+
+
 async def export_anomalies(request: Request) -> Response:
     """GET /export/anomalies.csv?severity=HIGH&status=OPEN[&tenant=T for operators]"""
     params = request.query_params
     try:
         caller = await _caller(request)
         tenant = caller.tenant_for(params.get("tenant"))
-        severity, status = params.get("severity"), params.get("status")
+        # an unknown value would match nothing and export an empty file as if none were
+        severity = _one_of(params, "severity", Severity)
+        status = _one_of(params, "status", AnomalyStatus)
         rows: list[Entity] = []
         after = f"Anomaly:{tenant}:"
         repo = _services(request).repos.provenance

@@ -68,6 +68,17 @@ NEIGHBORS: Final[dict[int, Cypher]] = {
     for depth in range(1, MAX_NEIGHBOR_DEPTH + 1)
 }
 
+# Whether the caller can see a commit of this sha at all: an impact without images is not
+# the same answer as an unknown commit.
+COMMIT_EXISTS = Cypher(
+    "lineage.commit_exists",
+    """
+    MATCH (c:Commit)
+    WHERE c.sha = $sha AND ($tenant IS NULL OR c.tenant = $tenant)
+    RETURN count(c) AS found
+    """,
+)
+
 # Blast radius of a commit: images built from it or from commits after it, images based on
 # those, the jobs that ran any of them, and the open anomalies seen in those jobs.
 IMPACT_IMAGES = Cypher(
