@@ -160,3 +160,32 @@ async def test_an_address_check_that_hangs_fails_the_attempt_within_the_send_tim
         await dispatcher.deliver_due(session)
         await asyncio.wait_for(dispatcher.sent(), 10)
     assert repo.outcomes == [("RETRY", 1)]
+
+
+LEADS_TO_LOOPBACK_OR_METADATA = [
+    "http://１２７.０.０.１/h",  # full-width digits and dots
+    "http://①②⑦.⓪.⓪.①/h",  # circled digits
+    "http://127。0。0。1/h",  # ideographic full stops
+    "http://ｌｏｃａｌｈｏｓｔ/h",
+    "http://localhost./h",  # a fully qualified name: the same host
+    "http://api.localhost./h",
+    "http://[::127.0.0.1]/h",  # IPv4-compatible
+    "http://[64:ff9b::7f00:1]/h",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b::a9fe:a9fe]/h",  # NAT64 of 169.254.169.254, cloud metadata
+]
+
+
+@pytest.mark.parametrize("url", LEADS_TO_LOOPBACK_OR_METADATA)
+async def test_hosts_are_judged_as_resolvers_read_them(url):
+    """Normalised (NFKC, IDNA, no trailing dot) and by the IPv4 address an IPv6 one
+    carries, at registration and again at delivery."""
+    with pytest.raises(BadUserInput):
+        check_url(url, allow_private=False)
+    assert await resolves_privately(url)
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/x", "http://8.8.8.8/",
+                                 "http://[64:ff9b::808:808]/", "https://bücher.example/",
+                                 "http://[2001:4860:4860::8888]/"])
+def test_public_hosts_in_those_forms_are_still_accepted(url):
+    assert check_url(url, allow_private=False) == url

@@ -16,6 +16,7 @@ import logging
 import secrets
 import socket
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -61,11 +62,28 @@ def _private(address: str) -> bool:
     multicast or unspecified."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
-        # an IPv4 address carried inside (mapped, 6to4, Teredo) is where it leads
+        # an IPv4 address carried inside (mapped, 6to4, Teredo, IPv4-compatible ::a.b.c.d,
+        # NAT64's 64:ff9b::a.b.c.d) is where it leads
         carried = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if carried is None and (ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1)):
+            carried = ipaddress.IPv4Address(ip.packed[12:])
         if ip.is_site_local or (carried is not None and _private(str(carried))):
             return True
     return not ip.is_global or ip.is_multicast or ip.is_unspecified
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _host(hostname: str) -> str:
+    """The host as resolvers and the HTTP client read it: full-width and circled digits
+    and other compatibility forms folded (NFKC), lower case, IDNA (which also reads the
+    ideographic full stops as dots), without the trailing dot of a fully qualified name.
+    `１２７.０.０.１` and `localhost.` are 127.0.0.1 and localhost to them, so to the
+    check too. UnicodeError when no resolver could read it."""
+    folded = unicodedata.normalize("NFKC", hostname).lower()
+    return folded.encode("idna").decode("ascii").removesuffix(".")
 
 
 def _literal_address(host: str) -> str | None:
@@ -87,11 +105,10 @@ def check_url(url: str, allow_private: bool) -> str:
         raise BadUserInput("url must be an http(s) URL")
     try:  # what a delivery would trip over: a port out of range, a name DNS cannot carry
         _ = parsed.port
-        parsed.hostname.encode("idna")
+        host = _host(parsed.hostname)
     except (ValueError, UnicodeError):
         raise BadUserInput("url must have a valid host name and port") from None
     if not allow_private:
-        host = parsed.hostname
         literal = _literal_address(host)
         if (literal is not None and _private(literal)) or host == "localhost" \
                 or host.endswith(".localhost"):
@@ -117,9 +134,15 @@ async def resolves_privately(url: str) -> bool:
     """At delivery: a name may resolve to a private address (or be made to, later)."""
     parsed = urlparse(url)
     try:
+        host = _host(parsed.hostname or "")
+        literal = _literal_address(host)
+        if literal is not None:  # judged as at registration, whatever the resolver says
+            return _private(literal)
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
         infos = await asyncio.get_running_loop().getaddrinfo(
-            parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
-    except OSError:
+            host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    except (OSError, UnicodeError, ValueError):
         return False  # unresolvable: the request itself fails and is retried
     return any(_private(str(info[4][0])) for info in infos)
 
