@@ -15,6 +15,7 @@ from trustfabric.domain.policy.insights import Cause
 from trustfabric.domain.policy.proposals import Proposal, ProposalStatus
 from trustfabric.domain.policy.records import EnvironmentRecord, PromotionRecord, StoredVersion
 from trustfabric.domain.policy.rules import Rule, RuleMode
+from trustfabric.schema.described import described
 from trustfabric.schema.provenance import Severity
 
 # The domain's enums, registered with the schema under these names (in place: the fields
@@ -29,18 +30,15 @@ strawberry.enum(ProposalStatus, name="DriftProposalStatus",
                 description="PROPOSED → SOAKING → MERGED, or ROLLED_BACK, or REJECTED.")
 
 
-def _field(description: str) -> Any:
-    return strawberry.field(description=description)
-
 
 @strawberry.type(description="One CEL rule of a policy version.")
 class PolicyRule:
-    id: str = _field("The rule's id, unique in its version.")
-    expression: str = _field("A CEL expression over the declared facts; true passes.")
-    severity: Severity = _field("How much a failure matters.")
-    message: str = _field("What an author is told when the rule fails.")
-    mode: RuleMode = _field("ENFORCE or AUDIT.")
-    template: str | None = _field("The catalogue entry its mitigations come from.")
+    id: str = described("The rule's id, unique in its version.")
+    expression: str = described("A CEL expression over the declared facts; true passes.")
+    severity: Severity = described("How much a failure matters.")
+    message: str = described("What an author is told when the rule fails.")
+    mode: RuleMode = described("ENFORCE or AUDIT.")
+    template: str | None = described("The catalogue entry its mitigations come from.")
 
     @classmethod
     def from_rule(cls, rule: Rule) -> "PolicyRule":
@@ -51,10 +49,10 @@ class PolicyRule:
 @strawberry.type(description="An immutable, content-hashed policy version and its rules.")
 class PolicyDefinition:
     key: strawberry.Private[str]
-    policy_id: str = _field("The policy's id.")
-    version: str = _field("The version's name.")
-    hash: str = _field("sha256 of the rules: the version's identity.")
-    rules: list[PolicyRule] = _field("Its rules; empty when only its hash was recorded.")
+    policy_id: str = described("The policy's id.")
+    version: str = described("The version's name.")
+    hash: str = described("sha256 of the rules: the version's identity.")
+    rules: list[PolicyRule] = described("Its rules; empty when only its hash was recorded.")
 
     @strawberry.field(description="The lineage's node id of this version (node(id)).")
     def id(self) -> strawberry.ID:
@@ -73,11 +71,11 @@ def _global_id(kind: str, key: str) -> str:
 
 @strawberry.type(description="An authoring mistake, with what to check and a template.")
 class CoachingHint:
-    rule_id: str = _field("The rule it is about ('-' for the version).")
-    kind: str = _field("SYNTAX, UNKNOWN_FACT, TYPE, ALWAYS_TRUE, AUDIT_SHADOWED, …")
-    hint: str = _field("What is wrong, in a sentence.")
-    checklist: list[str] = _field("What to check.")
-    template: str = _field("The template under docs/lac/templates/ that shows the way.")
+    rule_id: str = described("The rule it is about ('-' for the version).")
+    kind: str = described("SYNTAX, UNKNOWN_FACT, TYPE, ALWAYS_TRUE, AUDIT_SHADOWED, …")
+    hint: str = described("What is wrong, in a sentence.")
+    checklist: list[str] = described("What to check.")
+    template: str = described("The template under docs/lac/templates/ that shows the way.")
 
     @classmethod
     def from_hint(cls, hint: domain_hints.Hint) -> "CoachingHint":
@@ -87,16 +85,16 @@ class CoachingHint:
 
 @strawberry.type(description="A submitted version with the hints found over recorded facts.")
 class PolicySubmission:
-    definition: PolicyDefinition = _field("The version as recorded.")
-    hints: list[CoachingHint] = _field("Coaching hints for the version.")
+    definition: PolicyDefinition = described("The version as recorded.")
+    hints: list[CoachingHint] = described("Coaching hints for the version.")
 
 
 @strawberry.input(description="One rule of a version being submitted.")
 class PolicyRuleInput:
-    id: str = _field("The rule's id.")
-    expression: str = _field("A CEL expression over the declared facts.")
-    severity: Severity = _field("How much a failure matters.")
-    message: str = _field("What an author is told when it fails.")
+    id: str = described("The rule's id.")
+    expression: str = described("A CEL expression over the declared facts.")
+    severity: Severity = described("How much a failure matters.")
+    message: str = described("What an author is told when it fails.")
     mode: RuleMode = strawberry.field(default=RuleMode.ENFORCE,
                                             description="ENFORCE (default) or AUDIT.")
     template: str | None = strawberry.field(default=None,
@@ -105,9 +103,9 @@ class PolicyRuleInput:
 
 @strawberry.input(description="A new, immutable version of a policy.")
 class SubmitPolicyVersionInput:
-    policy_id: str = _field("The policy's id.")
-    version: str = _field("The new version's name.")
-    rules: list[PolicyRuleInput] = _field("Its rules, 1 to 100.")
+    policy_id: str = described("The policy's id.")
+    version: str = described("The new version's name.")
+    rules: list[PolicyRuleInput] = described("Its rules, 1 to 100.")
     tenant: str | None = strawberry.field(default=None,
                                           description="Operators: the owning tenant.")
 
@@ -115,7 +113,7 @@ class SubmitPolicyVersionInput:
 @strawberry.input(description="An environment's policy: the version declared in force, or the "
                               "one reported deployed.")
 class SetEnvironmentInput:
-    name: str = _field("The environment (dev, staging, prod …).")
+    name: str = described("The environment (dev, staging, prod …).")
     position: int | None = strawberry.field(default=None,
                                             description="Its place in the promotion order.")
     policy_id: str | None = strawberry.field(default=None, description="The policy it runs.")
@@ -129,12 +127,12 @@ class SetEnvironmentInput:
 
 @strawberry.type(description="An environment images are promoted into.")
 class Environment:
-    name: str = _field("Its name.")
-    position: int = _field("Its place in the promotion order.")
-    policy_id: str | None = _field("The policy it runs.")
-    declared: str | None = _field("Key of the version declared in force.")
-    deployed: str | None = _field("Key of the version reported deployed.")
-    drifted: bool = _field("Deployed differs from declared.")
+    name: str = described("Its name.")
+    position: int = described("Its place in the promotion order.")
+    policy_id: str | None = described("The policy it runs.")
+    declared: str | None = described("Key of the version declared in force.")
+    deployed: str | None = described("Key of the version reported deployed.")
+    drifted: bool = described("Deployed differs from declared.")
 
     @classmethod
     def from_record(cls, env: EnvironmentRecord) -> "Environment":
@@ -144,67 +142,67 @@ class Environment:
 
 @strawberry.input(description="Promote an image from one environment to the next.")
 class PromoteInput:
-    image: str = _field("The image's sha256 digest.")
+    image: str = described("The image's sha256 digest.")
     from_: str = strawberry.field(name="from", description="The environment it leaves.")
-    to: str = _field("The environment it enters: its declared version decides.")
-    idempotency_key: str = _field("One promotion per key: a retry returns it.")
+    to: str = described("The environment it enters: its declared version decides.")
+    idempotency_key: str = described("One promotion per key: a retry returns it.")
     tenant: str | None = strawberry.field(default=None,
                                           description="Operators: the owning tenant.")
 
 
 @strawberry.type(description="One rule's outcome in a promotion.")
 class RuleOutcome:
-    rule_id: str = _field("The rule.")
-    mode: RuleMode = _field("ENFORCE or AUDIT.")
-    passed: bool = _field("It held on the facts.")
-    values: JSON = _field("The facts it read, as they were.")
-    error: str | None = _field("Why it could not be evaluated (counted as failed).")
+    rule_id: str = described("The rule.")
+    mode: RuleMode = described("ENFORCE or AUDIT.")
+    passed: bool = described("It held on the facts.")
+    values: JSON = described("The facts it read, as they were.")
+    error: str | None = described("Why it could not be evaluated (counted as failed).")
 
 
 @strawberry.type(description="A failing constraint: the values that failed it and the "
                              "nearest that pass.")
 class FailedConstraint:
-    rule_id: str = _field("The rule.")
-    expression: str = _field("Its CEL expression.")
-    message: str = _field("Its message.")
-    severity: str = _field("Its severity.")
-    mode: str = _field("ENFORCE or AUDIT.")
-    values: JSON = _field("The facts that failed it.")
-    expected: JSON | None = _field("One fact's value that would pass it, when derived.")
-    error: str | None = _field("Why it could not be evaluated, if it could not.")
-    cause: Cause = _field("Which change made this rule fail.")
+    rule_id: str = described("The rule.")
+    expression: str = described("Its CEL expression.")
+    message: str = described("Its message.")
+    severity: str = described("Its severity.")
+    mode: str = described("ENFORCE or AUDIT.")
+    values: JSON = described("The facts that failed it.")
+    expected: JSON | None = described("One fact's value that would pass it, when derived.")
+    error: str | None = described("Why it could not be evaluated, if it could not.")
+    cause: Cause = described("Which change made this rule fail.")
 
 
 @strawberry.type(description="A rule added, removed or changed since the baseline.")
 class RuleChange:
-    rule_id: str = _field("The rule.")
-    kind: str = _field("ADDED, REMOVED or CHANGED.")
-    old_expression: str | None = _field("Before.")
-    new_expression: str | None = _field("After.")
+    rule_id: str = described("The rule.")
+    kind: str = described("ADDED, REMOVED or CHANGED.")
+    old_expression: str | None = described("Before.")
+    new_expression: str | None = described("After.")
 
 
 @strawberry.type(description="A fact that changed since the baseline.")
 class FactChange:
-    fact: str = _field("The fact.")
-    old: JSON | None = _field("Its value at the baseline.")
-    new: JSON | None = _field("Its value now.")
+    fact: str = described("The fact.")
+    old: JSON | None = described("Its value at the baseline.")
+    new: JSON | None = described("Its value now.")
 
 
 @strawberry.type(description="What to do, most useful first.")
 class Mitigation:
-    rank: int = _field("1 first.")
-    rule_id: str = _field("The rule it addresses.")
-    action: str = _field("What to do.")
-    change: JSON | None = _field("The facts that would pass the rule, when derived.")
-    template: str | None = _field("The catalogue entry.")
+    rank: int = described("1 first.")
+    rule_id: str = described("The rule it addresses.")
+    action: str = described("What to do.")
+    change: JSON | None = described("The facts that would pass the rule, when derived.")
+    template: str | None = described("The catalogue entry.")
 
 
 @strawberry.type(description="Where to look in the lineage (Relay ids, for node(id)).")
 class InsightLinks:
-    image: strawberry.ID = _field("The image promoted.")
-    commit: strawberry.ID | None = _field("The commit it was built from.")
-    base_images: list[strawberry.ID] = _field("The images it is based on.")
-    baseline_image: strawberry.ID | None = _field("The image of the last passing promotion.")
+    image: strawberry.ID = described("The image promoted.")
+    commit: strawberry.ID | None = described("The commit it was built from.")
+    base_images: list[strawberry.ID] = described("The images it is based on.")
+    baseline_image: strawberry.ID | None = described("The image of the last passing promotion.")
 
     @classmethod
     def from_document(cls, tenant: str, doc: dict[str, Any]) -> "InsightLinks":
@@ -222,15 +220,15 @@ class InsightLinks:
 @strawberry.type(description="Why a promotion failed: constraints, the policy↔data diff "
                              "against the last passing promotion, the cause, mitigations.")
 class PromotionInsight:
-    cause: Cause = _field("POLICY_CHANGE, DATA_CHANGE, BOTH or NO_BASELINE.")
-    deciding_rule: str | None = _field("The enforced rule that decides the cause.")
-    deciding_fact: str | None = _field("The changed fact that rule read.")
-    constraints: list[FailedConstraint] = _field("Every failing rule.")
-    rule_changes: list[RuleChange] = _field("Rules changed since the baseline.")
-    fact_changes: list[FactChange] = _field("Facts changed since the baseline.")
-    mitigations: list[Mitigation] = _field("Ranked mitigations.")
-    baseline_promotion: str | None = _field("The last passing promotion compared with.")
-    links: InsightLinks = _field("Where to look in the lineage.")
+    cause: Cause = described("POLICY_CHANGE, DATA_CHANGE, BOTH or NO_BASELINE.")
+    deciding_rule: str | None = described("The enforced rule that decides the cause.")
+    deciding_fact: str | None = described("The changed fact that rule read.")
+    constraints: list[FailedConstraint] = described("Every failing rule.")
+    rule_changes: list[RuleChange] = described("Rules changed since the baseline.")
+    fact_changes: list[FactChange] = described("Facts changed since the baseline.")
+    mitigations: list[Mitigation] = described("Ranked mitigations.")
+    baseline_promotion: str | None = described("The last passing promotion compared with.")
+    links: InsightLinks = described("Where to look in the lineage.")
 
     @classmethod
     def from_document(cls, tenant: str, doc: dict[str, Any]) -> "PromotionInsight":
@@ -249,15 +247,15 @@ class PromotionInsight:
 @strawberry.type(description="A promotion's decision, recorded with every rule's result.")
 class Promotion:
     record: strawberry.Private[PromotionRecord]
-    id: str = _field("The idempotency key it was asked with.")
-    image: str = _field("The image's digest.")
+    id: str = described("The idempotency key it was asked with.")
+    image: str = described("The image's digest.")
     from_: str = strawberry.field(name="from", description="The environment it left.")
-    to: str = _field("The environment it entered, or was refused.")
-    allowed: bool = _field("False: denied by an enforced rule.")
-    at: datetime = _field("When it was decided.")
-    results: list[RuleOutcome] = _field("Every rule's outcome.")
-    insight: PromotionInsight | None = _field("Why it failed; null when allowed.")
-    insight_markdown: str | None = _field("The insight as a pull-request comment.")
+    to: str = described("The environment it entered, or was refused.")
+    allowed: bool = described("False: denied by an enforced rule.")
+    at: datetime = described("When it was decided.")
+    results: list[RuleOutcome] = described("Every rule's outcome.")
+    insight: PromotionInsight | None = described("Why it failed; null when allowed.")
+    insight_markdown: str | None = described("The insight as a pull-request comment.")
 
     @classmethod
     def from_record(cls, p: PromotionRecord) -> "Promotion":
@@ -273,20 +271,20 @@ class Promotion:
 
 @strawberry.type(description="A recorded decision the declared version would change.")
 class DecisionFlip:
-    snapshot: str = _field("The snapshot decided.")
-    before: bool = _field("Allowed under the deployed version.")
-    after: bool = _field("Allowed under the declared version.")
+    snapshot: str = described("The snapshot decided.")
+    before: bool = described("Allowed under the deployed version.")
+    after: bool = described("Allowed under the declared version.")
 
 
 @strawberry.type(description="An environment whose deployed version is not the declared one.")
 class PolicyDrift:
-    environment: Environment = _field("The environment.")
-    declared: PolicyDefinition = _field("The version declared in force.")
-    deployed: PolicyDefinition = _field("The version running.")
-    risk: Risk = _field("LOW or HIGH, by the stated rules.")
-    reasons: list[str] = _field("Why HIGH (empty when LOW).")
-    flips: list[DecisionFlip] = _field("Recent decisions the change would flip.")
-    replayed: int = _field("How many recent decisions were replayed.")
+    environment: Environment = described("The environment.")
+    declared: PolicyDefinition = described("The version declared in force.")
+    deployed: PolicyDefinition = described("The version running.")
+    risk: Risk = described("LOW or HIGH, by the stated rules.")
+    reasons: list[str] = described("Why HIGH (empty when LOW).")
+    flips: list[DecisionFlip] = described("Recent decisions the change would flip.")
+    replayed: int = described("How many recent decisions were replayed.")
 
     @classmethod
     def from_assessment(cls, env: EnvironmentRecord, declared: StoredVersion,
@@ -302,20 +300,20 @@ class PolicyDrift:
 @strawberry.type(description="A change proposal that merges a LOW-risk drift: the declared "
                              "version, reviewed, soaked beside the deployed one, then merged.")
 class DriftProposal:
-    id: str = _field("The proposal's id.")
-    environment: str = _field("The drifted environment.")
-    from_version: str = _field("Key of the version deployed now.")
-    to_version: str = _field("Key of the declared version it brings.")
-    patch: JSON = _field("The rule changes, as reviewed.")
-    rollback: JSON = _field("The rule changes that undo it.")
-    replayed: int = _field("Recent decisions replayed under both versions: none flipped.")
-    content_hash: str = _field("What an approval names: a changed proposal is refused.")
-    author: str = _field("The token that proposed it.")
-    status: ProposalStatus = _field("Where it stands.")
-    reviewer: str | None = _field("The token that reviewed it.")
-    soak_until: datetime | None = _field("When an approved proposal merges, if no decision "
+    id: str = described("The proposal's id.")
+    environment: str = described("The drifted environment.")
+    from_version: str = described("Key of the version deployed now.")
+    to_version: str = described("Key of the declared version it brings.")
+    patch: JSON = described("The rule changes, as reviewed.")
+    rollback: JSON = described("The rule changes that undo it.")
+    replayed: int = described("Recent decisions replayed under both versions: none flipped.")
+    content_hash: str = described("What an approval names: a changed proposal is refused.")
+    author: str = described("The token that proposed it.")
+    status: ProposalStatus = described("Where it stands.")
+    reviewer: str | None = described("The token that reviewed it.")
+    soak_until: datetime | None = described("When an approved proposal merges, if no decision "
                                          "differs until then.")
-    reason: str | None = _field("Why it rolled back.")
+    reason: str | None = described("Why it rolled back.")
 
     @classmethod
     def from_proposal(cls, p: Proposal) -> "DriftProposal":

@@ -2,20 +2,17 @@
 runs of a scope before anyone approves it."""
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from trustfabric.domain.suppressions.rules import RuleStatus, Scope, SuppressionRule
 from trustfabric.domain.suppressions.service import DryRun
+from trustfabric.schema.described import described
 
 strawberry.enum(RuleStatus, name="SuppressionRuleStatus",
                 description="PROPOSED until approved by another person; ACTIVE from start to "
                             "end; EXPIRED; DELETED.")
 
-
-def _field(description: str) -> Any:
-    return strawberry.field(description=description)
 
 
 @strawberry.input(description="What a suppression rule matches: every part given must match.")
@@ -38,9 +35,9 @@ class SuppressionScopeInput:
 
 @strawberry.input(description="A suppression rule to propose; it needs an approver.")
 class ProposeSuppressionInput:
-    scope: SuppressionScopeInput = _field("What it matches.")
-    ends_at: datetime = _field("When it stops (at most the tenant's maximum duration).")
-    reason: str = _field("Why these anomalies are benign.")
+    scope: SuppressionScopeInput = described("What it matches.")
+    ends_at: datetime = described("When it stops (at most the tenant's maximum duration).")
+    reason: str = described("Why these anomalies are benign.")
     starts_at: datetime | None = strawberry.field(default=None,
                                                   description="When it starts (now).")
     lineage_link: str | None = strawberry.field(
@@ -51,26 +48,26 @@ class ProposeSuppressionInput:
 
 @strawberry.type(description="What a suppression rule matches.")
 class SuppressionScope:
-    job_pattern: str | None = _field("A glob over the job id or its pipeline.")
-    kind: str | None = _field("The anomaly kind.")
-    fingerprint: str | None = _field("The fingerprint.")
-    fuzzy_threshold: float | None = _field("How similar a fingerprint must be; null: exact.")
-    commit_sha: str | None = _field("Images built from this commit only.")
+    job_pattern: str | None = described("A glob over the job id or its pipeline.")
+    kind: str | None = described("The anomaly kind.")
+    fingerprint: str | None = described("The fingerprint.")
+    fuzzy_threshold: float | None = described("How similar a fingerprint must be; null: exact.")
+    commit_sha: str | None = described("Images built from this commit only.")
 
 
 @strawberry.type(name="SuppressionRule",
                  description="A scoped, time-boxed rule that silences known-benign anomalies.")
 class SuppressionRuleType:
-    id: str = _field("The rule's id.")
-    scope: SuppressionScope = _field("What it matches.")
-    starts_at: datetime = _field("When it starts.")
-    ends_at: datetime = _field("When it ends.")
-    reason: str = _field("Why.")
-    lineage_link: str | None = _field("The node that justifies it.")
-    author: str = _field("The token that proposed it.")
-    approver: str | None = _field("The token that approved it.")
-    status: RuleStatus = _field("Where it stands.")
-    last_matched_at: datetime | None = _field("When it last silenced an anomaly.")
+    id: str = described("The rule's id.")
+    scope: SuppressionScope = described("What it matches.")
+    starts_at: datetime = described("When it starts.")
+    ends_at: datetime = described("When it ends.")
+    reason: str = described("Why.")
+    lineage_link: str | None = described("The node that justifies it.")
+    author: str = described("The token that proposed it.")
+    approver: str | None = described("The token that approved it.")
+    status: RuleStatus = described("Where it stands.")
+    last_matched_at: datetime | None = described("When it last silenced an anomaly.")
 
     @classmethod
     def from_rule(cls, r: SuppressionRule) -> "SuppressionRuleType":
@@ -89,11 +86,11 @@ class SuppressionRuleType:
 
 @strawberry.type(description="What a scope would have suppressed over the last days.")
 class SuppressionDryRun:
-    examined: int = _field("Anomalies of the period.")
-    matched: list[str] = _field("The anomaly ids it would have suppressed.")
-    share: float = _field("matched / examined: above the tenant's limit, it is refused.")
-    true_positives: list[str] = _field("Matched anomalies later marked true positives.")
-    guarded: int = _field("Matched by scope but never suppressed (critical or always-page).")
+    examined: int = described("Anomalies of the period.")
+    matched: list[str] = described("The anomaly ids it would have suppressed.")
+    share: float = described("matched / examined: above the tenant's limit, it is refused.")
+    true_positives: list[str] = described("Matched anomalies later marked true positives.")
+    guarded: int = described("Matched by scope but never suppressed (critical or always-page).")
 
     @classmethod
     def from_run(cls, run: DryRun) -> "SuppressionDryRun":
