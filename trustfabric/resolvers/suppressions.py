@@ -1,7 +1,9 @@
 """Suppression rules and anomaly verdicts: thin resolvers over the suppression service."""
 
 from datetime import datetime
+from typing import Annotated
 
+import strawberry
 from strawberry import relay
 
 from trustfabric.domain.suppressions.rules import Verdict
@@ -15,61 +17,102 @@ from trustfabric.schema.suppressions import (
     SuppressionScopeInput,
 )
 
+# the arguments the rule mutations share
+RuleId = Annotated[str, strawberry.argument(description="The rule's id (SuppressionRule.id).")]
+Tenant = Annotated[str | None, strawberry.argument(
+    description="Operators: the tenant the rule belongs to (default: the caller's own).")]
 
-async def propose_suppression(info: Info, input: ProposeSuppressionInput) -> SuppressionRuleType:
+
+async def propose_suppression(
+    info: Info,
+    input: Annotated[ProposeSuppressionInput, strawberry.argument(
+        description="The rule: its scope, end and reason.")],
+) -> SuppressionRuleType:
     rule = await info.context.suppressions.propose(
         info.context.caller, input.tenant, input.scope.to_scope(), input.starts_at,
         input.ends_at, input.reason, input.lineage_link)
     return SuppressionRuleType.from_rule(rule)
 
 
-async def approve_suppression(info: Info, id: str,
-                              tenant: str | None = None) -> SuppressionRuleType:
+async def approve_suppression(info: Info, id: RuleId,
+                              tenant: Tenant = None) -> SuppressionRuleType:
     return SuppressionRuleType.from_rule(
         await info.context.suppressions.approve(info.context.caller, tenant, id))
 
 
-async def extend_suppression(info: Info, id: str, ends_at: datetime,
-                             tenant: str | None = None) -> SuppressionRuleType:
+async def extend_suppression(
+    info: Info, id: RuleId,
+    ends_at: Annotated[datetime, strawberry.argument(
+        description="The new end, with a time zone: after the start and within the tenant's "
+                    "maximum duration from it.")],
+    tenant: Tenant = None,
+) -> SuppressionRuleType:
     return SuppressionRuleType.from_rule(
         await info.context.suppressions.extend(info.context.caller, tenant, id, ends_at))
 
 
-async def expire_suppression(info: Info, id: str,
-                             tenant: str | None = None) -> SuppressionRuleType:
+async def expire_suppression(info: Info, id: RuleId,
+                             tenant: Tenant = None) -> SuppressionRuleType:
     return SuppressionRuleType.from_rule(
         await info.context.suppressions.expire(info.context.caller, tenant, id))
 
 
-async def delete_suppression(info: Info, id: str,
-                             tenant: str | None = None) -> SuppressionRuleType:
+async def delete_suppression(info: Info, id: RuleId,
+                             tenant: Tenant = None) -> SuppressionRuleType:
     return SuppressionRuleType.from_rule(
         await info.context.suppressions.delete(info.context.caller, tenant, id))
 
 
-async def import_suppressions(info: Info, yaml: str,
-                              tenant: str | None = None) -> list[SuppressionRuleType]:
+async def import_suppressions(
+    info: Info,
+    yaml: Annotated[str, strawberry.argument(
+        description="A rules.yaml file as exportSuppressions writes it: `rules:`, a list of "
+                    "at most 100, at most 200,000 characters.")],
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: the tenant the rules are for (default: the caller's own).")]
+    = None,
+) -> list[SuppressionRuleType]:
     rules = await info.context.suppressions.import_yaml(info.context.caller, tenant, yaml)
     return [SuppressionRuleType.from_rule(r) for r in rules]
 
 
-async def suppression_rules(info: Info, tenant: str | None = None) -> list[SuppressionRuleType]:
+async def suppression_rules(
+    info: Info,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: whose rules (default: the caller's own tenant).")] = None,
+) -> list[SuppressionRuleType]:
     rules = await info.context.suppressions.rules(info.context.caller, tenant)
     return [SuppressionRuleType.from_rule(r) for r in rules]
 
 
-async def export_suppressions(info: Info, tenant: str | None = None) -> str:
+async def export_suppressions(
+    info: Info,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: whose rules (default: the caller's own tenant).")] = None,
+) -> str:
     return await info.context.suppressions.export_yaml(info.context.caller, tenant)
 
 
-async def dry_run_suppression(info: Info, scope: SuppressionScopeInput, days: int = 14,
-                              tenant: str | None = None) -> SuppressionDryRun:
+async def dry_run_suppression(
+    info: Info,
+    scope: Annotated[SuppressionScopeInput, strawberry.argument(
+        description="What the rule would match.")],
+    days: Annotated[int, strawberry.argument(
+        description="How many days back to replay, 1 to 90.")] = 14,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: whose anomalies (default: the caller's own tenant).")] = None,
+) -> SuppressionDryRun:
     run = await info.context.suppressions.dry_run(info.context.caller, tenant,
                                                   scope.to_scope(), days)
     return SuppressionDryRun.from_run(run)
 
 
-async def label_anomaly(info: Info, id: relay.GlobalID, true_positive: bool) -> Anomaly:
+async def label_anomaly(
+    info: Info,
+    id: Annotated[relay.GlobalID, strawberry.argument(description="The anomaly's Relay id.")],
+    true_positive: Annotated[bool, strawberry.argument(
+        description="true: a real problem (TRUE_POSITIVE); false: BENIGN.")],
+) -> Anomaly:
     caller = info.context.caller
     caller.require_write()
     verdict = Verdict.TRUE_POSITIVE if true_positive else Verdict.BENIGN

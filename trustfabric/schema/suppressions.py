@@ -7,11 +7,20 @@ import strawberry
 
 from trustfabric.domain.suppressions.rules import RuleStatus, Scope, SuppressionRule
 from trustfabric.domain.suppressions.service import DryRun
-from trustfabric.schema.described import described
+from trustfabric.schema.described import described, described_enum
 
-strawberry.enum(RuleStatus, name="SuppressionRuleStatus",
-                description="PROPOSED until approved by another person; ACTIVE from start to "
-                            "end; EXPIRED; DELETED.")
+described_enum(RuleStatus, name="SuppressionRuleStatus",
+               description="Where a suppression rule stands: PROPOSED until another person "
+                           "approves it, then ACTIVE from its start to its end.",
+               values={
+                   RuleStatus.PROPOSED: "Waiting for an approver who is not its author; "
+                                        "suppresses nothing yet.",
+                   RuleStatus.ACTIVE: "Approved: suppresses matching anomalies from "
+                                      "startsAt to endsAt.",
+                   RuleStatus.EXPIRED: "No longer suppresses: past its end, expired by "
+                                       "hand, or matched nothing for too long.",
+                   RuleStatus.DELETED: "Deleted; kept only in the audit log.",
+               })
 
 
 
