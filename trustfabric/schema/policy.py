@@ -15,19 +15,46 @@ from trustfabric.domain.policy.insights import Cause
 from trustfabric.domain.policy.proposals import Proposal, ProposalStatus
 from trustfabric.domain.policy.records import EnvironmentRecord, PromotionRecord, StoredVersion
 from trustfabric.domain.policy.rules import Rule, RuleMode
-from trustfabric.schema.described import described
+from trustfabric.schema.described import described, described_enum
 from trustfabric.schema.provenance import Severity
 
 # The domain's enums, registered with the schema under these names (in place: the fields
 # below are annotated with the domain classes themselves).
-strawberry.enum(RuleMode, name="PolicyRuleMode",
-                description="ENFORCE denies a promotion on failure; AUDIT warns.")
-strawberry.enum(Cause, name="PromotionCause",
-                description="What changed since the last passing promotion.")
-strawberry.enum(Risk, name="DriftRisk",
-                description="LOW drift may be merged by a reviewed proposal.")
-strawberry.enum(ProposalStatus, name="DriftProposalStatus",
-                description="PROPOSED → SOAKING → MERGED, or ROLLED_BACK, or REJECTED.")
+described_enum(RuleMode, name="PolicyRuleMode",
+               description="ENFORCE denies a promotion on failure; AUDIT warns.",
+               values={
+                   RuleMode.ENFORCE: "A failure denies the promotion.",
+                   RuleMode.AUDIT: "A failure is reported as a warning; the promotion passes.",
+               })
+described_enum(Cause, name="PromotionCause",
+               description="What changed since the last passing promotion.",
+               values={
+                   Cause.POLICY_CHANGE: "The policy version changed: the earlier facts fail "
+                                        "the new version too.",
+                   Cause.DATA_CHANGE: "The facts changed: the earlier version fails the new "
+                                      "facts too.",
+                   Cause.BOTH: "Only the two changes together fail, or each fails alone.",
+                   Cause.NO_BASELINE: "No earlier passing promotion of this lineage to "
+                                      "compare with.",
+               })
+described_enum(Risk, name="DriftRisk",
+               description="LOW drift may be merged by a reviewed proposal.",
+               values={
+                   Risk.LOW: "Safe to merge through a reviewed proposal (proposeDriftFix).",
+                   Risk.HIGH: "Not for a proposal: an enforced rule removed or loosened, or a "
+                              "recent decision would flip (see reasons).",
+               })
+described_enum(ProposalStatus, name="DriftProposalStatus",
+               description="PROPOSED → SOAKING → MERGED, or ROLLED_BACK, or REJECTED.",
+               values={
+                   ProposalStatus.PROPOSED: "Waiting for a reviewer.",
+                   ProposalStatus.SOAKING: "Approved: decided beside the deployed version "
+                                           "until soakUntil, then merged.",
+                   ProposalStatus.MERGED: "The environment runs the declared version.",
+                   ProposalStatus.ROLLED_BACK: "A decision differed during the soak: the "
+                                               "deployed version stays (see reason).",
+                   ProposalStatus.REJECTED: "A reviewer refused it.",
+               })
 
 
 
