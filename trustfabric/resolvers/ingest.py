@@ -1,9 +1,20 @@
+from typing import Annotated
+
+import strawberry
+
 from trustfabric.domain.provenance.ingest import plan_batch
 from trustfabric.schema.ingest import IngestInput, IngestResult
 from trustfabric.schema.provenance import Info
 
 
-async def ingest(info: Info, input: IngestInput, tenant: str | None = None) -> IngestResult:
+async def ingest(
+    info: Info,
+    input: Annotated[IngestInput, strawberry.argument(
+        description="The events, at least one and at most 1,000 (TF_MAX_INGEST_EVENTS).")],
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: the tenant the events are for (default: the caller's own).")]
+    = None,
+) -> IngestResult:
     caller = info.context.caller
     target = caller.tenant_for(tenant)
     plan = plan_batch(input, target, info.context.settings.max_ingest_events)
