@@ -12,6 +12,7 @@ from trustfabric.context import Context
 from trustfabric.domain.provenance import enums
 from trustfabric.domain.provenance.model import Entity
 from trustfabric.domain.suppressions.rules import Decision, Verdict
+from trustfabric.schema.described import described, described_enum
 
 Info = strawberry.Info[Context, None]
 
@@ -22,12 +23,46 @@ Severity = enums.Severity
 AnomalyStatus = enums.AnomalyStatus
 JobKind = enums.JobKind
 JobStatus = enums.JobStatus
-strawberry.enum(Severity, description="How much an anomaly matters.")
-strawberry.enum(AnomalyStatus, description="Where an anomaly stands.")
-strawberry.enum(JobKind, description="What a job does.")
-strawberry.enum(JobStatus, description="Where a job stands.")
+described_enum(Severity, description="How much an anomaly matters.", values={
+    Severity.LOW: "Worth a look; least severe.",
+    Severity.MEDIUM: "Worth acting on.",
+    Severity.HIGH: "Act soon.",
+    Severity.CRITICAL: "Most severe: always pages, whatever a suppression rule says.",
+})
+described_enum(AnomalyStatus, description="Where an anomaly stands.", values={
+    AnomalyStatus.OPEN: "Reported and not yet handled.",
+    AnomalyStatus.ACKNOWLEDGED: "Someone is on it.",
+    AnomalyStatus.RESOLVED: "Handled; a late re-send of an earlier status does not reopen it.",
+})
+described_enum(JobKind, description="What a job does.", values={
+    JobKind.BUILD: "Builds an image.",
+    JobKind.TEST: "Tests an image.",
+    JobKind.SCAN: "Scans an image (vulnerabilities, SBOM, signatures).",
+    JobKind.DEPLOY: "Deploys an image into an environment.",
+})
+described_enum(JobStatus, description="Where a job stands.", values={
+    JobStatus.QUEUED: "Waiting to run.",
+    JobStatus.RUNNING: "Running.",
+    JobStatus.SUCCEEDED: "Finished without error.",
+    JobStatus.FAILED: "Finished with an error.",
+    JobStatus.CANCELLED: "Stopped before it finished.",
+})
 AnomalyOrder = enums.AnomalyOrder
-strawberry.enum(AnomalyOrder, description="The order anomalies are listed in.")
+described_enum(AnomalyOrder, description="The order anomalies are listed in.", values={
+    AnomalyOrder.NEWEST: "Latest observed first; those never observed last.",
+    AnomalyOrder.SEVERITY: "Most severe first (CRITICAL to LOW), then newest.",
+})
+described_enum(Decision, description="Whether an anomaly paged on-call, decided when it was "
+                                     "recorded.", values={
+    Decision.PAGE: "It paged.",
+    Decision.SUPPRESSED: "An active suppression rule silenced it (see suppressedBy).",
+    Decision.DEDUPLICATED: "An anomaly with the same fingerprint paged shortly before.",
+})
+described_enum(Verdict, description="What on-call concluded of an anomaly (labelAnomaly): dry "
+                                    "runs show the true positives a rule would hide.", values={
+    Verdict.TRUE_POSITIVE: "A real problem.",
+    Verdict.BENIGN: "Harmless: a candidate for a suppression rule.",
+})
 
 
 @strawberry.interface(name="TenantNode", description="A node owned by one tenant.")
@@ -36,7 +71,7 @@ class EntityNode(relay.Node):
 
     node_id: relay.NodeID[str]
     key: strawberry.Private[str]
-    tenant: str
+    tenant: str = described("The tenant that owns it.")
     # GraphQL field → stored property, where the two names differ
     _stored_as: ClassVar[dict[str, str]] = {}
 
@@ -97,27 +132,28 @@ def _convert(hint: Any, raw: Any) -> Any:
     return raw
 
 
-@strawberry.type
+@strawberry.type(description="A source repository, identified by its URL.")
 class Repo(EntityNode):
-    url: str
+    url: str = described("Its URL (http(s), ssh or git), as builds reported it.")
 
     @strawberry.field(description="The commits recorded for this repository (up to 1,000).")
     async def commits(self, info: Info) -> list["Commit"]:
         return await self._many(info, "Repo.commits")
 
 
-@strawberry.type
+@strawberry.type(description="A commit images were built from.")
 class Commit(EntityNode):
-    sha: str
-    message: str | None
-    author: str | None
-    committed_at: datetime | None
+    sha: str = described("The full SHA: 40 or 64 hex digits.")
+    message: str | None = described("Its message; null when no build reported it (a parent "
+                                    "known only by its SHA).")
+    author: str | None = described("Its author, as reported; null when unknown.")
+    committed_at: datetime | None = described("When it was made; null when unknown.")
 
-    @strawberry.field
+    @strawberry.field(description="Its repository; null for a parent known only by its SHA.")
     async def repo(self, info: Info) -> Repo | None:
         return await self._one(info, "Commit.repo")
 
-    @strawberry.field
+    @strawberry.field(description="Its parent commits, as builds reported them (up to 1,000).")
     async def parents(self, info: Info) -> list["Commit"]:
         return await self._many(info, "Commit.parents")
 
@@ -126,57 +162,60 @@ class Commit(EntityNode):
         return await self._many(info, "Commit.images")
 
 
-@strawberry.type
+@strawberry.type(description="A container image, identified by its digest.")
 class Image(EntityNode):
-    digest: str
-    ref: str | None
-    built_at: datetime | None
+    digest: str = described("sha256:<64 hex digits>.")
+    ref: str | None = described("A readable reference (e.g. registry/app:1.4); null when none "
+                                "was reported.")
+    built_at: datetime | None = described("When it was built; null when unknown.")
 
-    @strawberry.field
+    @strawberry.field(description="The commit it was built from; null when not reported.")
     async def commit(self, info: Info) -> Commit | None:
         return await self._one(info, "Image.commit")
 
-    @strawberry.field
+    @strawberry.field(description="The images it is based on (up to 1,000).")
     async def base_images(self, info: Info) -> list["Image"]:
         return await self._many(info, "Image.baseImages")
 
-    @strawberry.field(description="Jobs that ran this image.")
+    @strawberry.field(description="Jobs that ran this image (up to 1,000).")
     async def jobs(self, info: Info) -> list["Job"]:
         return await self._many(info, "Image.jobs")
 
 
-@strawberry.type
+@strawberry.type(description="A policy: the named series of its versions.")
 class Policy(EntityNode):
-    policy_id: str
+    policy_id: str = described("The policy's id, as its versions name it.")
 
-    @strawberry.field
+    @strawberry.field(description="Its versions recorded so far (up to 1,000).")
     async def versions(self, info: Info) -> list["PolicyVersion"]:
         return await self._many(info, "Policy.versions")
 
 
-@strawberry.type
+@strawberry.type(description="One immutable version of a policy, that jobs ran under.")
 class PolicyVersion(EntityNode):
-    policy_id: str
-    version: str
-    hash: str
-    created_at: datetime | None
+    policy_id: str = described("The policy's id.")
+    version: str = described("The version's name, unique in the policy.")
+    hash: str = described("sha256:<64 hex digits> of the version's content: its identity.")
+    created_at: datetime | None = described("When it was made; null when unknown.")
 
-    @strawberry.field
+    @strawberry.field(description="The policy it is a version of.")
     async def policy(self, info: Info) -> Policy | None:
         return await self._one(info, "PolicyVersion.policy")
 
 
-@strawberry.type
+@strawberry.type(description="A CI/CD job run: it ran an image under a policy version.")
 class Job(EntityNode):
     _stored_as: ClassVar[dict[str, str]] = {"kind": "jobKind"}
-    job_id: str
-    kind: JobKind
-    status: JobStatus
-    pipeline: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    job_id: str = described("The id the integration recorded it with.")
+    kind: JobKind = described("What it does.")
+    status: JobStatus = described("Where it stands, as last reported.")
+    pipeline: str | None = described("The pipeline or service it belongs to; null when not "
+                                     "reported.")
+    started_at: datetime | None = described("When it started; null when unknown.")
+    finished_at: datetime | None = described("When it finished; null while it runs or when "
+                                             "unknown.")
 
-    @strawberry.field
+    @strawberry.field(description="The image it ran.")
     async def image(self, info: Info) -> Image | None:
         return await self._one(info, "Job.image")
 
@@ -184,20 +223,22 @@ class Job(EntityNode):
     async def policy_version(self, info: Info) -> PolicyVersion | None:
         return await self._one(info, "Job.policyVersion")
 
-    @strawberry.field
+    @strawberry.field(description="Anomalies observed in it (up to 1,000).")
     async def anomalies(self, info: Info) -> list["Anomaly"]:
         return await self._many(info, "Job.anomalies")
 
 
-@strawberry.type
+@strawberry.type(description="A delta a job reported against what was expected.")
 class Anomaly(EntityNode):
     _stored_as: ClassVar[dict[str, str]] = {"kind": "anomalyKind"}
-    anomaly_id: str
-    kind: str
-    severity: Severity
-    status: AnomalyStatus
-    summary: str | None
-    observed_at: datetime | None
+    anomaly_id: str = described("The id it was recorded with, as alerts and CSV exports show "
+                                "it (lineage takes it as well as the Relay id).")
+    kind: str = described("What kind of delta, in the reporting integration's words.")
+    severity: Severity = described("How much it matters.")
+    status: AnomalyStatus = described("Where it stands, as last reported.")
+    summary: str | None = described("One line for people; null when none was sent.")
+    observed_at: datetime | None = described("When it was observed; null when not reported "
+                                             "(listed last by NEWEST).")
     fingerprint: str | None = strawberry.field(
         description="What repeats of this anomaly share (kind and summary, numbers blanked).")
     decision: Decision | None = strawberry.field(
@@ -221,6 +262,7 @@ def to_node(entity: Entity) -> EntityNode:
     return NODE_TYPES[entity.kind].from_entity(entity)
 
 
-@strawberry.type
+@strawberry.type(description="A page of anomalies; pageInfo.endCursor, passed as `after`, "
+                             "asks for the next.")
 class AnomalyConnection(relay.Connection[Anomaly]):
     """A page of anomalies; `pageInfo.endCursor` asks for the next."""
