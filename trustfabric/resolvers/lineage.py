@@ -54,7 +54,13 @@ async def lineage(
     )
 
 
-async def neighbors(info: Info, id: relay.GlobalID, depth: int = 1) -> Subgraph:
+async def neighbors(
+    info: Info,
+    id: Annotated[relay.GlobalID, strawberry.argument(
+        description="The Relay id of the node at the centre.")],
+    depth: Annotated[int, strawberry.argument(
+        description="How many hops out, 1 to 3; at most 500 edges are returned.")] = 1,
+) -> Subgraph:
     entity = await load_entity(info, id)
     record = await info.context.repos.lineage.neighbors(
         entity.key, depth, MAX_NEIGHBORS, info.context.caller.read_scope
@@ -64,9 +70,13 @@ async def neighbors(info: Info, id: relay.GlobalID, depth: int = 1) -> Subgraph:
 
 async def path(
     info: Info,
-    from_: Annotated[relay.GlobalID, strawberry.argument(name="from")],
-    to: relay.GlobalID,
-    max_hops: int = 6,
+    from_: Annotated[relay.GlobalID, strawberry.argument(
+        name="from", description="The Relay id of the node the path starts at.")],
+    to: Annotated[relay.GlobalID, strawberry.argument(
+        description="The Relay id of the node the path ends at.")],
+    max_hops: Annotated[int, strawberry.argument(
+        description="The longest path to look for, 1 to 8; when only a longer one exists, "
+                    "NOT_FOUND says its length (extensions.shortestHops).")] = 6,
 ) -> Subgraph:
     source, target = await load_entity(info, from_), await load_entity(info, to)
     repo, scope = info.context.repos.lineage, info.context.caller.read_scope
@@ -84,7 +94,11 @@ async def path(
     return _subgraph(record)
 
 
-async def impact(info: Info, commit_sha: str) -> Impact:
+async def impact(
+    info: Info,
+    commit_sha: Annotated[str, strawberry.argument(
+        description="A full commit SHA, 40 or 64 hex digits (either case).")],
+) -> Impact:
     if not SHA.fullmatch(commit_sha.lower()):
         # a short sha would match no commit and read as a commit without impact
         raise BadUserInput("commitSha must be a full commit sha: 40 or 64 hex digits")
