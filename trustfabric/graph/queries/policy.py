@@ -8,7 +8,7 @@ from trustfabric.graph.cypher import Cypher
 VERSION = Cypher(
     "policy.version",
     """
-    MATCH (v:PolicyVersion {key: $key})
+    MATCH (v:Entity {key: $key})
     WHERE $tenant IS NULL OR v.tenant = $tenant
     RETURN v {.*} AS version
     """,
@@ -26,7 +26,7 @@ VERSIONS_OF = Cypher(
 ENVIRONMENT = Cypher(
     "policy.environment",
     """
-    MATCH (e:Environment {key: $key})
+    MATCH (e:Entity {key: $key})
     WHERE $tenant IS NULL OR e.tenant = $tenant
     RETURN e {.*} AS environment
     """,
@@ -60,7 +60,7 @@ SNAPSHOTS = Cypher(
 PROMOTION = Cypher(
     "policy.promotion",
     """
-    MATCH (p:Promotion {key: $key})
+    MATCH (p:Entity {key: $key})
     WHERE $tenant IS NULL OR p.tenant = $tenant
     RETURN p {.*} AS promotion
     """,
@@ -81,7 +81,7 @@ PROMOTIONS = Cypher(
 BASELINE = Cypher(
     "policy.baseline",
     """
-    MATCH (i:Image {key: $imageKey})
+    MATCH (i:Entity {key: $imageKey})
     OPTIONAL MATCH (i)-[:BUILT_FROM]->(:Commit)<-[:HAS_COMMIT]-(r:Repo)
     OPTIONAL MATCH (r)-[:HAS_COMMIT]->(:Commit)<-[:BUILT_FROM]-(sibling:Image)
     WITH i, collect(DISTINCT sibling.key) + [i.key] AS images
@@ -135,7 +135,7 @@ UPDATE_ENVIRONMENT = Cypher(
 IMAGE_ORIGIN = Cypher(
     "policy.image_origin",
     """
-    MATCH (i:Image {key: $imageKey})
+    MATCH (i:Entity {key: $imageKey})
     OPTIONAL MATCH (i)-[:BUILT_FROM]->(c:Commit)
     OPTIONAL MATCH (i)-[:BASED_ON]->(b:Image)
     RETURN c.sha AS commit, collect(b.digest) AS baseImages
@@ -145,7 +145,7 @@ IMAGE_ORIGIN = Cypher(
 PROPOSAL = Cypher(
     "policy.proposal",
     """
-    MATCH (p:DriftProposal {key: $key})
+    MATCH (p:Entity {key: $key})
     WHERE $tenant IS NULL OR p.tenant = $tenant
     RETURN p {.*} AS proposal
     """,
@@ -181,7 +181,7 @@ DUE = Cypher(
 MOVE_PROPOSAL = Cypher(
     "policy.move_proposal",
     """
-    MATCH (p:DriftProposal {key: $key})
+    MATCH (p:Entity {key: $key})
     WHERE p.status = $expected
     SET p += $changes
     RETURN p {.*} AS proposal
@@ -191,7 +191,7 @@ MOVE_PROPOSAL = Cypher(
 SET_DEPLOYED = Cypher(
     "policy.set_deployed",
     """
-    MATCH (e:Environment {key: $key})
+    MATCH (e:Entity {key: $key})
     SET e.deployed = $deployed, e.updatedAt = $now
     RETURN e.key AS key
     """,

@@ -58,7 +58,7 @@ TOP_ANOMALIES = Cypher(
 ROLLUP = Cypher(
     "rollups.rollup",
     """
-    MATCH (r:Rollup {key: $key})
+    MATCH (r:Entity {key: $key})
     WHERE $tenant IS NULL OR r.tenant = $tenant
     RETURN r {.*} AS rollup
     """,
@@ -75,7 +75,7 @@ LATEST_BEFORE = Cypher(
 MARK_READ = Cypher(
     "rollups.mark_read",
     """
-    MATCH (r:Rollup {key: $key})
+    MATCH (r:Entity {key: $key})
     WITH r, coalesce(r.readBy, []) AS readers
     SET r.readBy = CASE WHEN $reader IN readers THEN readers ELSE readers + [$reader] END,
         r.firstReadAt = coalesce(r.firstReadAt, $at)
@@ -86,7 +86,7 @@ MARK_READ = Cypher(
 MARK_DONE = Cypher(
     "rollups.mark_done",
     """
-    MATCH (r:Rollup {key: $key})
+    MATCH (r:Entity {key: $key})
     WITH r, coalesce(r.done, []) AS done
     SET r.done = CASE WHEN $item IN done THEN done ELSE done + [$item] END
     RETURN size(r.done) AS done

@@ -18,7 +18,7 @@ _FACTS: Final[LiteralString] = """
 
 UNDECIDED = Cypher(
     "suppressions.undecided",
-    "UNWIND $keys AS k MATCH (a:Anomaly {key: k}) WHERE a.decision IS NULL" + _FACTS,
+    "UNWIND $keys AS k MATCH (a:Entity {key: k}) WHERE a.decision IS NULL" + _FACTS,
 )
 
 RECENT_ANOMALIES = Cypher(
@@ -44,7 +44,7 @@ SET_DECISIONS = Cypher(
     "suppressions.set_decisions",
     """
     UNWIND $rows AS row
-    MATCH (a:Anomaly {key: row.key})
+    MATCH (a:Entity {key: row.key})
     SET a.decision = row.decision, a.suppressedBy = row.suppressedBy, a.decidedAt = $now
     RETURN count(a) AS n
     """,
@@ -54,7 +54,7 @@ TOUCH_RULES = Cypher(
     "suppressions.touch_rules",
     """
     UNWIND $keys AS k
-    MATCH (r:SuppressionRule {key: k})
+    MATCH (r:Entity {key: k})
     SET r.lastMatchedAt = $now, r.matched = coalesce(r.matched, 0) + 1
     RETURN count(r) AS n
     """,
@@ -63,7 +63,7 @@ TOUCH_RULES = Cypher(
 LABEL_ANOMALY = Cypher(
     "suppressions.label_anomaly",
     """
-    MATCH (a:Anomaly {key: $key})
+    MATCH (a:Entity {key: $key})
     WHERE $tenant IS NULL OR a.tenant = $tenant
     SET a.verdict = $verdict
     RETURN a {.*} AS node
@@ -73,7 +73,7 @@ LABEL_ANOMALY = Cypher(
 RULE = Cypher(
     "suppressions.rule",
     """
-    MATCH (r:SuppressionRule {key: $key})
+    MATCH (r:Entity {key: $key})
     WHERE $tenant IS NULL OR r.tenant = $tenant
     RETURN r {.*} AS rule
     """,
@@ -92,7 +92,7 @@ RULES = Cypher(
 MOVE_RULE = Cypher(
     "suppressions.move_rule",
     """
-    MATCH (r:SuppressionRule {key: $key})
+    MATCH (r:Entity {key: $key})
     WHERE r.status = $expected
     SET r += $changes
     RETURN r {.*} AS rule
