@@ -15,13 +15,18 @@ from trustfabric.domain.psi import explainer
 from trustfabric.domain.psi.datasets import Setup
 from trustfabric.domain.psi.protocol import Mode
 from trustfabric.domain.psi.records import DatasetRecord, JobRecord
+from trustfabric.schema.described import described, described_enum
 
-PsiMode = strawberry.enum(
-    Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many."
+PsiMode = described_enum(
+    Mode, name="PsiMode", description="PSI reveals which selectors match; PSI_CA only how many.",
+    values={
+        Mode.PSI: "The client learns which of its selectors the partner's dataset holds.",
+        Mode.PSI_CA: "The client learns only how many of its selectors the dataset holds "
+                     "(cardinality).",
+    },
 )
 
 
-@strawberry.enum
 class PsiJobStatus(enum.Enum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
@@ -30,15 +35,28 @@ class PsiJobStatus(enum.Enum):
     CANCELLED = "CANCELLED"
 
 
-@strawberry.type
+described_enum(PsiJobStatus, description="Where a PSI job stands: QUEUED, then RUNNING, then "
+                                         "DONE, FAILED or CANCELLED.", values={
+    PsiJobStatus.QUEUED: "Accepted and waiting for the proof worker.",
+    PsiJobStatus.RUNNING: "Claimed by a worker and being answered.",
+    PsiJobStatus.DONE: "Answered: the response and a signed proof bundle are ready.",
+    PsiJobStatus.FAILED: "Could not be answered: see error.",
+    PsiJobStatus.CANCELLED: "Cancelled by the tenant, or by an opt-out, before it finished.",
+})
+
+
+@strawberry.type(description="A partner's dataset of items that PSI requests intersect with; "
+                             "its items are never shown.")
 class Dataset:
-    id: str
-    partner: str
-    name: str
-    version: int
-    hash: str | None
-    size: int
-    uploaded_at: datetime | None
+    id: str = described("partner/name: pass it as datasetId.")
+    partner: str = described("The tenant that owns the items.")
+    name: str = described("Its name within the partner.")
+    version: int = described("The current version, from 1; each upload adds one.")
+    hash: str | None = described("sha256 of the current version's items: what proof bundles "
+                                 "name; null before a version exists.")
+    size: int = described("How many distinct items the current version holds.")
+    uploaded_at: datetime | None = described("When the current version was uploaded; null "
+                                             "before a version exists.")
 
     @classmethod
     def from_record(cls, d: DatasetRecord) -> "Dataset":
@@ -50,10 +68,11 @@ class Dataset:
 @strawberry.type(description="What a client needs to finish an intersection; cache it by "
                              "setupId, which changes with the dataset version or server key.")
 class DatasetSetup:
-    dataset: Dataset
-    setup_id: str
+    dataset: Dataset = described("The dataset, at the version the setup was made from.")
+    setup_id: str = described("The setup's identity; pass it as RequestPsiInput.setupId.")
     setup: str = strawberry.field(description="base64 OpenMined ServerSetup message (GCS).")
-    max_client_items: int
+    max_client_items: int = described("The most selectors a request read with this setup may "
+                                      "hold.")
 
     @classmethod
     def from_setup(cls, setup: Setup) -> "DatasetSetup":
@@ -62,15 +81,17 @@ class DatasetSetup:
                    max_client_items=setup.max_client_items)
 
 
-@strawberry.type
+@strawberry.type(description="Why a PSI job failed.")
 class JobError:
-    code: str
-    message: str
+    code: str = described("BAD_USER_INPUT (the request could not be processed) or "
+                          "INTERNAL_SERVER_ERROR.")
+    message: str = described("What went wrong, for people.")
 
 
-@strawberry.type
+@strawberry.type(description="The Ed25519-signed record of a finished PSI job, with an "
+                             "explainer for people.")
 class ProofBundle:
-    id: str
+    id: str = described("The bundle's id.")
     envelope: str = strawberry.field(
         description="The signed bundle as canonical JSON; verify with proofPublicKey.")
 
@@ -80,20 +101,23 @@ class ProofBundle:
         return explainer.markdown(json.loads(self.envelope)["bundle"])
 
 
-@strawberry.type
+@strawberry.type(description="One PSI or PSI-CA run, durable from the moment requestPsi "
+                             "answers.")
 class PsiJob:
-    id: strawberry.ID
-    tenant: str
-    dataset_id: str
-    dataset_version: int
-    mode: Mode
-    status: PsiJobStatus
-    request_size: int
-    request_commitment: str
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    error: JobError | None
+    id: strawberry.ID = described("The job's id, a time-ordered UUID (UUIDv7).")
+    tenant: str = described("The tenant that asked.")
+    dataset_id: str = described("The dataset intersected with (partner/name).")
+    dataset_version: int = described("The dataset version the job is answered against.")
+    mode: Mode = described("PSI or PSI_CA.")
+    status: PsiJobStatus = described("Where it stands.")
+    request_size: int = described("How many blinded selectors the request held.")
+    request_commitment: str = described("sha256:<hex> of the request message, as the proof "
+                                        "bundle names it.")
+    created_at: datetime = described("When it was accepted.")
+    started_at: datetime | None = described("When a worker started it; null while QUEUED.")
+    completed_at: datetime | None = described("When it became DONE, FAILED or CANCELLED; null "
+                                              "before.")
+    error: JobError | None = described("Why it FAILED; null otherwise.")
     response: str | None = strawberry.field(
         description="base64 OpenMined Response; only for the requesting tenant's members.")
     setup_id: str | None = strawberry.field(
@@ -164,22 +188,23 @@ class PsiJobConnection:
         return self.page_info.has_next_page
 
 
-@strawberry.type
+@strawberry.type(description="A PSI job changed status.")
 class PsiJobEvent:
-    job_id: strawberry.ID
-    status: PsiJobStatus
-    at: datetime
+    job_id: strawberry.ID = described("The job (PsiJob.id).")
+    status: PsiJobStatus = described("Its new status.")
+    at: datetime = described("When it changed.")
 
 
-@strawberry.type
+@strawberry.type(description="One audited action: who did what to what, and how it ended.")
 class AuditEvent:
-    id: str
-    at: datetime
-    tenant: str
-    actor: str
-    action: str
-    subject: str
-    outcome: str
+    id: str = described("The event's id.")
+    at: datetime = described("When it happened.")
+    tenant: str = described("The tenant it concerns.")
+    actor: str = described("The token id that acted (or a background task's name).")
+    action: str = described("What was done, e.g. psi.request, psi.cancel, dataset.register, "
+                            "policy.environment.")
+    subject: str = described("What it was done to, e.g. a job or dataset id.")
+    outcome: str = described("How it ended, e.g. created, changed, cancelled or refused.")
     details: JSON = strawberry.field(
         description=f"Only these keys ever appear: {', '.join(sorted(ALLOWED_DETAILS))}.")
 
@@ -190,14 +215,16 @@ class AuditEvent:
                    details=JSON(r.details))
 
 
-@strawberry.type
+@strawberry.type(description="A page of audit events.")
 class AuditEventPage:
-    events: list[AuditEvent]
-    end_cursor: str | None
-    has_next_page: bool
+    events: list[AuditEvent] = described("The events of the page.")
+    end_cursor: str | None = described("Pass as `after` for the next page; null when the page "
+                                       "is empty.")
+    has_next_page: bool = described("Whether more events follow.")
 
 
-@strawberry.type
+@strawberry.type(description="The pilot controls in force: operators see the whole document, a "
+                             "tenant the part that applies to it.")
 class PilotControls:
     document: JSON = strawberry.field(description="The controls, as pilot-controls.yaml reads.")
 
@@ -206,27 +233,40 @@ class PilotControls:
         return cls(document=json.loads(json.dumps(controls.to_document())))
 
 
-@strawberry.input
+@strawberry.input(description="A PSI request: a blinded OpenMined Request over a dataset's "
+                              "setup.")
 class RequestPsiInput:
-    dataset_id: str
-    mode: Mode
+    dataset_id: str = described("The dataset to intersect with (partner/name); it must be in "
+                                "the tenant's scopes.")
+    mode: Mode = described("PSI or PSI_CA; the tenant's flag for it must be on.")
     request: str = strawberry.field(description="base64 OpenMined Request message.")
-    idempotency_key: str
+    idempotency_key: str = described("One job per key: a retry with the same key and request "
+                                     "returns the same job. Letters, digits, '.', '_' or '-', "
+                                     "at most 128.")
     setup_id: str | None = strawberry.field(
         default=None, description="The setupId the client used; refused when stale.")
 
 
-@strawberry.input
+@strawberry.input(description="A tenant's PSI request quota: a sustained rate and a burst.")
 class QuotaInput:
-    requests: int
-    per_seconds: int
-    burst: int | None = None
+    requests: int = described("The sustained rate: this many requests per perSeconds; at "
+                              "least 1.")
+    per_seconds: int = described("The sustained rate's window, in seconds; at least 1.")
+    burst: int | None = strawberry.field(
+        default=None, description="About how many a second may arrive at once, at least 1 "
+                                  "(default: requests).")
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a tenant's PSI controls; a field left out is kept.")
 class TenantControlsInput:
-    psi: bool | None = None
-    psi_ca: bool | None = None
-    scopes: list[str] | None = None
-    quota: QuotaInput | None = None
-    weight: float | None = None
+    psi: bool | None = strawberry.field(default=None, description="May it run PSI jobs.")
+    psi_ca: bool | None = strawberry.field(default=None,
+                                           description="May it run PSI_CA jobs.")
+    scopes: list[str] | None = strawberry.field(
+        default=None, description="The dataset ids (partner/name) it may intersect with; "
+                                  "replaces the list.")
+    quota: QuotaInput | None = strawberry.field(default=None,
+                                                description="Its request quota.")
+    weight: float | None = strawberry.field(
+        default=None, description="Its share of the proof workers when tenants compete, "
+                                  "0.01 to 100 (default 1).")
