@@ -40,7 +40,20 @@ def _job(caller: Caller, job: JobRecord) -> PsiJob:
     return PsiJob.from_record(job, show_response=owner)
 
 
-async def request_psi(info: Info, input: RequestPsiInput) -> PsiJob:
+JobId = Annotated[strawberry.ID, strawberry.argument(description="The job's id (PsiJob.id).")]
+First = Annotated[int, strawberry.argument(description="How many to return, 1 to 100.")]
+After = Annotated[str | None, strawberry.argument(
+    description="The endCursor of the previous page; null for the first page.")]
+ItemList = Annotated[list[str], strawberry.argument(
+    description="The dataset's items (e.g. e-mail addresses or ids), up to 1,000,000 distinct "
+                "(TF_PSI_MAX_DATASET_ITEMS); duplicates count once.")]
+
+
+async def request_psi(
+    info: Info,
+    input: Annotated[RequestPsiInput, strawberry.argument(
+        description="The dataset, the mode, the blinded request and an idempotency key.")],
+) -> PsiJob:
     caller = info.context.caller
     caller.require_write()
     job = await info.context.psi.request(caller, input.dataset_id, input.mode, input.request,
@@ -48,20 +61,24 @@ async def request_psi(info: Info, input: RequestPsiInput) -> PsiJob:
     return _job(caller, job)
 
 
-async def cancel_psi_job(info: Info, id: strawberry.ID) -> PsiJob:
+async def cancel_psi_job(info: Info, id: JobId) -> PsiJob:
     caller = info.context.caller
     await info.context.psi.cancel(caller, str(id))
     return _job(caller, await info.context.repos.jobs.get(str(id), caller.read_scope))
 
 
-async def psi_job(info: Info, id: strawberry.ID) -> PsiJob:
+async def psi_job(info: Info, id: JobId) -> PsiJob:
     caller = info.context.caller
     return _job(caller, await info.context.repos.jobs.get(str(id), caller.read_scope))
 
 
-async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
-                   status: PsiJobStatus | None = None,
-                   tenant: str | None = None) -> PsiJobConnection:
+async def psi_jobs(
+    info: Info, first: First = 20, after: After = None,
+    status: Annotated[PsiJobStatus | None, strawberry.argument(
+        description="Only jobs in this status.")] = None,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: whose jobs (default: the caller's own tenant).")] = None,
+) -> PsiJobConnection:
     caller = info.context.caller
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
@@ -79,14 +96,23 @@ async def psi_jobs(info: Info, first: int = 20, after: str | None = None,
     ))
 
 
-async def proof_bundle(info: Info, job_id: strawberry.ID) -> ProofBundle | None:
+async def proof_bundle(
+    info: Info,
+    job_id: Annotated[strawberry.ID, strawberry.argument(
+        description="The job's id; the answer is null unless the job is DONE.")],
+) -> ProofBundle | None:
     bundle = await info.context.repos.jobs.bundle(str(job_id), info.context.caller.read_scope)
     if bundle is None:
         return None
     return ProofBundle(id=bundle["id"], envelope=bundle["envelope"])
 
 
-async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
+async def datasets(
+    info: Info,
+    partner: Annotated[str | None, strawberry.argument(
+        description="Only this partner's datasets. A tenant sees its own and those in its "
+                    "scopes.")] = None,
+) -> list[Dataset]:
     caller = info.context.caller
     if partner is not None:
         check_name(partner, "partner")
@@ -98,7 +124,11 @@ async def datasets(info: Info, partner: str | None = None) -> list[Dataset]:
     return [Dataset.from_record(d) for d in found]
 
 
-async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
+async def dataset_setup(
+    info: Info,
+    dataset_id: Annotated[str, strawberry.argument(
+        description="The dataset (partner/name): the caller's own or one in its scopes.")],
+) -> DatasetSetup:
     context, caller = info.context, info.context.caller
     controls, _ = await context.repos.controls.current()
     dataset = await context.repos.datasets.get(dataset_id)
@@ -107,13 +137,25 @@ async def dataset_setup(info: Info, dataset_id: str) -> DatasetSetup:
     return DatasetSetup.from_setup(await context.setups.get(dataset, controls.max_request_size))
 
 
-async def register_dataset(info: Info, name: str, items: list[str],
-                           partner: str | None = None) -> Dataset:
+async def register_dataset(
+    info: Info,
+    name: Annotated[str, strawberry.argument(
+        description="Its name: letters, digits, '.', '_' or '-', at most 128; the id is "
+                    "partner/name.")],
+    items: ItemList,
+    partner: Annotated[str | None, strawberry.argument(
+        description="Operators: the partner tenant that owns it (default: the caller's "
+                    "own).")] = None,
+) -> Dataset:
     dataset = await info.context.datasets.register(info.context.caller, partner, name, items)
     return Dataset.from_record(dataset)
 
 
-async def upload_dataset_version(info: Info, dataset_id: str, items: list[str]) -> Dataset:
+async def upload_dataset_version(
+    info: Info,
+    dataset_id: Annotated[str, strawberry.argument(description="The dataset (partner/name).")],
+    items: ItemList,
+) -> Dataset:
     dataset = await info.context.datasets.upload_version(info.context.caller, dataset_id, items)
     return Dataset.from_record(dataset)
 
@@ -122,8 +164,14 @@ def proof_public_key(info: Info) -> str:
     return info.context.signing.public_pem
 
 
-async def audit_events(info: Info, first: int = 50, after: str | None = None,
-                       action: str | None = None, tenant: str | None = None) -> AuditEventPage:
+async def audit_events(
+    info: Info, first: First = 50, after: After = None,
+    action: Annotated[str | None, strawberry.argument(
+        description="Only events of this action, e.g. psi.request.")] = None,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: one tenant's events (default: every tenant's; an "
+                    "auditor always reads its own).")] = None,
+) -> AuditEventPage:
     caller = info.context.caller
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
@@ -148,8 +196,12 @@ async def pilot_controls(info: Info) -> PilotControls:
                                         "optedOut": caller.tenant in controls.opted_out}))
 
 
-async def update_tenant_controls(info: Info, tenant: str,
-                                 input: TenantControlsInput) -> PilotControls:
+async def update_tenant_controls(
+    info: Info,
+    tenant: Annotated[str, strawberry.argument(description="The tenant whose controls change.")],
+    input: Annotated[TenantControlsInput, strawberry.argument(
+        description="What changes; fields left out are kept.")],
+) -> PilotControls:
     changes: dict = {}
     if input.psi is not None:
         changes["psi"] = input.psi
@@ -173,12 +225,23 @@ async def update_tenant_controls(info: Info, tenant: str,
     return PilotControls.from_controls(after)
 
 
-async def set_opt_out(info: Info, party: str, opted_out: bool) -> PilotControls:
+async def set_opt_out(
+    info: Info,
+    party: Annotated[str, strawberry.argument(description="The tenant or partner.")],
+    opted_out: Annotated[bool, strawberry.argument(
+        description="true opts it out and cancels its pending jobs; false opts it back in.")],
+) -> PilotControls:
     after = await info.context.controls.set_opt_out(info.context.caller, party, opted_out)
     return PilotControls.from_controls(after)
 
 
-async def set_request_size_limits(info: Info, minimum: int, maximum: int) -> PilotControls:
+async def set_request_size_limits(
+    info: Info,
+    minimum: Annotated[int, strawberry.argument(
+        description="The fewest selectors a PSI request may hold, at least 1 (default 8).")],
+    maximum: Annotated[int, strawberry.argument(
+        description="The most it may hold, at least minimum (default 1,000).")],
+) -> PilotControls:
     def edit(c: Controls) -> Controls:
         # through the document, so the bounds are validated like the file's
         return Controls.from_document(
@@ -189,7 +252,10 @@ async def set_request_size_limits(info: Info, minimum: int, maximum: int) -> Pil
 
 
 async def psi_job_events(
-    info: Info, job_id: strawberry.ID | None = None,
+    info: Info,
+    job_id: Annotated[strawberry.ID | None, strawberry.argument(
+        description="Only this job's changes (default: every job of the caller's tenant).")]
+    = None,
     statuses: Annotated[list[PsiJobStatus] | None, strawberry.argument(
         description="Only these changes, e.g. [DONE, FAILED, CANCELLED] to hear when jobs "
                     "finish.")] = None,
