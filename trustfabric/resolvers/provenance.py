@@ -56,7 +56,11 @@ def anomaly_key(given: str, tenant: str) -> str:
     raise BadUserInput("anomalyId must be an Anomaly's id or the id it was recorded with")
 
 
-async def node(info: Info, id: relay.GlobalID) -> relay.Node:
+async def node(
+    info: Info,
+    id: Annotated[relay.GlobalID, strawberry.argument(
+        description="The node's Relay id, as any node's `id` field gives it.")],
+) -> relay.Node:
     return to_node(await load_entity(info, id))
 
 
@@ -93,11 +97,17 @@ def _after(cursor: str, order: AnomalyOrder, prefix: str) -> AnomalyCursor:
 
 async def anomalies(
     info: Info,
-    first: int = 20,
-    after: str | None = None,
-    severity: Severity | None = None,
-    status: AnomalyStatus | None = None,
-    tenant: str | None = None,
+    first: Annotated[int, strawberry.argument(
+        description="How many to return, 1 to 100.")] = 20,
+    after: Annotated[str | None, strawberry.argument(
+        description="The endCursor of the previous page, asked in the same order; null for "
+                    "the first page.")] = None,
+    severity: Annotated[Severity | None, strawberry.argument(
+        description="Only anomalies of this severity.")] = None,
+    status: Annotated[AnomalyStatus | None, strawberry.argument(
+        description="Only anomalies in this status.")] = None,
+    tenant: Annotated[str | None, strawberry.argument(
+        description="Operators: whose anomalies (default: the caller's own tenant).")] = None,
     anomaly_id: Annotated[str | None, strawberry.argument(
         description="Only the anomaly recorded with this id (as alerts and CSV exports "
                     "show it, e.g. acme-anomaly-0-2-1).")] = None,

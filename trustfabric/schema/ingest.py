@@ -99,6 +99,9 @@ class SnapshotEventInput(events.SnapshotEvent):
     facts: JSON = strawberry.field(  # type: ignore[assignment]
         description="Declared facts only: signed, sbom_present, vulns_critical, vulns_high, "
                     "vulns_medium, base_image, labels, provenance_level, age_days.")
+    taken_at: datetime | None = strawberry.field(
+        default=None, description="When the facts were true, with a time zone (default: when "
+                                  "recorded).")
 
 
 @strawberry.input(description="One batch, written in one transaction: all events or none.")

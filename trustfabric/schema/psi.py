@@ -156,13 +156,14 @@ class PsiJob:
 
 @strawberry.type(description="A PSI job and the cursor that resumes the listing after it.")
 class PsiJobEdge:
-    node: PsiJob
-    cursor: str
+    node: PsiJob = described("The job.")
+    cursor: str = described("Pass as `after` to list the jobs after this one.")
 
 
 # The shape of a Relay connection, declared here: Strawberry's generic one takes Relay
 # nodes only, and a job's id is its own UUID, not a global id.
-@strawberry.type
+@strawberry.type(description="A page of PSI jobs, newest first; pageInfo.endCursor, passed as "
+                             "`after`, asks for the next.")
 class PsiJobConnection:
     """A page of PSI jobs, newest first; `pageInfo.endCursor` asks for the next. `jobs`,
     `endCursor` and `hasNextPage` are the shape before connections, kept one release."""
