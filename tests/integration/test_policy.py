@@ -106,6 +106,11 @@ async def test_a_denied_promotion_says_which_change_failed_it(gql, make_token, t
     assert {"fact": "signed", "old": True, "new": False} in data["factChanges"]
     # the same key again is the same promotion, whatever changed since
     assert (await promote(gql, token, passing, "p2"))["allowed"] is False
+    # the image's promotions, newest first, as its lineage hop shows them
+    listed = await gql("query($i: String!) { promotions(image: $i) { id allowed } }", token,
+                       i=passing)
+    assert listed["data"]["promotions"] == [{"id": "p2", "allowed": False},
+                                            {"id": "p1", "allowed": True}]
 
 
 async def test_a_version_that_does_not_check_is_refused_with_hints(gql, make_token, tenant):

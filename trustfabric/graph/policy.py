@@ -98,6 +98,12 @@ class PolicyRepository:
         rows = await self._executor.read(q.PROMOTION, key=key, tenant=tenant)
         return PromotionRecord.from_row(rows[0]["promotion"]) if rows else None
 
+    async def promotions_of_image(self, image_key: str, tenant: str | None,
+                                  limit: int) -> list[PromotionRecord]:
+        rows = await self._executor.read(q.PROMOTIONS_OF_IMAGE, imageKey=image_key,
+                                         tenant=tenant, limit=limit)
+        return [PromotionRecord.from_row(row["promotion"]) for row in rows]
+
     async def promotions(self, tenant: str, before: str, limit: int,
                          allowed: bool | None) -> list[PromotionRecord]:
         rows = await self._executor.read(q.PROMOTIONS, tenant=tenant, before=before,

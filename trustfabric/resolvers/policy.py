@@ -86,6 +86,13 @@ async def promotion(
                                                                      tenant))
 
 
+async def promotions(info: Info, image: str, first: int = 20,
+                     tenant: str | None = None) -> list[Promotion]:
+    found = await info.context.policy.promotions_of_image(info.context.caller, image, tenant,
+                                                          first)
+    return [Promotion.from_record(p) for p in found]
+
+
 async def policy_drift(info: Info, tenant: Tenant = None) -> list[PolicyDrift]:
     found = await info.context.policy.drift(info.context.caller, tenant)
     return [PolicyDrift.from_assessment(*item) for item in found]

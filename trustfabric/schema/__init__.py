@@ -65,7 +65,9 @@ WRITE: list[type[BasePermission]] = [CanWrite]
 OPERATOR: list[type[BasePermission]] = [IsOperator]
 
 
-@strawberry.type
+@strawberry.type(description="What may be read. Every field but proofPublicKey needs a "
+                             "bearer token; each reads the caller's tenant unless an operator "
+                             "names another.")
 class Query:
     viewer: Viewer = strawberry.field(
         resolver=viewer_resolvers.viewer, permission_classes=READ,
@@ -126,7 +128,10 @@ class Query:
         description="Audit events, for auditors (own tenant) and operators (any).",
     )
     webhooks: list[Webhook] = strawberry.field(
-        resolver=webhook_resolvers.webhooks, permission_classes=READ)
+        resolver=webhook_resolvers.webhooks, permission_classes=READ,
+        description="The webhooks registered for the caller's tenant (operators: every "
+                    "tenant's).",
+    )
     dead_letters: list[DeadLetter] = strawberry.field(
         resolver=webhook_resolvers.dead_letters, permission_classes=READ,
         description="Webhook deliveries that failed every attempt.",
@@ -139,6 +144,10 @@ class Query:
     promotion: Promotion = strawberry.field(
         resolver=policy_resolvers.promotion, permission_classes=READ,
         description="A promotion by the idempotency key it was asked with, with its insight.",
+    )
+    promotions: list[Promotion] = strawberry.field(
+        resolver=policy_resolvers.promotions, permission_classes=READ,
+        description="An image's promotions, newest first, each with its insight if denied.",
     )
     environments: list[Environment] = strawberry.field(
         resolver=policy_resolvers.environments, permission_classes=READ,
@@ -178,7 +187,8 @@ class Query:
     )
 
 
-@strawberry.type
+@strawberry.type(description="What may be changed: every role but auditor writes its own "
+                             "tenant; operators may name another.")
 class Mutation:
     ingest: IngestResult = strawberry.field(
         resolver=ingest_resolvers.ingest, permission_classes=WRITE,
@@ -189,13 +199,18 @@ class Mutation:
         description="Queue a PSI or PSI-CA run; returns at once with the durable job.",
     )
     cancel_psi_job: PsiJob = strawberry.field(
-        resolver=psi_resolvers.cancel_psi_job, permission_classes=WRITE)
+        resolver=psi_resolvers.cancel_psi_job, permission_classes=WRITE,
+        description="Cancel a QUEUED or RUNNING job; returns the job as it then stands.",
+    )
     register_dataset: Dataset = strawberry.field(
         resolver=psi_resolvers.register_dataset, permission_classes=WRITE,
         description="Register a partner dataset with its first version.",
     )
     upload_dataset_version: Dataset = strawberry.field(
-        resolver=psi_resolvers.upload_dataset_version, permission_classes=WRITE)
+        resolver=psi_resolvers.upload_dataset_version, permission_classes=WRITE,
+        description="Replace a dataset's items with a new version (its version goes up by "
+                    "one; earlier setups go stale).",
+    )
     update_tenant_controls: PilotControls = strawberry.field(
         resolver=psi_resolvers.update_tenant_controls, permission_classes=OPERATOR,
         description="Operators: a tenant's PSI flags, scopes and quota (audited).",
@@ -205,13 +220,18 @@ class Mutation:
         description="Operators: opt a tenant or partner out (its pending jobs are cancelled).",
     )
     set_request_size_limits: PilotControls = strawberry.field(
-        resolver=psi_resolvers.set_request_size_limits, permission_classes=OPERATOR)
+        resolver=psi_resolvers.set_request_size_limits, permission_classes=OPERATOR,
+        description="Operators: the fewest and most selectors a PSI request may hold (audited).",
+    )
     register_webhook: WebhookRegistration = strawberry.field(
         resolver=webhook_resolvers.register_webhook, permission_classes=WRITE,
         description="Deliver this tenant's job events to a URL, signed with HMAC-SHA256.",
     )
     delete_webhook: bool = strawberry.field(
-        resolver=webhook_resolvers.delete_webhook, permission_classes=WRITE)
+        resolver=webhook_resolvers.delete_webhook, permission_classes=WRITE,
+        description="Stop a webhook and cancel its pending deliveries and dead letters; true "
+                    "when done.",
+    )
     replay_dead_letters: list[strawberry.ID] = strawberry.field(
         resolver=webhook_resolvers.replay_dead_letters, permission_classes=OPERATOR,
         description="Operators: send dead deliveries again.",
@@ -278,7 +298,8 @@ class Mutation:
     )
 
 
-@strawberry.type
+@strawberry.type(description="Pushed over graphql-ws; a revoked token's subscription ends "
+                             "within two token-cache lifetimes.")
 class Subscription:
     psi_job_events: AsyncGenerator[PsiJobEvent, None] = strawberry.subscription(
         resolver=psi_resolvers.psi_job_events, permission_classes=READ,

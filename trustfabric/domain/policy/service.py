@@ -51,6 +51,9 @@ class PolicyStore(Protocol):
 
     async def promotion(self, key: str, tenant: str | None) -> PromotionRecord | None: ...
 
+    async def promotions_of_image(self, image_key: str, tenant: str | None,
+                                  limit: int) -> list[PromotionRecord]: ...
+
     async def record_promotion(self, props: dict[str, Any],
                                audit: AuditEvent) -> PromotionRecord | None: ...
 
@@ -220,6 +223,18 @@ class PolicyService:
                 raise NotFound(f"promotion {idempotency_key}")
             return again
         return recorded
+
+    async def promotions_of_image(self, caller: Caller, image_digest: str,
+                                  tenant: str | None = None, limit: int = 20
+                                  ) -> list[PromotionRecord]:
+        """The image's promotions, newest first: what the lineage's image hop shows."""
+        if not DIGEST.fullmatch(image_digest):
+            raise BadUserInput("image: must be sha256: followed by 64 lowercase hex digits")
+        if not 1 <= limit <= 100:
+            raise BadUserInput("first: 1 to 100")
+        owner = caller.tenant_for(tenant)
+        return await self._store.promotions_of_image(entity_key("Image", owner, image_digest),
+                                                     caller.read_scope, limit)
 
     async def promotion(self, caller: Caller, promotion_id: str,
                         tenant: str | None = None) -> PromotionRecord:

@@ -66,6 +66,16 @@ PROMOTION = Cypher(
     """,
 )
 
+# An image's promotions, newest first (the explorer's image hop shows them).
+PROMOTIONS_OF_IMAGE = Cypher(
+    "policy.promotions_of_image",
+    """
+    MATCH (p:Promotion)
+    WHERE p.imageKey = $imageKey AND ($tenant IS NULL OR p.tenant = $tenant)
+    RETURN p {.*} AS promotion ORDER BY p.at DESC LIMIT $limit
+    """,
+)
+
 PROMOTIONS = Cypher(
     "policy.promotions",
     """

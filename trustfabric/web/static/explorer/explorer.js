@@ -413,7 +413,7 @@ async function neighbourList(node) {
 async function contextFor(node) {
   if (node.__typename === "Commit") return impactSection(node);
   if (node.__typename === "PolicyVersion") return policySection(node);
-  if (node.__typename === "Image") return promotionSection();
+  if (node.__typename === "Image") return imagePromotions(node);
   return null;
 }
 
@@ -446,6 +446,23 @@ async function policySection(version) {
     promotionSection());
 }
 
+const PROMOTION_FIELDS = `id from to allowed at image
+  insight { cause decidingRule decidingFact
+    constraints { ruleId message values expected }
+    mitigations { rank action template }
+    links { image commit baseImages baselineImage } }`;
+
+// The image's own promotions, newest first; a denied one shows why at once.
+async function imagePromotions(image) {
+  const data = await gql(`query Promotions($image: String!) { promotions(image: $image, first: 5) {
+      ${PROMOTION_FIELDS} } }`, { image: image.digest });
+  return h("section", {}, h("h4", {}, `Promotions of this image (${data.promotions.length})`),
+    data.promotions.length
+      ? h("ul", { class: "promotions" }, data.promotions.map((p) => h("li", {}, insightView(p))))
+      : h("p", { class: "muted" }, "Not promoted yet."),
+    promotionSection());
+}
+
 // A promotion is found by the id it was asked with (e.g. from the pipeline's log).
 function promotionSection() {
   const input = h("input", { name: "promotion", size: 16, autocomplete: "off", "aria-label": "Promotion id" });
@@ -455,11 +472,7 @@ function promotionSection() {
       event.preventDefault();
       try {
         out.replaceChildren(insightView((await gql(`query Why($id: String!) { promotion(id: $id) {
-          id from to allowed at image
-          insight { cause decidingRule decidingFact
-            constraints { ruleId message values expected }
-            mitigations { rank action template }
-            links { image commit baseImages baselineImage } } } }`, { id: input.value.trim() })).promotion));
+          ${PROMOTION_FIELDS} } }`, { id: input.value.trim() })).promotion));
       } catch (error) {
         out.replaceChildren(h("p", { class: "problem" }, error.code === "NOT_FOUND" ? "No promotion with this id." : `${error.code}: ${error.message}`));
       }
