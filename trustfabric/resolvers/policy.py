@@ -86,8 +86,14 @@ async def promotion(
                                                                      tenant))
 
 
-async def promotions(info: Info, image: str, first: int = 20,
-                     tenant: str | None = None) -> list[Promotion]:
+async def promotions(
+    info: Info,
+    image: Annotated[str, strawberry.argument(
+        description="The image's digest: sha256: and 64 lower-case hex digits.")],
+    first: Annotated[int, strawberry.argument(
+        description="How many of the newest to return, 1 to 100.")] = 20,
+    tenant: Tenant = None,
+) -> list[Promotion]:
     found = await info.context.policy.promotions_of_image(info.context.caller, image, tenant,
                                                           first)
     return [Promotion.from_record(p) for p in found]
