@@ -2,12 +2,16 @@
 only by an approved rule in force, never for critical anomalies; misuse refused with a
 code and nothing written."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from strawberry import relay
 
-from tests.helpers import codes
+from tests.helpers import codes, until
+from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
+from trustfabric.domain.webhooks import Delivery, payload
 from trustfabric.runtime.demo import digest
 
 INGEST = "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }"
@@ -141,3 +145,39 @@ rules:
     assert "canary-*" in exported and "PROPOSED" in exported
     assert codes(await gql("mutation($y: String!) { importSuppressions(yaml: $y) { status } }",
                            token, y="rules: [1, 2")) == ["BAD_USER_INPUT"]
+
+
+async def test_decisions_are_told_to_subscribers_and_webhooks(api, base_url, make_token,
+                                                              tenant, services, gql):
+    """Written to the outbox in the ingest's transaction: the API's subscriber hears them,
+    and another process (the fixture's services) reads them as events of topic anomaly."""
+    token = await make_token(tenant)
+    heard: list[dict] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        base_url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"],
+    ) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { anomalyEvents(decisions: [PAGE]) { anomalyId decision } }"}})
+        await until(lambda: api.services.events.subscriptions(tenant) == 1,
+                    what="the subscription")
+        before = iso(datetime.now(UTC) - timedelta(seconds=5))
+        await gql(INGEST, token, input=batch(tenant, [
+            {"anomalyId": "first", "summary": "7 packages changed"},
+            {"anomalyId": "repeat", "summary": "8 packages changed"}]))
+        async with asyncio.timeout(10.0):
+            async for message in ws:
+                frame = message.json()
+                if frame["type"] == "next":
+                    heard.append(frame["payload"]["data"]["anomalyEvents"])
+                    break
+    assert heard == [{"anomalyId": "first", "decision": "PAGE"}]  # the repeat: not a PAGE
+    page = await services.repos.job_events.events_after(before, tenants=[tenant])
+    assert sorted((e.topic, e.job_id, e.status) for e in page.events) == [
+        ("anomaly", "first", "PAGE"), ("anomaly", "repeat", "DEDUPLICATED")]
+    delivery = Delivery("d", "w", tenant, "e1", "first", "PAGE", "2026-12-07T10:00:00+00:00",
+                        "PENDING", 0, topic="anomaly")
+    assert payload(delivery) == {"id": "e1", "type": "anomaly.page", "tenant": tenant,
+                                 "anomalyId": "first", "status": "PAGE",
+                                 "at": "2026-12-07T10:00:00+00:00"}

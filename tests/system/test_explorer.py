@@ -122,6 +122,11 @@ async def test_on_call_traces_an_anomaly_to_its_root(
         {"anomalyId": f"{demo_tenant}-new-drift", "jobId": job, "kind": "config-drift",
          "severity": "LOW", "summary": "replicas 3 → 2"}]})
     assert recorded["data"]["ingest"]["anomalies"] == 2
+    # live: the new anomalies arrive without a reload, with their decision, as links
+    live = page.locator("#events li", has_text=f"{demo_tenant}-new-cve")
+    await expect(live).to_contain_text("page", timeout=15_000)
+    await expect(page.locator("#events li", has_text=f"{demo_tenant}-new-drift")).to_contain_text(
+        "suppressed")
     await page.fill("#search", f"{demo_tenant}-new-cve")
     await page.keyboard.press("Enter")
     await expect(page.locator(".suppression")).to_contain_text("Paging: page")

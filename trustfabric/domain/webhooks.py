@@ -30,6 +30,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from trustfabric.domain.audit import iso
+from trustfabric.domain.events.records import PSI_JOB
 from trustfabric.domain.psi.bundles import canonical
 from trustfabric.errors import BadUserInput, Unavailable
 
@@ -178,6 +179,7 @@ class Delivery:
     next_attempt_at: str | None = None
     last_attempt_at: str | None = None
     last_error: str | None = None
+    topic: str = PSI_JOB  # of the event: for ANOMALY, job_id names the anomaly
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +194,11 @@ class DueDelivery:
 
 
 def payload(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.event_id, "type": f"psi.job.{delivery.job_status.lower()}",
-            "tenant": delivery.tenant, "jobId": delivery.job_id,
+    """The body sent: `psi.job.<status>` with its `jobId`, or `anomaly.<decision>` with its
+    `anomalyId`."""
+    subject = "jobId" if delivery.topic == PSI_JOB else "anomalyId"
+    return {"id": delivery.event_id, "type": f"{delivery.topic}.{delivery.job_status.lower()}",
+            "tenant": delivery.tenant, subject: delivery.job_id,
             "status": delivery.job_status, "at": delivery.event_at}
 
 

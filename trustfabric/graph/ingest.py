@@ -1,6 +1,9 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
+from collections.abc import Callable
+
 from trustfabric.domain.audit import now_iso
+from trustfabric.domain.events.records import JobEvent
 from trustfabric.domain.provenance.ingest import (
     Plan,
     conflicting_links,
@@ -15,13 +18,18 @@ from trustfabric.graph.suppressions import decide_in
 
 
 class IngestRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, origin: str,
+                 on_events: Callable[[list[JobEvent]], None]) -> None:
         self._executor = executor
+        # the anomalies' decisions are events this process tells its subscribers itself
+        self._origin = origin
+        self._on_events = on_events
 
     async def apply(self, plan: Plan, paging: Paging | None = None) -> None:
         """With `paging`, every new anomaly of the plan is decided in the same transaction:
         an anomaly is never recorded without its decision."""
         anomalies = list(plan.nodes.get("Anomaly", {}))
+        events: list[JobEvent] = []  # of the try that commits
 
         async def work(tx: Tx) -> None:
             # Checks run inside the write transaction, so nothing can slip in between
@@ -51,7 +59,7 @@ class IngestRepository:
             if plan.updates:
                 await tx.run(q.UPDATE, rows=plan.updates)
             if paging is not None and anomalies:
-                await decide_in(tx, plan.tenant, anomalies, paging)
+                events[:] = await decide_in(tx, plan.tenant, anomalies, paging, self._origin)
 
         try:
             await self._executor.write_tx(work)
@@ -59,3 +67,4 @@ class IngestRepository:
             # Another batch created some of the same nodes between our check and our
             # write; on a second pass they exist, and the batch applies idempotently.
             await self._executor.write_tx(work)
+        self._on_events(events)

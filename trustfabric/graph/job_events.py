@@ -6,7 +6,7 @@ from typing import Any
 
 from trustfabric.domain.audit import iso
 from trustfabric.domain.events.cursor import EventPage
-from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.events.records import PSI_JOB, JobEvent
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.queries import job_events as q
 
@@ -60,12 +60,14 @@ class JobEventRepository:
         # `written`: when the statement that wrote the event was sent. A DONE event's own
         # time is when its bundle was sealed, which may be long before its batch commits
         # (a worker held up by the database)
+        # batches written before topics were are PSI jobs' events
         events = [JobEvent(id=i, at=at, tenant=tenant, job_id=job_id, status=status,
-                           written=batch["at"])
+                           written=batch["at"], topic=topic)
                   for row in rows for batch in [row["batch"]]
-                  for i, at, tenant, job_id, status in zip(
+                  for i, at, tenant, job_id, status, topic in zip(
                       batch["ids"], batch["ats"], batch["tenants"], batch["jobIds"],
-                      batch["statuses"], strict=True)
+                      batch["statuses"], batch.get("topics") or [PSI_JOB] * len(batch["ids"]),
+                      strict=True)
                   if wanted is None or tenant in wanted]
         return EventPage(sorted(events, key=lambda event: event.at), until)
 
@@ -75,10 +77,10 @@ class JobEventRepository:
 def job_event(row: dict[str, Any]) -> JobEvent:
     """An event as a statement that wrote it returns it (id, at, tenant, jobId, status)."""
     return JobEvent(id=row["id"], at=row["at"], tenant=row["tenant"], job_id=row["jobId"],
-                    status=row["status"])
+                    status=row["status"], topic=row.get("topic") or PSI_JOB)
 
 
 def event_row(event: JobEvent) -> dict[str, Any]:
     """An event as a statement's parameter: the map `job_event` reads, with `written`."""
     return {"id": event.id, "at": event.at, "tenant": event.tenant, "jobId": event.job_id,
-            "status": event.status, "written": event.written}
+            "status": event.status, "written": event.written, "topic": event.topic}

@@ -1,9 +1,11 @@
 """Suppression rules in the graph, and the anomalies' paging decisions."""
 
 import json
+import secrets
 from typing import Any
 
 from trustfabric.domain.audit import AuditEvent, now_iso
+from trustfabric.domain.events.records import ANOMALY, JobEvent
 from trustfabric.domain.provenance.enums import Severity
 from trustfabric.domain.provenance.model import Entity
 from trustfabric.domain.suppressions.rules import (
@@ -33,13 +35,16 @@ def facts_from_row(row: dict[str, Any]) -> AnomalyFacts:
                         row["imageDigest"], row["commitSha"], row["observedAt"])
 
 
-async def decide_in(tx: Tx, tenant: str, keys: list[str], paging: Paging) -> None:
-    """Within an ingest's transaction: each anomaly not yet decided gets its decision, and
-    the rules that suppressed one are marked as matching."""
+async def decide_in(tx: Tx, tenant: str, keys: list[str], paging: Paging,
+                    origin: str) -> list[JobEvent]:
+    """Within an ingest's transaction: each anomaly not yet decided gets its decision, an
+    event of it in the outbox (written with this process's `origin`), and the rules that
+    suppressed one are marked as matching. Returns the events, for this process's own
+    subscribers (its poller reads only other processes')."""
     now = now_iso()
     facts = [facts_from_row(row) for row in await tx.run(q.UNDECIDED, keys=keys, now=now)]
     if not facts:
-        return
+        return []
     since = min(paging.since(f.observed_at) for f in facts)
     paged = {row["fingerprint"] for row in await tx.run(
         q.PAGED_SINCE, tenant=tenant, fingerprints=sorted({f.fingerprint for f in facts}),
@@ -51,6 +56,13 @@ async def decide_in(tx: Tx, tenant: str, keys: list[str], paging: Paging) -> Non
     matched = sorted({r.key for _, _, r in decided if r is not None})
     if matched:
         await tx.run(q.TOUCH_RULES, keys=matched, now=now)
+    events = [JobEvent(id=secrets.token_hex(10), at=now, tenant=tenant, job_id=f.anomaly_id,
+                       status=d.value, topic=ANOMALY) for f, d, _ in decided]
+    await tx.run(q.WRITE_EVENTS, at=now, origin=origin, ids=[e.id for e in events],
+                 ats=[e.at for e in events], tenants=[e.tenant for e in events],
+                 subjects=[e.job_id for e in events], statuses=[e.status for e in events],
+                 topics=[e.topic for e in events])
+    return events
 
 
 class SuppressionRepository:

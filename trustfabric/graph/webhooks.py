@@ -8,7 +8,7 @@ from typing import Any
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.events.cursor import EventCursor
-from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.events.records import PSI_JOB, JobEvent
 from trustfabric.domain.sealing import SEALED, SecretBox
 from trustfabric.domain.webhooks import DEACTIVATED, Delivery, DueDelivery, Endpoint
 from trustfabric.errors import BadUserInput, Contended, NotFound
@@ -170,4 +170,5 @@ def delivery(row: dict[str, Any]) -> Delivery:
                     event_id=row["eventId"], job_id=row["jobId"], job_status=row["jobStatus"],
                     event_at=row["eventAt"], status=row["status"], attempts=row["attempts"],
                     next_attempt_at=row.get("nextAttemptAt"),
-                    last_attempt_at=row.get("lastAttemptAt"), last_error=row.get("lastError"))
+                    last_attempt_at=row.get("lastAttemptAt"), last_error=row.get("lastError"),
+                    topic=row.get("topic") or PSI_JOB)

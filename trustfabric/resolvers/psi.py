@@ -10,7 +10,7 @@ from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import MAX_WEIGHT, MIN_WEIGHT, Quota
 from trustfabric.domain.controls import PilotControls as Controls
 from trustfabric.domain.events.rechecked import rechecked
-from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.events.records import PSI_JOB, JobEvent
 from trustfabric.domain.ids import check_name
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput
@@ -264,7 +264,7 @@ async def psi_job_events(
     wanted = {status.value for status in statuses} if statuses else None
 
     def matches(event: JobEvent) -> bool:
-        return ((job_id is None or event.job_id == str(job_id))
+        return (event.topic == PSI_JOB and (job_id is None or event.job_id == str(job_id))
                 and (wanted is None or event.status in wanted))
 
     # re-checked every token TTL, so a revoked token's subscription ends within two

@@ -1,16 +1,20 @@
 """Suppression rules and anomaly verdicts: thin resolvers over the suppression service."""
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
-from trustfabric.domain.suppressions.rules import Verdict
+from trustfabric.domain.events.rechecked import rechecked
+from trustfabric.domain.events.records import ANOMALY, JobEvent
+from trustfabric.domain.suppressions.rules import Decision, Verdict
 from trustfabric.errors import NotFound
 from trustfabric.resolvers.provenance import key_of
 from trustfabric.schema.provenance import Anomaly, Info, to_node
 from trustfabric.schema.suppressions import (
+    AnomalyEvent,
     ProposeSuppressionInput,
     SuppressionDryRun,
     SuppressionRuleType,
@@ -123,3 +127,24 @@ async def label_anomaly(
     node = to_node(entity)
     assert isinstance(node, Anomaly)
     return node
+
+
+async def anomaly_events(
+    info: Info,
+    decisions: Annotated[list[Decision] | None, strawberry.argument(
+        description="Only these decisions, e.g. [PAGE] (default: every one).")] = None,
+) -> AsyncGenerator[AnomalyEvent, None]:
+    caller = await info.context.authenticate()
+    wanted = {decision.value for decision in decisions} if decisions else None
+
+    def matches(event: JobEvent) -> bool:
+        return event.topic == ANOMALY and (wanted is None or event.status in wanted)
+
+    # re-checked every token TTL, as the PSI job events are
+    events = rechecked(info.context.events.subscribe(caller.tenant, matches),
+                       info.context.settings.token_cache_ttl_s, info.context.reauthenticate)
+    async for event in events:
+        yield AnomalyEvent(
+            id=strawberry.ID(str(relay.GlobalID("Anomaly", f"{event.tenant}:{event.job_id}"))),
+            anomaly_id=event.job_id, decision=Decision(event.status),
+            at=datetime.fromisoformat(event.at))

@@ -105,7 +105,7 @@ class Services:
             tokens=TokenRepository(executor, settings.token_cache_ttl_s),
             provenance=ProvenanceRepository(executor),
             lineage=LineageRepository(executor),
-            ingest=IngestRepository(executor),
+            ingest=IngestRepository(executor, origin, on_events=events.publish_many),
             datasets=DatasetRepository(executor),
             jobs=jobs,
             job_events=job_events,

@@ -54,7 +54,7 @@ from trustfabric.schema.psi import (
     PsiJobEvent,
 )
 from trustfabric.schema.rollups import RollupReadership, RollupType
-from trustfabric.schema.suppressions import SuppressionDryRun, SuppressionRuleType
+from trustfabric.schema.suppressions import AnomalyEvent, SuppressionDryRun, SuppressionRuleType
 from trustfabric.schema.viewer import Viewer
 from trustfabric.schema.webhooks import DeadLetter, Webhook, WebhookRegistration
 from trustfabric.settings import Settings
@@ -304,6 +304,10 @@ class Subscription:
     psi_job_events: AsyncGenerator[PsiJobEvent, None] = strawberry.subscription(
         resolver=psi_resolvers.psi_job_events, permission_classes=READ,
         description="State changes of the caller's PSI jobs (or of one job).",
+    )
+    anomaly_events: AsyncGenerator[AnomalyEvent, None] = strawberry.subscription(
+        resolver=suppression_resolvers.anomaly_events, permission_classes=READ,
+        description="The caller's anomalies as they are recorded, with their paging decision.",
     )
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import strawberry
 
-from trustfabric.domain.suppressions.rules import RuleStatus, Scope, SuppressionRule
+from trustfabric.domain.suppressions.rules import Decision, RuleStatus, Scope, SuppressionRule
 from trustfabric.domain.suppressions.service import DryRun
 from trustfabric.schema.described import described, described_enum
 
@@ -105,3 +105,11 @@ class SuppressionDryRun:
     def from_run(cls, run: DryRun) -> "SuppressionDryRun":
         return cls(examined=run.examined, matched=[a.anomaly_id for a in run.matched],
                    share=run.share, true_positives=run.true_positives, guarded=run.guarded)
+
+
+@strawberry.type(description="An anomaly decided as it was recorded (live, as it happens).")
+class AnomalyEvent:
+    id: strawberry.ID = described("The anomaly's global id (node(id), lineage(anomalyId)).")
+    anomaly_id: str = described("The anomaly's recorded id.")
+    decision: Decision = described("PAGE, SUPPRESSED or DEDUPLICATED.")
+    at: datetime = described("When it was decided.")

@@ -1,6 +1,11 @@
-"""What a job event is, as the domain sees it: one change of a PSI job's state."""
+"""What an event of the outbox is, as the domain sees it: one change of a PSI job's state,
+or another topic's (an anomaly's paging decision)."""
 
 from dataclasses import dataclass
+
+# The topics events are written under: a PSI job's state, an anomaly's paging decision.
+PSI_JOB = "psi.job"
+ANOMALY = "anomaly"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +21,6 @@ class JobEvent:
     # when the statement that wrote it was sent: known of the events read back from the
     # log (`EventSource`), not of those handed on as this process commits them
     written: str | None = None
+    # PSI_JOB, or ANOMALY: then `job_id` names the anomaly (its recorded id) and `status`
+    # is its paging decision
+    topic: str = PSI_JOB

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Counter, Gauge, Histogram
 
 from trustfabric.domain.audit import iso
-from trustfabric.domain.events.records import JobEvent
+from trustfabric.domain.events.records import PSI_JOB, JobEvent
 from trustfabric.domain.fairness.shares import fairness_gini
 from trustfabric.errors import Unavailable
 
@@ -139,8 +139,8 @@ class LoadState:
         demand_from = iso(wall - timedelta(seconds=self.window_s))
         served_from = iso(wall - timedelta(seconds=RATE_WINDOW_S))
         for event in events:
-            if event.written is None:  # not read back from the log: this process's own
-                continue
+            if event.written is None or event.topic != PSI_JOB:  # this process's own, or
+                continue  # not a PSI job's
             if event.status == "QUEUED" and event.written > demand_from:
                 self._demand.add(now, event.tenant)
             elif event.status == "DONE" and event.written > served_from:

@@ -87,6 +87,7 @@ FAN_OUT = Cypher(
     MERGE (d:WebhookDelivery {id: e.id + ':' + w.id})
       ON CREATE SET d.endpointId = w.id, d.tenant = e.tenant, d.eventId = e.id,
                     d.jobId = e.jobId, d.jobStatus = e.status, d.eventAt = e.at,
+                    d.topic = e.topic,
                     d.status = 'PENDING', d.attempts = 0, d.nextAttemptAt = $now,
                     d.created = true
     WITH d WHERE d.created

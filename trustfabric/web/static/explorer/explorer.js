@@ -545,12 +545,21 @@ function connectLive() {
       badge.textContent = "● live";
       socket.send(JSON.stringify({ id: "jobs", type: "subscribe",
         payload: { query: "subscription { psiJobEvents { jobId status at } }" } }));
+      socket.send(JSON.stringify({ id: "anomalies", type: "subscribe",
+        payload: { query: "subscription { anomalyEvents { id anomalyId decision at } }" } }));
     } else if (msg.type === "ping") {
       socket.send(JSON.stringify({ type: "pong" }));
     } else if (msg.type === "next" && msg.payload.data) {
-      const e = msg.payload.data.psiJobEvents;
       const list = $("#events");
-      list.prepend(h("li", { class: "event" }, h("strong", {}, e.status), ` PSI job ${short(e.jobId, 10)} · ${when(e.at)}`));
+      const job = msg.payload.data.psiJobEvents;
+      const anomaly = msg.payload.data.anomalyEvents;
+      if (job) {
+        list.prepend(h("li", { class: "event" }, h("strong", {}, job.status), ` PSI job ${short(job.jobId, 10)} · ${when(job.at)}`));
+      } else if (anomaly) {
+        // a new anomaly: listed here at once, and in the list on its next load
+        list.prepend(h("li", { class: "event" }, h("strong", {}, anomaly.decision.toLowerCase()), " anomaly ",
+          h("a", { href: `#/anomaly/${encodeURIComponent(anomaly.id)}` }, anomaly.anomalyId), ` · ${when(anomaly.at)}`));
+      }
       while (list.children.length > 50) list.lastChild.remove();
     } else if (msg.type === "error" || (msg.type === "next" && msg.payload.errors)) {
       badge.textContent = "live updates refused";
