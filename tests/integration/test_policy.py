@@ -2,7 +2,10 @@
 decided by the declared version and explained when denied, drift assessed, tenants
 walled off."""
 
+from datetime import UTC, datetime, timedelta
+
 from tests.helpers import codes, polled
+from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
 from trustfabric.runtime.demo import digest, seed_demo_policies
 
@@ -220,7 +223,9 @@ async def test_low_risk_drift_merges_after_review_and_soak(gql, make_token, tena
     assert sorted(e.outcome for e in refusals) == ["refused"] * 3 + ["soaking"]
 
 
-async def test_a_decision_that_differs_in_the_soak_rolls_back(gql, make_token, tenant):
+async def test_a_decision_that_differs_in_the_soak_rolls_back(gql, make_token, tenant,
+                                                               services):
+    since = iso(datetime.now(UTC) - timedelta(seconds=5))
     author = await make_token(tenant)
     reviewer = await make_token(tenant, Role.REVIEWER)
     # tighter, and the one image recorded so far still passes it: LOW risk
@@ -234,6 +239,9 @@ async def test_a_decision_that_differs_in_the_soak_rolls_back(gql, make_token, t
     found = await gql("query { driftProposals { status reason } }", author)
     [proposal] = found["data"]["driftProposals"]
     assert proposal["status"] == "ROLLED_BACK" and "allowed True before" in proposal["reason"]
+    page = await services.repos.job_events.events_after(since, tenants=[tenant])
+    assert [e.status for e in page.events if e.topic == "policy.proposal"] == [
+        "PROPOSED", "SOAKING", "ROLLED_BACK"]  # announced, the rollback too
 
 
 async def test_high_risk_drift_is_not_proposed(gql, make_token, tenant):

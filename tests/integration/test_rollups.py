@@ -4,6 +4,7 @@ walled off by tenant."""
 from datetime import UTC, datetime, timedelta
 
 from tests.helpers import codes
+from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.rollups.digest import week_of
 from trustfabric.runtime.demo import digest
@@ -19,7 +20,8 @@ GENERATE = "mutation($week: String!) { generateRollup(week: $week) { hash kpis }
 INGEST = "mutation($input: IngestInput!) { ingest(input: $input) { anomalies } }"
 
 
-async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, tenant):
+async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, tenant,
+                                                               services):
     token = await make_token(tenant)
     now = datetime.now(UTC)
     image = digest(tenant, "img")
@@ -37,6 +39,11 @@ async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, te
     assert "errors" not in made, made
     kpis = made["data"]["generateRollup"]["kpis"]
     assert (kpis["anomaliesPaged"], kpis["anomaliesDeduplicated"]) == (1, 1)
+    # announced once, through the outbox (its webhook delivery)
+    page = await services.repos.job_events.events_after(
+        iso(now - timedelta(seconds=5)), tenants=[tenant])
+    assert [(e.topic, e.job_id, e.status) for e in page.events if e.topic == "rollup"] == [
+        ("rollup", week, "GENERATED")]
     again = await gql(GENERATE, token, week=week)  # immutable: the same digest
     assert again["data"]["generateRollup"]["hash"] == made["data"]["generateRollup"]["hash"]
     read = (await gql(ROLLUP, token, week=week))["data"]["rollup"]

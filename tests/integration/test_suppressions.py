@@ -56,7 +56,9 @@ async def test_every_anomaly_is_decided_when_recorded(gql, make_token, tenant):
                                            "a3": ("PAGE", None)}
 
 
-async def test_an_approved_rule_suppresses_and_never_a_critical_one(gql, make_token, tenant):
+async def test_an_approved_rule_suppresses_and_never_a_critical_one(gql, make_token, tenant,
+                                                                    services):
+    since = iso(datetime.now(UTC) - timedelta(seconds=5))
     author = await make_token(tenant)
     reviewer = await make_token(tenant, Role.REVIEWER)
     proposed = await gql(PROPOSE, author, input={
@@ -81,6 +83,10 @@ async def test_an_approved_rule_suppresses_and_never_a_critical_one(gql, make_to
     assert decided["benign"] == ("SUPPRESSED", rule["id"])
     assert decided["critical"] == ("PAGE", None)
     assert decided["always"] == ("PAGE", None)
+    # the rule's life is announced through the outbox: proposed, then approved
+    page = await services.repos.job_events.events_after(since, tenants=[tenant])
+    assert [(e.job_id, e.status) for e in page.events if e.topic == "suppression"] == [
+        (rule["id"], "PROPOSED"), (rule["id"], "APPROVED")]
 
 
 async def test_misuse_is_refused_and_writes_nothing(gql, make_token, tenant):
@@ -176,6 +182,10 @@ async def test_decisions_are_told_to_subscribers_and_webhooks(api, base_url, mak
     page = await services.repos.job_events.events_after(before, tenants=[tenant])
     assert sorted((e.topic, e.job_id, e.status) for e in page.events) == [
         ("anomaly", "first", "PAGE"), ("anomaly", "repeat", "DEDUPLICATED")]
+    rule_change = Delivery("d", "w", tenant, "e2", "sr_1", "APPROVED",
+                           "2026-12-07T10:00:00+00:00", "PENDING", 0, topic="suppression")
+    assert payload(rule_change)["type"] == "suppression.approved"
+    assert payload(rule_change)["ruleId"] == "sr_1"
     delivery = Delivery("d", "w", tenant, "e1", "first", "PAGE", "2026-12-07T10:00:00+00:00",
                         "PENDING", 0, topic="anomaly")
     assert payload(delivery) == {"id": "e1", "type": "anomaly.page", "tenant": tenant,

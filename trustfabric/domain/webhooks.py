@@ -30,7 +30,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from trustfabric.domain.audit import iso
-from trustfabric.domain.events.records import PSI_JOB
+from trustfabric.domain.events.records import PSI_JOB, SUBJECT_KEYS
 from trustfabric.domain.psi.bundles import canonical
 from trustfabric.errors import BadUserInput, Unavailable
 
@@ -194,9 +194,9 @@ class DueDelivery:
 
 
 def payload(delivery: Delivery) -> dict[str, Any]:
-    """The body sent: `psi.job.<status>` with its `jobId`, or `anomaly.<decision>` with its
-    `anomalyId`."""
-    subject = "jobId" if delivery.topic == PSI_JOB else "anomalyId"
+    """The body sent: `<topic>.<status>` (`psi.job.done`, `anomaly.page`, …) with its
+    subject under the topic's key (`jobId`, `anomalyId`, `ruleId`, `week`, `proposalId`)."""
+    subject = SUBJECT_KEYS.get(delivery.topic, "subject")
     return {"id": delivery.event_id, "type": f"{delivery.topic}.{delivery.job_status.lower()}",
             "tenant": delivery.tenant, subject: delivery.job_id,
             "status": delivery.job_status, "at": delivery.event_at}

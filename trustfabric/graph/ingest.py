@@ -1,6 +1,5 @@
 """Writes an ingest plan in one transaction: all of it, or nothing."""
 
-from collections.abc import Callable
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.events.records import JobEvent
@@ -13,17 +12,15 @@ from trustfabric.domain.provenance.ingest import (
 from trustfabric.domain.suppressions.service import Paging
 from trustfabric.errors import Conflict
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.job_events import Outbox
 from trustfabric.graph.queries import ingest as q
 from trustfabric.graph.suppressions import decide_in
 
 
 class IngestRepository:
-    def __init__(self, executor: GraphExecutor, origin: str,
-                 on_events: Callable[[list[JobEvent]], None]) -> None:
+    def __init__(self, executor: GraphExecutor, outbox: Outbox) -> None:
         self._executor = executor
-        # the anomalies' decisions are events this process tells its subscribers itself
-        self._origin = origin
-        self._on_events = on_events
+        self._outbox = outbox  # the anomalies' decisions are announced as events
 
     async def apply(self, plan: Plan, paging: Paging | None = None) -> None:
         """With `paging`, every new anomaly of the plan is decided in the same transaction:
@@ -59,7 +56,7 @@ class IngestRepository:
             if plan.updates:
                 await tx.run(q.UPDATE, rows=plan.updates)
             if paging is not None and anomalies:
-                events[:] = await decide_in(tx, plan.tenant, anomalies, paging, self._origin)
+                events[:] = await decide_in(tx, plan.tenant, anomalies, paging, self._outbox)
 
         try:
             await self._executor.write_tx(work)
@@ -67,4 +64,4 @@ class IngestRepository:
             # Another batch created some of the same nodes between our check and our
             # write; on a second pass they exist, and the batch applies idempotently.
             await self._executor.write_tx(work)
-        self._on_events(events)
+        self._outbox.told(events)

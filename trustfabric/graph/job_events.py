@@ -1,13 +1,14 @@
 """Job events as readers see them: pages of the batches other statements wrote, in order,
 and retirement of batches past their retention."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from trustfabric.domain.audit import iso
+from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.events.cursor import EventPage
 from trustfabric.domain.events.records import PSI_JOB, JobEvent
-from trustfabric.graph.executor import GraphExecutor
+from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import job_events as q
 
 
@@ -84,3 +85,21 @@ def event_row(event: JobEvent) -> dict[str, Any]:
     """An event as a statement's parameter: the map `job_event` reads, with `written`."""
     return {"id": event.id, "at": event.at, "tenant": event.tenant, "jobId": event.job_id,
             "status": event.status, "written": event.written, "topic": event.topic}
+
+
+class Outbox:
+    """Writes events in the transaction of the change they announce; other processes'
+    pollers read them, and this process tells its own subscribers once it commits."""
+
+    def __init__(self, origin: str, on_events: Callable[[list[JobEvent]], None]) -> None:
+        self._origin = origin
+        self.told = on_events
+
+    async def write_in(self, tx: Tx, events: list[JobEvent]) -> None:
+        if not events:
+            return
+        await tx.run(q.WRITE_BATCH, at=max(now_iso(), *(e.at for e in events)),
+                     origin=self._origin, ids=[e.id for e in events],
+                     ats=[e.at for e in events], tenants=[e.tenant for e in events],
+                     subjects=[e.job_id for e in events],
+                     statuses=[e.status for e in events], topics=[e.topic for e in events])

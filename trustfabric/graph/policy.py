@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from trustfabric.domain.audit import AuditEvent, now_iso
+from trustfabric.domain.events.records import PROPOSAL, JobEvent, announced
 from trustfabric.domain.policy.facts import Facts
 from trustfabric.domain.policy.insights import Baseline
 from trustfabric.domain.policy.proposals import Proposal, ProposalStatus
@@ -19,13 +20,15 @@ from trustfabric.domain.provenance.model import entity_key
 from trustfabric.errors import NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.job_events import Outbox
 from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import policy as q
 
 
 class PolicyRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, outbox: Outbox) -> None:
         self._executor = executor
+        self._outbox = outbox  # a drift proposal's moves are announced as events
 
     async def version(self, key: str, tenant: str | None) -> StoredVersion:
         rows = await self._executor.read(q.VERSION, key=key, tenant=tenant)
@@ -142,12 +145,16 @@ class PolicyRepository:
                         rows[0]["imageDigest"])
 
     async def create_proposal(self, proposal: Proposal, audit: AuditEvent) -> None:
+        event = announced(PROPOSAL, proposal.tenant, proposal.id, proposal.status.value)
+
         async def work(tx: Tx) -> None:
             await tx.run(ingest.CREATE_MISSING["DriftProposal"],
                          rows=[{"key": proposal.key, "props": proposal.document()}])
             await AuditRepository.record_in(tx, audit)
+            await self._outbox.write_in(tx, [event])
 
         await self._executor.write_tx(work)
+        self._outbox.told([event])
 
     async def proposal(self, key: str, tenant: str | None) -> Proposal | None:
         rows = await self._executor.read(q.PROPOSAL, key=key, tenant=tenant)
@@ -168,7 +175,9 @@ class PolicyRepository:
     async def move(self, key: str, expected: ProposalStatus, changes: dict[str, Any],
                    audit: AuditEvent, deployed: str | None = None) -> Proposal | None:
         """The proposal moved on from `expected` (None: it had moved already), with its
-        environment's deployed version when it merges, in one transaction."""
+        environment's deployed version when it merges, in one transaction, and announced
+        (a rollback or a merge reaches webhooks)."""
+        events: list[JobEvent] = []
 
         async def work(tx: Tx) -> Proposal | None:
             rows = await tx.run(q.MOVE_PROPOSAL, key=key, expected=expected.value,
@@ -180,9 +189,14 @@ class PolicyRepository:
                 await tx.run(q.SET_DEPLOYED, deployed=deployed, now=now_iso(),
                              key=entity_key("Environment", moved.tenant, moved.environment))
             await AuditRepository.record_in(tx, audit)
+            events[:] = [announced(PROPOSAL, moved.tenant, moved.id, moved.status.value)]
+            await self._outbox.write_in(tx, events)
             return moved
 
-        return await self._executor.write_tx(work)
+        moved = await self._executor.write_tx(work)
+        if moved is not None:
+            self._outbox.told(events)
+        return moved
 
     async def image_origin(self, image_key: str) -> tuple[str | None, list[str]]:
         """The commit an image was built from, and the images it is based on."""

@@ -5,10 +5,12 @@ from collections import Counter
 from typing import Any
 
 from trustfabric.domain.audit import AuditEvent, tenant_key
+from trustfabric.domain.events.records import ROLLUP, announced
 from trustfabric.domain.rollups.digest import WeekFigures
 from trustfabric.domain.rollups.service import Rollup
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.job_events import Outbox
 from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import rollups as q
 
@@ -20,8 +22,9 @@ def _rollup(row: dict[str, Any]) -> Rollup:
 
 
 class RollupRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, outbox: Outbox) -> None:
         self._executor = executor
+        self._outbox = outbox  # a digest made is announced (its webhook delivery)
 
     async def figures(self, tenant: str, start: str, end: str) -> WeekFigures:
         found = WeekFigures()
@@ -64,15 +67,21 @@ class RollupRepository:
                  "content": json.dumps(rollup.content, sort_keys=True),
                  "generatedAt": rollup.generated_at}
 
+        event = announced(ROLLUP, rollup.tenant, rollup.week, "GENERATED")
+
         async def work(tx: Tx) -> bool:
             rows = await tx.run(ingest.CREATE_MISSING["Rollup"],
                                 rows=[{"key": rollup.key, "props": props}])
             if not rows or not rows[0]["created"]:
                 return False
             await AuditRepository.record_in(tx, audit)
+            await self._outbox.write_in(tx, [event])
             return True
 
-        return rollup if await self._executor.write_tx(work) else None
+        if not await self._executor.write_tx(work):
+            return None
+        self._outbox.told([event])
+        return rollup
 
     async def mark_read(self, key: str, reader: str, at: str) -> bool:
         return bool(await self._executor.write(q.MARK_READ, key=key, reader=reader, at=at))

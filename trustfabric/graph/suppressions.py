@@ -1,11 +1,10 @@
 """Suppression rules in the graph, and the anomalies' paging decisions."""
 
 import json
-import secrets
 from typing import Any
 
 from trustfabric.domain.audit import AuditEvent, now_iso
-from trustfabric.domain.events.records import ANOMALY, JobEvent
+from trustfabric.domain.events.records import ANOMALY, SUPPRESSION, JobEvent, announced
 from trustfabric.domain.provenance.enums import Severity
 from trustfabric.domain.provenance.model import Entity
 from trustfabric.domain.suppressions.rules import (
@@ -17,6 +16,7 @@ from trustfabric.domain.suppressions.rules import (
 from trustfabric.domain.suppressions.service import Paging
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.job_events import Outbox
 from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import suppressions as q
 
@@ -36,11 +36,11 @@ def facts_from_row(row: dict[str, Any]) -> AnomalyFacts:
 
 
 async def decide_in(tx: Tx, tenant: str, keys: list[str], paging: Paging,
-                    origin: str) -> list[JobEvent]:
+                    outbox: Outbox) -> list[JobEvent]:
     """Within an ingest's transaction: each anomaly not yet decided gets its decision, an
-    event of it in the outbox (written with this process's `origin`), and the rules that
-    suppressed one are marked as matching. Returns the events, for this process's own
-    subscribers (its poller reads only other processes')."""
+    event of it in the outbox, and the rules that suppressed one are marked as matching.
+    Returns the events, for this process's own subscribers (its poller reads only other
+    processes')."""
     now = now_iso()
     facts = [facts_from_row(row) for row in await tx.run(q.UNDECIDED, keys=keys, now=now)]
     if not facts:
@@ -56,18 +56,15 @@ async def decide_in(tx: Tx, tenant: str, keys: list[str], paging: Paging,
     matched = sorted({r.key for _, _, r in decided if r is not None})
     if matched:
         await tx.run(q.TOUCH_RULES, keys=matched, now=now)
-    events = [JobEvent(id=secrets.token_hex(10), at=now, tenant=tenant, job_id=f.anomaly_id,
-                       status=d.value, topic=ANOMALY) for f, d, _ in decided]
-    await tx.run(q.WRITE_EVENTS, at=now, origin=origin, ids=[e.id for e in events],
-                 ats=[e.at for e in events], tenants=[e.tenant for e in events],
-                 subjects=[e.job_id for e in events], statuses=[e.status for e in events],
-                 topics=[e.topic for e in events])
+    events = [announced(ANOMALY, tenant, f.anomaly_id, d.value) for f, d, _ in decided]
+    await outbox.write_in(tx, events)
     return events
 
 
 class SuppressionRepository:
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, outbox: Outbox) -> None:
         self._executor = executor
+        self._outbox = outbox  # a rule's changes are announced as events
 
     async def create_rule(self, rule: SuppressionRule, audit: AuditEvent) -> None:
         props = {"key": rule.key, "kind": "SuppressionRule", "tenant": rule.tenant,
@@ -76,12 +73,16 @@ class SuppressionRepository:
                  "lineageLink": rule.lineage_link, "author": rule.author,
                  "status": rule.status.value, "createdAt": rule.created_at}
 
+        event = announced(SUPPRESSION, rule.tenant, rule.id, rule.status.value)
+
         async def work(tx: Tx) -> None:
             await tx.run(ingest.CREATE_MISSING["SuppressionRule"],
                          rows=[{"key": rule.key, "props": props}])
             await AuditRepository.record_in(tx, audit)
+            await self._outbox.write_in(tx, [event])
 
         await self._executor.write_tx(work)
+        self._outbox.told([event])
 
     async def rule(self, key: str, tenant: str | None) -> SuppressionRule | None:
         rows = await self._executor.read(q.RULE, key=key, tenant=tenant)
@@ -92,15 +93,25 @@ class SuppressionRepository:
         return [rule_from_row(row["rule"]) for row in rows]
 
     async def move_rule(self, key: str, expected: RuleStatus, changes: dict[str, Any],
-                        audit: AuditEvent) -> SuppressionRule | None:
+                        audit: AuditEvent, announce: str) -> SuppressionRule | None:
+        """None when the rule had moved on already; else moved, audited and announced
+        (`announce`: what happened to it, e.g. APPROVED or EXTENDED)."""
+        events: list[JobEvent] = []
+
         async def work(tx: Tx) -> SuppressionRule | None:
             rows = await tx.run(q.MOVE_RULE, key=key, expected=expected.value, changes=changes)
             if not rows:
                 return None
+            moved = rule_from_row(rows[0]["rule"])
             await AuditRepository.record_in(tx, audit)
-            return rule_from_row(rows[0]["rule"])
+            events[:] = [announced(SUPPRESSION, moved.tenant, moved.id, announce)]
+            await self._outbox.write_in(tx, events)
+            return moved
 
-        return await self._executor.write_tx(work)
+        moved = await self._executor.write_tx(work)
+        if moved is not None:
+            self._outbox.told(events)
+        return moved
 
     async def recent_anomalies(self, tenant: str, since: str,
                                limit: int) -> list[tuple[AnomalyFacts, bool]]:

@@ -33,7 +33,7 @@ from trustfabric.graph.controls import ControlsRepository
 from trustfabric.graph.datasets import DatasetRepository
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.ingest import IngestRepository
-from trustfabric.graph.job_events import JobEventRepository
+from trustfabric.graph.job_events import JobEventRepository, Outbox
 from trustfabric.graph.lineage import LineageRepository
 from trustfabric.graph.policy import PolicyRepository
 from trustfabric.graph.provenance import ProvenanceRepository
@@ -101,11 +101,13 @@ class Services:
         # what other processes accept and serve is part of this one's view of the load
         events = EventBus(job_events, settings.psi_poll_interval_s * 2, observer=load.heard)
         jobs = PsiJobRepository(executor, origin, on_events=events.publish_many)
+        # the other changes' events: written in their transactions, told here on commit
+        outbox = Outbox(origin, events.publish_many)
         repos = Repositories(
             tokens=TokenRepository(executor, settings.token_cache_ttl_s),
             provenance=ProvenanceRepository(executor),
             lineage=LineageRepository(executor),
-            ingest=IngestRepository(executor, origin, on_events=events.publish_many),
+            ingest=IngestRepository(executor, outbox),
             datasets=DatasetRepository(executor),
             jobs=jobs,
             job_events=job_events,
@@ -113,9 +115,9 @@ class Services:
             controls=ControlsRepository(executor, settings.controls_cache_s),
             webhooks=WebhookRepository(executor, job_events, settings.webhook_max_per_tenant,
                                        SecretBox.load_or_create(keys / "webhook-secrets.key")),
-            policy=PolicyRepository(executor),
-            suppressions=SuppressionRepository(executor),
-            rollups=RollupRepository(executor),
+            policy=PolicyRepository(executor, outbox),
+            suppressions=SuppressionRepository(executor, outbox),
+            rollups=RollupRepository(executor, outbox),
         )
         datasets = DatasetService(repos.datasets, settings.psi_max_dataset_items)
         setups = SetupCache(repos.datasets, server_key, settings.psi_false_positive_rate)

@@ -57,7 +57,7 @@ class SuppressionStore(Protocol):
     async def rules(self, tenant: str) -> list[SuppressionRule]: ...
 
     async def move_rule(self, key: str, expected: RuleStatus, changes: dict[str, Any],
-                        audit: AuditEvent) -> SuppressionRule | None: ...
+                        audit: AuditEvent, announce: str) -> SuppressionRule | None: ...
 
     async def recent_anomalies(self, tenant: str, since: str,
                                limit: int) -> list[tuple[AnomalyFacts, bool]]: ...
@@ -210,7 +210,7 @@ class SuppressionService:
     async def _move(self, caller: Caller, rule: SuppressionRule, expected: RuleStatus,
                     changes: dict[str, Any], action: str, outcome: str) -> SuppressionRule:
         moved = await self._store.move_rule(rule.key, expected, changes, self._event(
-            caller, rule.tenant, rule.id, action, outcome))
+            caller, rule.tenant, rule.id, action, outcome), outcome.upper())
         if moved is None:
             raise Conflict("the rule changed concurrently: read it again")
         return moved
@@ -224,7 +224,8 @@ class SuppressionService:
                 rule.key, RuleStatus.ACTIVE, {"status": RuleStatus.EXPIRED.value},
                 audit_event(tenant=rule.tenant, actor="suppression-expiry",
                             action="suppression.expire", subject=rule.id, outcome="expired",
-                            reason="ENDED" if rule.ends_at <= iso(now) else "IDLE"))
+                            reason="ENDED" if rule.ends_at <= iso(now) else "IDLE"),
+                "EXPIRED")
             if moved is not None:
                 expired.append(moved)
         return expired

@@ -48,3 +48,16 @@ DROP_EVENTS = Cypher(
     RETURN count(*) AS dropped
     """,
 )
+
+
+# A change's events, written as one batch in the change's own transaction (PSI jobs' are
+# written by their statements in queries/psi.py, the same way).
+WRITE_BATCH = Cypher(
+    "events.write_batch",
+    """
+    CREATE (b:JobEventBatch {at: $at, origin: $origin, ids: $ids, ats: $ats,
+                             tenants: $tenants, jobIds: $subjects, statuses: $statuses,
+                             topics: $topics})
+    RETURN b.at AS at
+    """,
+)

@@ -50,18 +50,6 @@ SET_DECISIONS = Cypher(
     """,
 )
 
-# The decisions as events of the outbox (topic 'anomaly'), in the ingest's transaction:
-# subscribers and webhooks hear of them as of PSI jobs' (see queries/psi.py).
-WRITE_EVENTS = Cypher(
-    "suppressions.write_events",
-    """
-    CREATE (b:JobEventBatch {at: $at, origin: $origin, ids: $ids, ats: $ats,
-                             tenants: $tenants, jobIds: $subjects, statuses: $statuses,
-                             topics: $topics})
-    RETURN b.at AS at
-    """,
-)
-
 TOUCH_RULES = Cypher(
     "suppressions.touch_rules",
     """
