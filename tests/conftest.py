@@ -177,7 +177,8 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
 @pytest.fixture
 async def demo_tenant(services: Services, tenant: str) -> str:
     """A tenant holding the demo data set (2 repos x 6 commits, jobs, anomalies)."""
-    await services.repos.ingest.apply(plan_batch(demo_batch(tenant), tenant, 10_000))
+    await services.repos.ingest.apply(plan_batch(demo_batch(tenant), tenant, 10_000),
+                                      await services.suppressions.paging(tenant))
     return tenant
 
 

@@ -133,14 +133,17 @@ async def test_lineage_csv_export(http, make_token, demo_tenant):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["position", "relation", "joins", "direction", "kind", "id", "detail"]
+    assert rows[0] == ["position", "relation", "joins", "direction", "kind", "id", "detail",
+                       "decision"]
     assert [r[4] for r in rows[1:]] == ["Anomaly", "Job", "PolicyVersion", "Image", "Image",
                                         "Commit", "Repo"]
     assert [r[1:4] for r in rows[1:]] == [
         ["START", "", ""], ["OBSERVED_IN", "0", "FROM_JOINED"], ["UNDER", "1", "FROM_JOINED"],
         ["RAN", "1", "FROM_JOINED"], ["BASED_ON", "3", "FROM_JOINED"],
         ["BUILT_FROM", "3", "FROM_JOINED"], ["HAS_COMMIT", "5", "TO_JOINED"]]
-    assert rows[3][4:] == ["PolicyVersion", "v1", "promotion-gate"]  # names its policy
+    assert rows[3][4:7] == ["PolicyVersion", "v1", "promotion-gate"]  # names its policy
+    # the anomaly's row says whether it paged; the other hops have no decision
+    assert rows[1][7] in ("PAGE", "DEDUPLICATED") and {r[7] for r in rows[2:]} == {""}
 
 
 async def test_anomaly_csv_export_quotes_commas_quotes_and_formulas(gql, http, make_token, tenant):

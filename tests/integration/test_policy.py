@@ -265,3 +265,15 @@ async def test_the_demo_shows_an_explained_denial_and_a_drift(gql, make_token, s
     # the lineage's policy versions carry the rules: they are the same nodes
     lineage = await gql('query { environments { name declared } }', token)
     assert {e["name"] for e in lineage["data"]["environments"]} == {"staging", "prod"}
+
+
+async def test_a_denied_promotion_comes_with_coaching_hints(gql, make_token, tenant):
+    token = await make_token(tenant)
+    # an audit copy of an enforced rule: shadowed, whatever the facts
+    await submit(gql, token, "v1", [*V1, {**V1[0], "id": "signed-audit", "mode": "AUDIT"}])
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    image = await record(gql, token, tenant, "one", {"signed": False})
+    found = await gql(PROMOTE.replace("insightMarkdown", "insightMarkdown hints { ruleId kind }"),
+                      token, input={"image": image, "from": "staging", "to": "prod",
+                                    "idempotencyKey": "p1"})
+    assert {"ruleId": "signed-audit", "kind": "AUDIT_SHADOWED"} in found["data"]["promote"]["hints"]

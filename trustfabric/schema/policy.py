@@ -284,6 +284,14 @@ class Promotion:
     insight: PromotionInsight | None = described("Why it failed; null when allowed.")
     insight_markdown: str | None = described("The insight as a pull-request comment.")
 
+    @strawberry.field(description="Coaching hints for the version that decided it, over the "
+                                  "facts recorded so far (empty when allowed).")
+    async def hints(self, info: strawberry.Info) -> list[CoachingHint]:
+        if self.allowed:
+            return []
+        found = await info.context.policy.hints(info.context.caller, self.record.version_key)
+        return [CoachingHint.from_hint(h) for h in found]
+
     @classmethod
     def from_record(cls, p: PromotionRecord) -> "Promotion":
         return cls(record=p, id=p.id, image=p.image_digest, from_=p.from_env, to=p.to_env,

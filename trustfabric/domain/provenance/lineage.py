@@ -122,13 +122,15 @@ def _detail(entity: Entity) -> str:
 
 def lineage_csv(record: LineageRecord) -> str:
     """One row per hop; `joins` and `direction` say which hop's edge reaches it, and how:
-    FROM_JOINED reads (joins)-[relation]->(this row), TO_JOINED the other way."""
+    FROM_JOINED reads (joins)-[relation]->(this row), TO_JOINED the other way. The
+    anomaly's row carries its paging decision."""
     return to_csv(
-        ["position", "relation", "joins", "direction", "kind", "id", "detail"],
+        ["position", "relation", "joins", "direction", "kind", "id", "detail", "decision"],
         [
             [hop.position, hop.relation, hop.joins,
              hop.direction.value if hop.direction else None, hop.entity.kind,
-             hop.entity[LABEL_PROPERTY[hop.entity.kind]], _detail(hop.entity)]
+             hop.entity[LABEL_PROPERTY[hop.entity.kind]], _detail(hop.entity),
+             hop.entity["decision"]]
             for hop in hops(record)
         ],
     )
