@@ -38,3 +38,17 @@ def test_alerts_fire_on_breach_and_stay_quiet_when_healthy():
     assert "SUCCESS" in result.stdout
 
 
+
+
+def test_every_alert_links_its_runbook():
+    """Each alert's `runbook` annotation is docs/ops/runbooks/<alert>.md, which exists and
+    is about that alert; and no runbook there is left without its alert."""
+    alerts = {rule["alert"]: rule["annotations"]["runbook"]
+              for group in yaml.safe_load(RULES.read_text())["groups"]
+              for rule in group["rules"] if "alert" in rule}
+    assert alerts
+    for alert, runbook in alerts.items():
+        assert runbook == f"docs/ops/runbooks/{alert}.md", (alert, runbook)
+        assert (ROOT / runbook).read_text().startswith(f"# {alert} "), runbook
+    written = {path.stem for path in (ROOT / "docs" / "ops" / "runbooks").glob("*.md")}
+    assert written - {"README"} == set(alerts)
