@@ -73,7 +73,10 @@ class Settings(BaseSettings):
     psi_batches_in_flight: int = 2
     # ... at most this many selectors: large requests make no slower batches (decision 0005).
     psi_batch_selectors: int = 2048
-    # Back-pressure: queued work a tenant may hold, in seconds of its service (decision 0013).
+    # Back-pressure: a job's p95 from the mutation to its bundle; a queue may hold what
+    # starts within it less the measured rest of the pipeline (decision 0021) ...
+    psi_latency_objective_s: float = 0.9
+    # ... and, until the rest is measured, what starts within this (decision 0013).
     psi_queue_wait_s: float = 0.25
     # ... or while the API's event loop wakes this late (it is short of CPU).
     psi_max_loop_lag_s: float = 0.05

@@ -94,7 +94,8 @@ class Services:
             else None,
         )
         load = LoadState(settings.psi_queue_wait_s, min_queued=settings.psi_batch_size,
-                         max_loop_lag_s=settings.psi_max_loop_lag_s)
+                         max_loop_lag_s=settings.psi_max_loop_lag_s,
+                         objective_s=settings.psi_latency_objective_s)
         # job events this process writes carry its origin: its poller reads only others'
         origin = secrets.token_hex(8)
         job_events = JobEventRepository(executor, origin)

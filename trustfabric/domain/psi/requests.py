@@ -5,6 +5,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import time
 from collections import Counter
 from typing import Any, Protocol
 
@@ -124,7 +125,7 @@ class PsiRequests:
             "maxClientItems": controls.max_request_size,
         }
         self._load.queued(tenant)  # counts against the budget from now on
-        created = False
+        created, writing = False, time.monotonic()
         try:
             job, created = await self._writer.submit(NewJob(
                 props, f"{tenant}:{idempotency_key}",
@@ -133,7 +134,7 @@ class PsiRequests:
                             idempotencyKeyHash=_hash(idempotency_key)),
             ))
         finally:
-            self._load.handed_over(tenant, created)
+            self._load.handed_over(tenant, created, time.monotonic() - writing)
         if not created:  # accepted concurrently under the same key
             return _replayed(job, dataset_id, mode, encoded_request)
         self._load.accepted(tenant)

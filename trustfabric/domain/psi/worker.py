@@ -339,6 +339,7 @@ class ProofWorker:
                 await self._queue.renew(self.owner, job_ids, lease_until(self.lease_s))
 
     async def _process_batch(self, jobs: list[JobRecord]) -> None:
+        claimed = time.monotonic()
         # the cached copy: a change reaches queued jobs within the controls cache time
         controls, _ = await self._controls.current()
         outcome, work = Outcome(), []
@@ -365,6 +366,8 @@ class ProofWorker:
         outcome.failed.extend(self._failure(job, code, message, stamp)
                               for job, code, message in failures)
         finished = set(await self._finisher.submit(outcome))
+        # the measured rest of the pipeline and this worker's capacity (decision 0021)
+        self._load.processed(len(finished), time.monotonic() - claimed, self.in_flight)
         self._load.served([d.tenant for d in outcome.done if d.id in finished])
 
     async def _finish_many(self, outcomes: list[Outcome]) -> list[list[str]]:
