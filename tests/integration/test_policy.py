@@ -114,6 +114,12 @@ async def test_a_denied_promotion_says_which_change_failed_it(gql, make_token, t
                        i=passing)
     assert listed["data"]["promotions"] == [{"id": "p2", "allowed": False},
                                             {"id": "p1", "allowed": True}]
+    # its lineage walks past its promotions and snapshots: they have their own queries
+    around = await gql("query($id: ID!) { neighbors(id: $id, depth: 2) { nodes { __typename } } }",
+                       token, id=links["image"])
+    assert "errors" not in around, around
+    assert {n["__typename"] for n in around["data"]["neighbors"]["nodes"]} <= {
+        "Image", "Commit", "Repo", "Job", "PolicyVersion", "Policy", "Anomaly"}
 
 
 async def test_a_version_that_does_not_check_is_refused_with_hints(gql, make_token, tenant):

@@ -70,6 +70,11 @@ async def test_on_call_traces_an_anomaly_to_its_root(
     await page.click(".path button[data-kind=Commit]")
     await expect(panel.locator(".impact")).to_contain_text("Open anomalies after it")
     await expect(panel).to_contain_text("Neighbours")
+    # the image's promotions: the demo's denied one, why, what to do, and coaching hints
+    await page.locator(".path button[data-kind=Image]").first.click()
+    await expect(panel).to_contain_text("demo-fail")
+    await expect(panel).to_contain_text("Cause: policy change")
+    await expect(panel).to_contain_text("Coaching hints")
 
     # CSV of the lineage and of the list
     async with page.expect_download() as downloading:

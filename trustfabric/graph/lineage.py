@@ -3,7 +3,7 @@
 from typing import Any
 
 from trustfabric.domain.provenance.lineage import ImpactRecord, LineageRecord, Subgraph
-from trustfabric.domain.provenance.model import Edge, Entity
+from trustfabric.domain.provenance.model import LINEAGE_KINDS, Edge, Entity
 from trustfabric.errors import BadUserInput
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.queries import lineage as q
@@ -38,7 +38,7 @@ class LineageRepository:
         if max_hops not in q.PATH:
             raise BadUserInput(f"maxHops must be between 1 and {q.MAX_PATH_HOPS}")
         rows = await self._executor.read(q.PATH[max_hops], source=source, target=target,
-                                         tenant=tenant)
+                                         tenant=tenant, kinds=list(LINEAGE_KINDS))
         if not rows:
             return Subgraph([], [])
         return Subgraph(
@@ -49,7 +49,8 @@ class LineageRepository:
     async def neighbors(self, key: str, depth: int, limit: int, tenant: str | None) -> Subgraph:
         if depth not in q.NEIGHBORS:
             raise BadUserInput(f"depth must be between 1 and {q.MAX_NEIGHBOR_DEPTH}")
-        rows = await self._executor.read(q.NEIGHBORS[depth], key=key, limit=limit, tenant=tenant)
+        rows = await self._executor.read(q.NEIGHBORS[depth], key=key, limit=limit, tenant=tenant,
+                                         kinds=list(LINEAGE_KINDS))
         nodes: dict[str, Entity] = {}
         edges = []
         for row in rows:

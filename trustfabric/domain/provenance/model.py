@@ -8,6 +8,11 @@ KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "An
                  "Rollup")
 
 
+# The kinds a lineage walk (neighbours, paths) goes through; the others (snapshots,
+# promotions, rules, digests …) hang off them, and have their own queries.
+LINEAGE_KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion",
+                        "Anomaly")
+
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",
                         "UNDER", "OBSERVED_IN", "OF", "USED")
 

@@ -40,7 +40,7 @@ PATH: Final[dict[int, Cypher]] = {
         WHERE a.tenant = b.tenant AND ($tenant IS NULL OR a.tenant = $tenant)
         WITH a, b, a.tenant AS owner
         MATCH p = shortestPath((a)-[*..%d]-(b))
-        WHERE all(x IN nodes(p) WHERE x.tenant = owner)
+        WHERE all(x IN nodes(p) WHERE x.tenant = owner AND x.kind IN $kinds)
         RETURN [x IN nodes(p) | x {.*}] AS nodes,
                [r IN relationships(p) |
                 {source: startNode(r).key, type: type(r), target: endNode(r).key}] AS edges
@@ -57,7 +57,7 @@ NEIGHBORS: Final[dict[int, Cypher]] = {
         WHERE $tenant IS NULL OR s.tenant = $tenant
         WITH s, s.tenant AS owner
         MATCH p = (s)-[*1..%d]-(n:Entity)
-        WHERE all(x IN nodes(p) WHERE x.tenant = owner)
+        WHERE all(x IN nodes(p) WHERE x.tenant = owner AND x.kind IN $kinds)
         WITH p LIMIT $limit
         UNWIND relationships(p) AS r
         WITH DISTINCT r

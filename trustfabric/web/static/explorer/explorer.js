@@ -447,6 +447,7 @@ async function policySection(version) {
 }
 
 const PROMOTION_FIELDS = `id from to allowed at image
+  hints { ruleId hint template }
   insight { cause decidingRule decidingFact
     constraints { ruleId message values expected }
     mitigations { rank action template }
@@ -489,6 +490,9 @@ function insightView(p) {
     h("ul", {}, i.constraints.map((c) => h("li", {}, `${c.ruleId}: ${c.message} — was ${JSON.stringify(c.values)}`, c.expected ? `, would pass with ${JSON.stringify(c.expected)}` : ""))),
     h("h5", {}, "Mitigations"),
     h("ol", {}, i.mitigations.map((m) => h("li", {}, m.action, m.template ? h("span", { class: "muted" }, ` (${m.template})`) : null))),
+    p.hints && p.hints.length ? h("h5", {}, "Coaching hints") : null,
+    p.hints && p.hints.length ? h("ul", {}, p.hints.map((x) => h("li", {}, `${x.ruleId}: ${x.hint} `,
+      h("span", { class: "muted" }, `(${x.template})`)))) : null,
     h("p", {}, "Look at: ", link("image", i.links.image), " ", link("commit", i.links.commit), " ", link("last passing image", i.links.baselineImage)));
 }
 
