@@ -14,6 +14,7 @@ collects millions of edges.
     (:Environment {name, position, declared, deployed})   declared/deployed: version keys
     (:Promotion {promotionId, from, to, allowed, results, insight})-[:OF]->(:Image),
         -[:UNDER]->(:PolicyVersion {rules}), -[:USED]->(:Snapshot)
+    (:PolicyVersion)-[:HAS_RULE]->(:Rule {ruleId, cel, mode, severity})
     (:DriftProposal {environment, fromVersion, toVersion, patch, status, soakUntil})
     (:Anomaly {fingerprint, decision, suppressedBy, verdict})   the paging decision
     (:SuppressionRule {scope, startsAt, endsAt, status, author, approver, lastMatchedAt})

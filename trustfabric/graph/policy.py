@@ -17,7 +17,7 @@ from trustfabric.domain.policy.records import (
 )
 from trustfabric.domain.policy.rules import PolicyVersion
 from trustfabric.domain.provenance.model import entity_key
-from trustfabric.errors import NotFound
+from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.job_events import Outbox
@@ -53,10 +53,25 @@ class PolicyRepository:
                 "policyId": version.policy_id, "version": version.version,
                 "hash": version.hash, "rules": rules, "createdAt": now}}])
             rows = await tx.run(q.COMPLETE_VERSION, key=key, hash=version.hash, rules=rules)
+            stored = StoredVersion.from_row(rows[0]["version"])
+            if stored.policy != version:  # rolled back: nothing of it is written
+                raise BadUserInput(f"policy {version.policy_id} version {version.version} "
+                                   "was recorded with other content: versions are immutable")
             await tx.run(ingest.LINKS["HAS_VERSION"],
                          rows=[{"source": policy_key, "target": key}])
+            # the rules as nodes too: which versions hold a rule is a graph question
+            rule_keys = {rule.id: entity_key("Rule", tenant, f"{version.policy_id}@"
+                                             f"{version.version}#{rule.id}")
+                         for rule in version.rules}
+            rule_rows = [{"key": rule_keys[rule.id], "props": {
+                "key": rule_keys[rule.id], "kind": "Rule", "tenant": tenant,
+                "ruleId": rule.id, "cel": rule.expression, "mode": rule.mode.value,
+                "severity": rule.severity.value}} for rule in version.rules]
+            await tx.run(ingest.CREATE_MISSING["Rule"], rows=rule_rows)
+            await tx.run(ingest.LINKS["HAS_RULE"],
+                         rows=[{"source": key, "target": row["key"]} for row in rule_rows])
             await AuditRepository.record_in(tx, audit)
-            return StoredVersion.from_row(rows[0]["version"])
+            return stored
 
         return await self._executor.write_tx(work)
 

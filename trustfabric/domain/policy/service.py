@@ -97,9 +97,6 @@ class PolicyService:
             tenant=owner, actor=caller.token_id, action="policy.version",
             subject=f"{version.policy_id}@{version.version}", outcome="created",
             size=len(version.rules)))
-        if stored.hash != version.hash or stored.policy != version:
-            raise BadUserInput(f"policy {version.policy_id} version {version.version} was "
-                               "recorded with other content: versions are immutable")
         seen = [facts for _, facts in await self._store.snapshots(owner, HINT_SNAPSHOTS)]
         return stored, hints.for_version(checked, seen)
 

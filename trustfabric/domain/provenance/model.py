@@ -5,7 +5,7 @@ from typing import Any, Final
 
 KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersion", "Anomaly",
                  "Snapshot", "Environment", "Promotion", "DriftProposal", "SuppressionRule",
-                 "Rollup")
+                 "Rollup", "Rule")
 
 
 # The kinds a lineage walk (neighbours, paths) goes through; the others (snapshots,
@@ -14,7 +14,7 @@ LINEAGE_KINDS: Final = ("Repo", "Commit", "Image", "Job", "Policy", "PolicyVersi
                         "Anomaly")
 
 RELATIONSHIPS: Final = ("HAS_COMMIT", "PARENT", "BUILT_FROM", "BASED_ON", "HAS_VERSION", "RAN",
-                        "UNDER", "OBSERVED_IN", "OF", "USED")
+                        "UNDER", "OBSERVED_IN", "OF", "USED", "HAS_RULE")
 
 
 def entity_key(kind: str, tenant: str, natural_id: str) -> str:
