@@ -24,7 +24,13 @@ from trustfabric.domain.psi.bundles import (
 )
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.errors import AppError
-from trustfabric.graph.embedded import EmbeddedServer, port_open, read_ready
+from trustfabric.graph.embedded import (
+    EmbeddedServer,
+    machine_memory_mb,
+    port_open,
+    read_ready,
+    sized,
+)
 from trustfabric.migrations import migrate as run_migrations
 from trustfabric.runtime.background import Background
 from trustfabric.runtime.demo import (
@@ -57,10 +63,11 @@ def graph_settings(*, share: bool = True) -> Iterator[Settings]:
     if not settings.embedded:
         yield settings
         return
+    heap, page_cache_mb = sized(machine_memory_mb(), settings.embedded_heap,
+                                settings.embedded_page_cache_mb)
     server = EmbeddedServer(
         settings.data_dir, settings.neo4j_database, settings.embedded_bolt_port,
-        settings.embedded_http_port, settings.embedded_heap, settings.embedded_wal_flush,
-        settings.embedded_page_cache_mb,
+        settings.embedded_http_port, heap, settings.embedded_wal_flush, page_cache_mb,
     )
     server.wait_for_orphan()  # a `serve` killed with SIGKILL left it: it is stopping
     if (owner := server.owner()) is not None:
@@ -77,7 +84,9 @@ def graph_settings(*, share: bool = True) -> Iterator[Settings]:
         typer.echo(f"using the embedded database of process {owner} under {server.data_dir}")
         yield _pointed_at(server)
         return
-    typer.echo(f"starting the embedded database under {server.data_dir} …")
+    cache = f"{page_cache_mb} MB" if page_cache_mb else "a quarter of it"
+    typer.echo(f"starting the embedded database under {server.data_dir} (heap {heap}, page "
+               f"cache {cache}) …")
     # A stop request (SIGTERM: `docker stop`, systemd, kill) must stop the database too, and
     # it runs in a session of its own. By default SIGTERM ends this process at once, and
     # uvicorn raises it again once it has shut down: as SystemExit it unwinds to `stop`.

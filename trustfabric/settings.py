@@ -30,9 +30,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     embedded_bolt_port: int = 7687
     embedded_http_port: int = 2480
-    embedded_heap: str = "2g"
-    # Page cache in MB (0: a quarter of the heap; at most 80 %); size it (decision 0015).
-    embedded_page_cache_mb: int = 0
+    # Unset: sized from the machine's memory, a quarter of it as the heap and two thirds
+    # of the heap as page cache (decision 0022); a page cache of 0 is ArcadeDB's quarter.
+    embedded_heap: str | None = None
+    # Page cache in MB (at most 80 % of the heap; decision 0015).
+    embedded_page_cache_mb: int | None = None
     # WAL flush: 0 OS decides, 1 to the OS (crash-safe), 2 fsync (decision 0012).
     embedded_wal_flush: int = 1
 
@@ -106,6 +108,8 @@ class Settings(BaseSettings):
     # recent anomalies its dry run may match, over how many days, and how long an active
     # rule may match nothing before it expires by itself.
     suppression_max_duration_s: float = 14 * 86400.0
+    # per tenant, where a tenant's own maximum differs (JSON: {"acme": 604800})
+    suppression_max_duration_by_tenant_s: dict[str, float] = {}
     suppression_max_share: float = 0.2
     suppression_dry_run_days: int = 14
     suppression_idle_expiry_s: float = 7 * 86400.0

@@ -16,6 +16,59 @@ from trustfabric.errors import Unavailable
 
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
+# Sizing from the machine (docs/operations.md#sizing-the-embedded-database, decision 0022):
+# a quarter of its memory as the heap, within these bounds, two thirds of it as page cache
+HEAP_SHARE = 0.25
+# (the soaks measured up to 6 GB: a larger heap is unmeasured)
+MIN_HEAP_MB, MAX_HEAP_MB = 512, 8192
+PAGE_CACHE_SHARE = 2 / 3
+# Where the machine's memory is not known (no /proc): the heap of the earlier default
+FALLBACK_HEAP_MB = 2048
+
+
+def machine_memory_mb(meminfo: Path = Path("/proc/meminfo"),
+                      cgroup: Path = Path("/sys/fs/cgroup/memory.max")) -> int | None:
+    """The memory this process may use, in MB: the machine's (`MemTotal`), or its control
+    group's limit where that is lower (a container); None where neither can be read."""
+    total = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                total = int(line.split()[1]) // 1024  # kB
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = cgroup.read_text().strip()
+        if limit.isdigit():
+            total = min(total or int(limit) // 2**20, int(limit) // 2**20)
+    except OSError:
+        pass
+    return total
+
+
+def megabytes(size: str) -> int:
+    """A JVM size (`2g`, `1536m`, `524288k`) in MB."""
+    units = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+    size = size.strip().lower()
+    if size and size[-1] in units:
+        return int(float(size[:-1]) * units[size[-1]])
+    return int(size) // 2**20  # bytes
+
+
+def sized(memory_mb: int | None, heap: str | None = None,
+          page_cache_mb: int | None = None) -> tuple[str, int]:
+    """The embedded database's heap and page cache (MB): what was set, or sized from the
+    machine's memory. Unset, the heap is a quarter of the memory (512 MB to 8 GB; 2 GB
+    when the memory is not known) and the page cache two thirds of the heap (0 keeps
+    ArcadeDB's own quarter)."""
+    if heap is None:
+        heap_mb = FALLBACK_HEAP_MB if memory_mb is None else int(
+            min(max(memory_mb * HEAP_SHARE, MIN_HEAP_MB), MAX_HEAP_MB))
+        heap = f"{heap_mb}m"
+    if page_cache_mb is None:
+        page_cache_mb = int(megabytes(heap) * PAGE_CACHE_SHARE)
+    return heap, page_cache_mb
 
 
 def _read_or_create_password(path: Path) -> str:
