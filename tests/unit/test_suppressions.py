@@ -69,3 +69,10 @@ def test_a_page_deduplicates_its_repeats_in_the_same_batch():
     decided = Paging([], guards).decide([anomaly(1), anomaly(2, summary="13 packages changed"),
                                          anomaly(3, summary="other")], set())
     assert [d for _, d, _ in decided] == [Decision.PAGE, Decision.DEDUPLICATED, Decision.PAGE]
+
+
+def test_a_tenant_may_have_its_own_maximum_duration():
+    guards = Guards(timedelta(days=14), 0.2, 14, frozenset(), timedelta(hours=1),
+                    timedelta(days=7), max_duration_by_tenant={"acme": timedelta(days=3)})
+    assert guards.longest("acme") == timedelta(days=3)
+    assert guards.longest("globex") == timedelta(days=14)

@@ -131,7 +131,10 @@ class Services:
             dry_run_days=settings.suppression_dry_run_days,
             always_page=frozenset(settings.paging_always_page),
             dedup_window=timedelta(seconds=settings.paging_dedup_window_s),
-            idle_expiry=timedelta(seconds=settings.suppression_idle_expiry_s)))
+            idle_expiry=timedelta(seconds=settings.suppression_idle_expiry_s),
+            max_duration_by_tenant={
+                tenant: timedelta(seconds=seconds) for tenant, seconds
+                in settings.suppression_max_duration_by_tenant_s.items()}))
         policy = PolicyService(repos.policy, proposals)
         psi = PsiRequests(
             jobs=jobs, datasets=datasets, setups=setups, controls=repos.controls,

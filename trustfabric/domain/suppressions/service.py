@@ -2,7 +2,7 @@
 expired, deleted; each audited) and the paging decision an ingested anomaly gets."""
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,6 +34,11 @@ class Guards:
     always_page: frozenset[str]
     dedup_window: timedelta
     idle_expiry: timedelta
+    # a tenant's own maximum duration, where it has one (shorter or longer than the default)
+    max_duration_by_tenant: dict[str, timedelta] = field(default_factory=dict)
+
+    def longest(self, tenant: str) -> timedelta:
+        return self.max_duration_by_tenant.get(tenant, self.max_duration)
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,8 @@ class SuppressionService:
             raise BadUserInput("fuzzyThreshold needs a fingerprint")
         return scope
 
-    def _checked_window(self, starts_at: datetime | None, ends_at: datetime | None
-                        ) -> tuple[str, str]:
+    def _checked_window(self, tenant: str, starts_at: datetime | None,
+                        ends_at: datetime | None) -> tuple[str, str]:
         if ends_at is None:
             raise BadUserInput("a rule has an end (endsAt)")
         if (starts_at or ends_at).tzinfo is None or ends_at.tzinfo is None:
@@ -128,8 +133,9 @@ class SuppressionService:
         start = starts_at or datetime.now(UTC)
         if ends_at <= start:
             raise BadUserInput("endsAt must be after startsAt")
-        if ends_at - start > self.guards.max_duration:
-            raise BadUserInput(f"a rule lasts at most {self.guards.max_duration.days} days")
+        longest = self.guards.longest(tenant)
+        if ends_at - start > longest:
+            raise BadUserInput(f"a rule of tenant {tenant} lasts at most {longest.days} days")
         return iso(start), iso(ends_at)
 
     async def propose(self, caller: Caller, tenant: str | None, scope: Scope,
@@ -138,7 +144,7 @@ class SuppressionService:
         caller.require_write()
         owner = caller.tenant_for(tenant)
         scope = self._checked_scope(scope)
-        start, end = self._checked_window(starts_at, ends_at)
+        start, end = self._checked_window(owner, starts_at, ends_at)
         if not reason.strip():
             raise BadUserInput("a rule says why (reason)")
         run = await self.dry_run(caller, owner, scope, self.guards.dry_run_days)
@@ -187,7 +193,8 @@ class SuppressionService:
         rule = await self._rule(caller, tenant, rule_id)
         if rule.status not in (RuleStatus.PROPOSED, RuleStatus.ACTIVE):
             raise BadUserInput(f"the rule is {rule.status.value}")
-        _, end = self._checked_window(datetime.fromisoformat(rule.starts_at), ends_at)
+        _, end = self._checked_window(rule.tenant, datetime.fromisoformat(rule.starts_at),
+                                      ends_at)
         return await self._move(caller, rule, rule.status, {"endsAt": end}, "extend", "extended")
 
     async def expire(self, caller: Caller, tenant: str | None, rule_id: str
