@@ -3,6 +3,8 @@ walled off by tenant."""
 
 from datetime import UTC, datetime, timedelta
 
+from strawberry import relay
+
 from tests.helpers import codes
 from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
@@ -51,6 +53,11 @@ async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, te
     # the repeat was deduplicated: one of the two paged, and asks to be traced
     [item] = [i for i in read["actionItems"] if ":anomaly:" in i["id"]]
     assert item["text"] in read["markdown"] and "anomaliesPaged" in read["csv"]
+    # the top anomaly links to its lineage in the explorer, by its global id
+    top = (await gql("query($w: String!) { rollup(week: $w) { topAnomalies } }", token,
+                     w=week))["data"]["rollup"]["topAnomalies"][0]
+    assert top["lineage"] == "/explorer#/anomaly/" + str(
+        relay.GlobalID("Anomaly", f"{tenant}:{top['anomalyId']}"))
     done = await gql("mutation($w: String!, $i: String!) { completeRollupAction(week: $w, "
                      "item: $i) { readers actionItems { id done } } }", token, w=week,
                      i=item["id"])

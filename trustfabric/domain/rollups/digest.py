@@ -3,6 +3,7 @@ how much of its PSI demand was served, anomalies paged against suppressed, the t
 anomalies, and action items (carried until marked done). Rendered as JSON, CSV and
 Markdown from the same body, which its hash names."""
 
+import base64
 import hashlib
 import json
 import re
@@ -86,9 +87,16 @@ def body(tenant: str, week: str, figures: WeekFigures,
             "anomaliesDeduplicated": figures.anomalies.get("DEDUPLICATED", 0),
             "pagesAvoided": silenced / (paged + silenced) if paged + silenced else None,
         },
-        "topAnomalies": figures.top_anomalies[:5],
+        "topAnomalies": [{**a, "lineage": explorer_link(a["key"])}
+                         for a in figures.top_anomalies[:5]],
         "actionItems": items,
     }
+
+
+def explorer_link(key: str) -> str:
+    """Where the explorer draws an anomaly's lineage: its global id is the key's base64
+    (Relay's `Kind:id`, the id being `tenant:recorded-id`)."""
+    return "/explorer#/anomaly/" + base64.b64encode(key.encode()).decode()
 
 
 def content_hash(content: dict[str, Any]) -> str:
@@ -113,7 +121,7 @@ def markdown(content: dict[str, Any], done: set[str]) -> str:
     if content["topAnomalies"]:
         lines += ["## Top anomalies", ""] + [
             f"- `{a['anomalyId']}` {a['severity']} {a['kind']}: {a.get('summary') or ''} "
-            f"(lineage: `{a['key']}`)" for a in content["topAnomalies"]] + [""]
+            f"([lineage]({a['lineage']}))" for a in content["topAnomalies"]] + [""]
     lines += ["## Action items", ""] + [
         f"- [{'x' if item['id'] in done else ' '}] {item['text']}"
         + (" (carried)" if item["carried"] else "") for item in content["actionItems"]]
