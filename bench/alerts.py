@@ -14,7 +14,7 @@ Prometheus records it.
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ class Scrapes:
 TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?(?:e[+-]?\d+)?)|(?P<dur>\[\w+\])|"
                    r"(?P<str>\"(?:[^\"\\]|\\.)*\")|(?P<op>==|!=|>=|<=|=~|!~|[<>=(){},])|"
                    r"(?P<name>[A-Za-z_:][\w:]*))")
-AGGREGATIONS = {"sum": sum, "max": max, "min": min, "count": len,
+AGGREGATIONS: dict[str, Callable[[list[float]], float]] = {"sum": sum, "max": max, "min": min, "count": len,
                 "avg": lambda v: sum(v) / len(v)}
 COMPARISONS = {">": float.__gt__, "<": float.__lt__, ">=": float.__ge__,
                "<=": float.__le__, "==": float.__eq__, "!=": float.__ne__}

@@ -56,7 +56,7 @@ from bench.faults import Faults, set_faults
 from bench.soak import PARTNER, REQUEST, Run, duration, listen
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.auth import Caller, Role
-from trustfabric.domain.controls import Quota
+from trustfabric.domain.controls import PilotControls, Quota
 from trustfabric.domain.fairness.shares import fairness_gini
 from trustfabric.migrations import migrate
 from trustfabric.runtime.demo import demo_customers
@@ -110,15 +110,15 @@ class Fault:
 
 def schedule(scale: float) -> list[Fault]:
     """The default schedule, in seconds of the measured run."""
-    def at(*seconds: float) -> list[float]:
-        return [round(s * scale, 1) for s in seconds]
+    def fault(name: str, kind: str, start: float, end: float) -> Fault:
+        return Fault(name, kind, round(start * scale, 1), round(end * scale, 1))
 
-    return [Fault("quota flood", "quota", *at(60, 120)),
-            Fault("latency 40±30 ms", "network", *at(150, 195)),
-            Fault("connection resets", "network", *at(195, 225)),
-            Fault("partition", "network", *at(225, 240)),
-            Fault("policy drift", "drift", *at(270, 330)),
-            Fault("worker SIGKILL", "worker", *at(360, 375))]
+    return [fault("quota flood", "quota", 60, 120),
+            fault("latency 40±30 ms", "network", 150, 195),
+            fault("connection resets", "network", 195, 225),
+            fault("partition", "network", 225, 240),
+            fault("policy drift", "drift", 270, 330),
+            fault("worker SIGKILL", "worker", 360, 375)]
 
 
 NETWORK_FAULTS = {"latency 40±30 ms": Faults(latency_ms=40, jitter_ms=30),
@@ -253,9 +253,10 @@ async def pilot(target: Target, workdir: Path, items: int, tenants: list[str],
         tokens = {}
         for tenant in [*tenants, FLOOD]:
             quota = flood_quota if tenant == FLOOD else Quota(100_000, 60, 10_000)
-            await services.controls.change(
-                operator, lambda c, t=tenant, q=quota: c.with_tenant(
-                    t, psi=True, psi_ca=True, scopes=(dataset.id,), quota=q), "gameday")
+            def allow(c: PilotControls, t: str = tenant, q: Quota = quota) -> PilotControls:
+                return c.with_tenant(t, psi=True, psi_ca=True, scopes=(dataset.id,), quota=q)
+
+            await services.controls.change(operator, allow, "gameday")
             tokens[tenant] = (await services.repos.tokens.create(tenant, Role.MEMBER,
                                                                  "gameday"))[1]
         tokens[POLICY_TENANT] = (await services.repos.tokens.create(

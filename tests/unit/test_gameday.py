@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.alerts import Scrapes, Unsupported, alert_episodes, evaluate, load_rules, parse
+from bench.alerts import Episode, Scrapes, Unsupported, alert_episodes, evaluate, load_rules, parse
 from bench.faults import FaultProxy, Faults, serve_control, set_faults
 from tests.helpers import RULES
 
@@ -140,3 +140,23 @@ def test_rates_up_and_matchers():
     assert list(evaluate(parse("up == 0"), scrapes, 30).values()) == [0.0]
     with pytest.raises(Unsupported):
         parse("histogram_quantile(0.95, tf_x)")
+
+
+def test_faults_are_credited_with_their_first_alert_and_timed_to_recovery():
+    from bench.gameday import Fault, attribute, recoveries
+
+    faults = [Fault("flood", "quota", 60, 120), Fault("partition", "network", 200, 215)]
+    episodes = [Episode("A", "page", pending=70, firing=100),
+                Episode("B", "page", pending=205, firing=None)]
+    credited = attribute(faults, episodes, end=300)
+    assert credited["flood"] == {"alert": "A", "pending_s": 10, "firing_s": 40}
+    assert credited["partition"] == {"alert": "B", "pending_s": 5, "firing_s": None}
+
+    def window(t: float, ok: bool) -> dict:
+        return {"t": t, "offered_base": 20, "served_base": 20 if ok else 2, "errors": 0,
+                "p95_ms": 200}
+
+    points = [window(t, ok=not 200 <= t < 230) for t in range(0, 300, 5)]
+    found = recoveries(faults, points)
+    assert found["flood"] == {"hurt": False, "recovered_s": 0}
+    assert found["partition"] == {"hurt": True, "recovered_s": 15}
