@@ -8,11 +8,13 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from strawberry import relay
 
@@ -227,3 +229,17 @@ def dashboard_queries() -> list[str]:
     return [target["expr"].replace("$__rate_interval", "1m")
             for panel in json.loads(DASHBOARD.read_text())["panels"]
             for target in panel["targets"]]
+
+
+@asynccontextmanager
+async def subscription(base_url: str, token: str, query: str
+                       ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A graphql-ws (graphql-transport-ws) socket to the API, signed in with `token`, with
+    `query` subscribed as id "1": its frames are the test's to read."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        base_url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"],
+    ) as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        yield ws

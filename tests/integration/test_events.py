@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from tests.helpers import Timeline, raw_event_batches, selectors, until
+from tests.helpers import Timeline, raw_event_batches, selectors, subscription, until
 from trustfabric.client.psi import PsiClient, job_events
 from trustfabric.domain.events import bus as events
 from trustfabric.domain.events.bus import EventBus
@@ -155,13 +155,8 @@ async def test_a_revoked_tokens_subscription_ends_with_unauthenticated(
     subscription, idle, ends within two token TTLs (0.5 s here) with UNAUTHENTICATED."""
     token = await make_token(tenant)
     token_id = (await services.repos.tokens.verify(token)).token_id
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        base_url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"],
-    ) as ws:
-        await ws.send_json({"type": "connection_init",
-                            "payload": {"Authorization": f"Bearer {token}"}})
-        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription { psiJobEvents { jobId status } }"}})
+    async with subscription(base_url, token,
+                            "subscription { psiJobEvents { jobId status } }") as ws:
         await until(lambda: api.services.events.subscriptions(tenant) == 1,
                     what="the subscription")
         await services.repos.tokens.revoke(token_id)

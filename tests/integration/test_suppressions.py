@@ -5,10 +5,9 @@ code and nothing written."""
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from strawberry import relay
 
-from tests.helpers import codes, until
+from tests.helpers import codes, subscription, until
 from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.webhooks import Delivery, payload
@@ -159,13 +158,9 @@ async def test_decisions_are_told_to_subscribers_and_webhooks(api, base_url, mak
     and another process (the fixture's services) reads them as events of topic anomaly."""
     token = await make_token(tenant)
     heard: list[dict] = []
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        base_url.replace("http", "ws", 1) + "/graphql", protocols=["graphql-transport-ws"],
-    ) as ws:
-        await ws.send_json({"type": "connection_init",
-                            "payload": {"Authorization": f"Bearer {token}"}})
-        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription { anomalyEvents(decisions: [PAGE]) { anomalyId decision } }"}})
+    async with subscription(
+            base_url, token,
+            "subscription { anomalyEvents(decisions: [PAGE]) { anomalyId decision } }") as ws:
         await until(lambda: api.services.events.subscriptions(tenant) == 1,
                     what="the subscription")
         before = iso(datetime.now(UTC) - timedelta(seconds=5))

@@ -5,10 +5,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from trustfabric.domain.audit import iso, now_iso
+from trustfabric.domain.audit import AuditEvent, iso, now_iso
 from trustfabric.domain.events.cursor import EventPage
 from trustfabric.domain.events.records import PSI_JOB, JobEvent
+from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import job_events as q
 
 
@@ -103,3 +105,22 @@ class Outbox:
                      ats=[e.at for e in events], tenants=[e.tenant for e in events],
                      subjects=[e.job_id for e in events],
                      statuses=[e.status for e in events], topics=[e.topic for e in events])
+
+    async def create(self, executor: GraphExecutor, kind: str, props: dict[str, Any],
+                     audit: AuditEvent, event: JobEvent) -> bool:
+        """Creates the entity `props` describes unless its key exists, with its audit event
+        and `event`, in one transaction; True when it was created (and announced)."""
+
+        async def work(tx: Tx) -> bool:
+            rows = await tx.run(ingest.CREATE_MISSING[kind],
+                                rows=[{"key": props["key"], "props": props}])
+            if not rows or not rows[0]["created"]:
+                return False
+            await AuditRepository.record_in(tx, audit)
+            await self.write_in(tx, [event])
+            return True
+
+        created = await executor.write_tx(work)
+        if created:
+            self.told([event])
+        return created

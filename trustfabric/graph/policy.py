@@ -160,16 +160,9 @@ class PolicyRepository:
                         rows[0]["imageDigest"])
 
     async def create_proposal(self, proposal: Proposal, audit: AuditEvent) -> None:
-        event = announced(PROPOSAL, proposal.tenant, proposal.id, proposal.status.value)
-
-        async def work(tx: Tx) -> None:
-            await tx.run(ingest.CREATE_MISSING["DriftProposal"],
-                         rows=[{"key": proposal.key, "props": proposal.document()}])
-            await AuditRepository.record_in(tx, audit)
-            await self._outbox.write_in(tx, [event])
-
-        await self._executor.write_tx(work)
-        self._outbox.told([event])
+        await self._outbox.create(
+            self._executor, "DriftProposal", proposal.document(), audit,
+            announced(PROPOSAL, proposal.tenant, proposal.id, proposal.status.value))
 
     async def proposal(self, key: str, tenant: str | None) -> Proposal | None:
         rows = await self._executor.read(q.PROPOSAL, key=key, tenant=tenant)

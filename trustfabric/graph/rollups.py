@@ -8,10 +8,8 @@ from trustfabric.domain.audit import AuditEvent, tenant_key
 from trustfabric.domain.events.records import ROLLUP, announced
 from trustfabric.domain.rollups.digest import WeekFigures
 from trustfabric.domain.rollups.service import Rollup
-from trustfabric.graph.audit import AuditRepository
-from trustfabric.graph.executor import GraphExecutor, Tx
+from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.job_events import Outbox
-from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import rollups as q
 
 
@@ -67,21 +65,10 @@ class RollupRepository:
                  "content": json.dumps(rollup.content, sort_keys=True),
                  "generatedAt": rollup.generated_at}
 
-        event = announced(ROLLUP, rollup.tenant, rollup.week, "GENERATED")
-
-        async def work(tx: Tx) -> bool:
-            rows = await tx.run(ingest.CREATE_MISSING["Rollup"],
-                                rows=[{"key": rollup.key, "props": props}])
-            if not rows or not rows[0]["created"]:
-                return False
-            await AuditRepository.record_in(tx, audit)
-            await self._outbox.write_in(tx, [event])
-            return True
-
-        if not await self._executor.write_tx(work):
-            return None
-        self._outbox.told([event])
-        return rollup
+        created = await self._outbox.create(
+            self._executor, "Rollup", props, audit,
+            announced(ROLLUP, rollup.tenant, rollup.week, "GENERATED"))
+        return rollup if created else None
 
     async def mark_read(self, key: str, reader: str, at: str) -> bool:
         return bool(await self._executor.write(q.MARK_READ, key=key, reader=reader, at=at))

@@ -17,7 +17,6 @@ from trustfabric.domain.suppressions.service import Paging
 from trustfabric.graph.audit import AuditRepository
 from trustfabric.graph.executor import GraphExecutor, Tx
 from trustfabric.graph.job_events import Outbox
-from trustfabric.graph.queries import ingest
 from trustfabric.graph.queries import suppressions as q
 
 
@@ -73,16 +72,8 @@ class SuppressionRepository:
                  "lineageLink": rule.lineage_link, "author": rule.author,
                  "status": rule.status.value, "createdAt": rule.created_at}
 
-        event = announced(SUPPRESSION, rule.tenant, rule.id, rule.status.value)
-
-        async def work(tx: Tx) -> None:
-            await tx.run(ingest.CREATE_MISSING["SuppressionRule"],
-                         rows=[{"key": rule.key, "props": props}])
-            await AuditRepository.record_in(tx, audit)
-            await self._outbox.write_in(tx, [event])
-
-        await self._executor.write_tx(work)
-        self._outbox.told([event])
+        await self._outbox.create(self._executor, "SuppressionRule", props, audit,
+                                  announced(SUPPRESSION, rule.tenant, rule.id, rule.status.value))
 
     async def rule(self, key: str, tenant: str | None) -> SuppressionRule | None:
         rows = await self._executor.read(q.RULE, key=key, tenant=tenant)
