@@ -106,6 +106,7 @@ class Fault:
     end: float
     notes: list[str] = field(default_factory=list)
     detected: float | None = None  # drift: when policyDrift first showed it
+    held_jobs: list[str] = field(default_factory=list)  # worker: the killed worker's leases
 
 
 def schedule(scale: float) -> list[Fault]:
@@ -348,18 +349,18 @@ async def drift_loop(session: aiohttp.ClientSession, dep: Deployment, run: GameR
         await asyncio.sleep(DRIFT_POLL_S)
 
 
-async def leases(target: Target) -> dict[int, int]:
+async def leases(target: Target) -> dict[int, list[str]]:
     """Jobs leased now, by the worker process (pid) holding them."""
     driver = AsyncGraphDatabase.driver(target.uri, auth=(target.user, target.password))
     try:
         records, _, _ = await driver.execute_query(
             "MATCH (q:PsiQueueEntry) WHERE q.leaseOwner IS NOT NULL "
-            "RETURN q.leaseOwner AS owner", database_=target.database)
+            "RETURN q.leaseOwner AS owner, q.jobId AS job", database_=target.database)
     finally:
         await driver.close()
-    held: dict[int, int] = defaultdict(int)
+    held: dict[int, list[str]] = defaultdict(list)
     for record in records:
-        held[int(str(record["owner"]).split(":")[1])] += 1
+        held[int(str(record["owner"]).split(":")[1])].append(record["job"])
     return held
 
 
@@ -400,12 +401,12 @@ async def inject(fault: Fault, dep: Deployment, run: GameRun, seen: Observed,
         fault.notes.append("deployer rolled the deployment back to v1")
     elif fault.kind == "worker":
         pids = {dep.processes[n].pid: n for n in dep.processes if n.startswith("worker")}
-        victim, held = None, 0
+        victim, held = None, []
         deadline = time.monotonic() + 20
         while victim is None and time.monotonic() < deadline:
-            for pid, count in (await leases(dep.target)).items():
+            for pid, jobs in (await leases(dep.target)).items():
                 if pid in pids:
-                    victim, held = pids[pid], count
+                    victim, held = pids[pid], jobs
                     break
             else:
                 await asyncio.sleep(0.05)
@@ -413,7 +414,8 @@ async def inject(fault: Fault, dep: Deployment, run: GameRun, seen: Observed,
         fault.start = round(run.t(), 1)
         os.kill(dep.processes[victim].pid, signal.SIGKILL)
         dep.processes[victim].wait()
-        fault.notes.append(f"SIGKILL to {victim} holding {held} leased jobs")
+        fault.held_jobs = held
+        fault.notes.append(f"SIGKILL to {victim} holding {len(held)} leased jobs")
         await asyncio.sleep(max(0.0, fault.end - run.t()))
         with contextlib.suppress(ProcessLookupError):  # crypto processes it left, if any
             os.killpg(dep.processes[victim].pid, signal.SIGKILL)
@@ -624,11 +626,15 @@ def attribute(faults: list[Fault], episodes: list[Episode],
         mine = [e for e in episodes if fault.start <= e.pending < until]
         fired = [e for e in mine if e.firing is not None]
         first = fired[0] if fired else (mine[0] if mine else None)
+        # one that began before and still held: not this fault's, but not silent either
+        ongoing = sorted({e.alert for e in episodes if e.pending < fault.start
+                          and (e.resolved is None or e.resolved > fault.start)})
         found[fault.name] = {
             "alert": first.alert if first else None,
             "pending_s": round(first.pending - fault.start, 1) if first else None,
             "firing_s": round(first.firing - fault.start, 1)
-            if first and first.firing is not None else None}
+            if first and first.firing is not None else None,
+            "ongoing": ongoing}
     return found
 
 
@@ -693,6 +699,7 @@ def plot(points: list[dict[str, Any]], service: list[dict[str, float]], faults: 
     axes[1].set_yscale("log")
     axes[1].set_ylabel("p95 ms")
     axes[2].plot(t, [p["gini"] for p in points], color="tab:green", label="clients, 30 s")
+    service = [s for s in service if s["t"] >= 0]
     axes[2].plot([s["t"] for s in service], [s["gini"] for s in service], color="tab:olive",
                  linewidth=0.8, label="service, live")
     axes[2].axhline(GINI_SLO, color="grey", linestyle="--", linewidth=0.8)
@@ -721,6 +728,24 @@ def _s(value: float | None) -> str:
     return "—" if value is None else f"{value:g} s"
 
 
+def _ongoing(credited: dict[str, Any]) -> str:
+    return (f"; already holding: {', '.join(credited['ongoing'])}"
+            if credited.get("ongoing") else "")
+
+
+def _merged(notes: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Notes of the same text within 10 s of each other, as one line with a count."""
+    merged: list[tuple[float, str, float, int]] = []
+    for t, text in sorted(notes):
+        if merged and merged[-1][1] == text and t - merged[-1][2] <= 10:
+            first, _, _, count = merged[-1]
+            merged[-1] = (first, text, t, count + 1)
+        else:
+            merged.append((t, text, t, 1))
+    return [(first, text if count == 1 else f"{text} ×{count} (to {last:.0f} s)")
+            for first, text, last, count in merged]
+
+
 def postmortem(result: dict[str, Any], faults: list[Fault], episodes: list[Episode],
                png: str) -> str:
     figures, check, slo = result["figures"], result["graph"], result["slo"]
@@ -744,10 +769,11 @@ def postmortem(result: dict[str, Any], faults: list[Fault], episodes: list[Episo
     for fault in faults:
         a, r = attributed[fault.name], recovered[fault.name]
         alert = (f"{a['alert']} ({_s(a['pending_s'])} → {_s(a['firing_s'])})"
-                 if a["alert"] else "none")
+                 if a["alert"] else "none") + _ongoing(a)
         detected = _s(round(fault.detected - fault.start, 1)) if fault.detected else "—"
         sig = result["time_to_signal"][fault.name]
-        signal_text = f"{sig['alert']} ({_s(sig['firing_s'])})" if sig["alert"] else "none"
+        signal_text = (f"{sig['alert']} ({_s(sig['firing_s'])})" if sig["alert"]
+                       else "none") + _ongoing(sig)
         lines.append(f"| {fault.name} | {fault.start:g}–{fault.end:g} s | {alert} | "
                      f"{signal_text} | {detected} | {'yes' if r['hurt'] else 'no'} | {_s(r['recovered_s'])} |")
     lines += ["", "Alert rules evaluated (`ops/prometheus/alerts.yml`, by `bench/alerts.py` "
@@ -775,7 +801,7 @@ def postmortem(result: dict[str, Any], faults: list[Fault], episodes: list[Episo
             events.append((e.firing, f"{e.alert} **fires** ({e.severity})"))
         if e.resolved is not None:
             events.append((e.resolved, f"{e.alert} resolved"))
-    events += [(t, note) for t, note in result["notes"]]
+    events += _merged(result["notes"])
     lines += [f"| {t:.0f} | {text} |" for t, text in sorted(events, key=lambda e: e[0])]
     lines += ["", "## Figures", "", "| figure | value | goal |", "|---|---|---|",
               f"| jobs offered / served (measured run, all tenants) | {figures['offered']} / "
@@ -823,7 +849,8 @@ def verdict(result: dict[str, Any], faults: list[Fault]) -> list[str]:
         a, r = result["time_to_alert"][fault.name], result["recovery"][fault.name]
         if fault.kind == "drift":
             mtta = round(fault.detected - fault.start, 1) if fault.detected else None
-            how = f"policyDrift showed it after {_s(mtta)}"
+            how = (f"policyDrift (read every {DRIFT_POLL_S:g} s) showed it after {_s(mtta)}; "
+                   "no metric or alert rule covers drift")
         elif a["firing_s"] is not None:
             mtta, how = a["firing_s"], f"{a['alert']} fired after {_s(a['firing_s'])}"
         else:
@@ -835,12 +862,25 @@ def verdict(result: dict[str, Any], faults: list[Fault]) -> list[str]:
         impact = ("the load was hurt" if r["hurt"] else "the load was not hurt")
         back = (f"healthy {_s(r['recovered_s'])} after it ended" if r["recovered_s"] is not None
                 else "not healthy again before the run ended")
+        held = result["held_jobs"].get(fault.name)
+        if held is not None:
+            back += (f"; the {held['jobs']} jobs it held finished (heard by clients "
+                     f"{held['heard']}) "
+                     f"{', '.join(f'{x:g}' for x in held['latency_s']) or '—'} s after they were sent"
+                     if held["jobs"] else "; it held no leased job when killed")
         said.append(f"{'Held' if met else 'Did not hold'}: {fault.name} — {how} (goal "
                     f"< {MTTA_GOAL_S:g} s); {impact}; {back}.")
     breaches = len(slo["p95_minutes"]) + len(slo["error_minutes"]) + slo["gini_5min_breaches"]
+    def during(minute: int) -> str:
+        names = [f.name for f in faults if f.start < (minute + 1) * 60 and f.end > minute * 60]
+        return f"minute {minute} ({', '.join(names) or 'no fault'})"
+
     said.append(("Held" if not breaches else "Did not hold") + f": SLO breaches {breaches} "
-                f"(p95 minutes {slo['p95_minutes']}, error minutes {slo['error_minutes']}, "
-                f"Gini windows {slo['gini_5min_breaches']}).")
+                f"at {result['rps']:g} jobs/s — p95 ≥ {P95_SLO_MS:g} ms in "
+                f"{', '.join(during(m) for m in slo['p95_minutes']) or 'no minute'}; error rate "
+                f"≥ {100 * ERROR_SLO:g} % in "
+                f"{', '.join(during(m) for m in slo['error_minutes']) or 'no minute'}; "
+                f"{slo['gini_5min_breaches']} five-minute windows with Gini > {GINI_SLO}.")
     return said
 
 
@@ -968,6 +1008,11 @@ def main() -> None:
         "service_timeline": seen.service,
         "drift_polls_with_drift": [(t, d) for t, d in seen.drift_polls if d],
     }
+    latency_of = {d.job_id: d.latency for d in run.done}
+    result["held_jobs"] = {f.name: {
+        "jobs": len(f.held_jobs), "heard": sum(1 for j in f.held_jobs if j in latency_of),
+        "latency_s": [round(latency_of[j], 1) for j in f.held_jobs if j in latency_of]}
+        for f in faults if f.kind == "worker"}
     result["verdict"] = verdict(result, faults)
     plot(points, seen.service, faults, out / "gameday.png")
     (out / "gameday.json").write_text(json.dumps(result, indent=1, default=str) + "\n")

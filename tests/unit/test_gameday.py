@@ -149,8 +149,9 @@ def test_faults_are_credited_with_their_first_alert_and_timed_to_recovery():
     episodes = [Episode("A", "page", pending=70, firing=100),
                 Episode("B", "page", pending=205, firing=None)]
     credited = attribute(faults, episodes, end=300)
-    assert credited["flood"] == {"alert": "A", "pending_s": 10, "firing_s": 40}
-    assert credited["partition"] == {"alert": "B", "pending_s": 5, "firing_s": None}
+    assert credited["flood"] == {"alert": "A", "pending_s": 10, "firing_s": 40, "ongoing": []}
+    assert credited["partition"] == {"alert": "B", "pending_s": 5, "firing_s": None,
+                                     "ongoing": ["A"]}  # never resolved
 
     def window(t: float, ok: bool) -> dict:
         return {"t": t, "offered_base": 20, "served_base": 20 if ok else 2, "errors": 0,
