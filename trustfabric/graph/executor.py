@@ -56,13 +56,34 @@ async def _timed(query: Cypher, run: Awaitable[AsyncResult]) -> list[Row]:
     STATEMENTS.labels(ORIGIN.get()).inc()
     started = time.perf_counter()
     try:
-        return await (await run).data()
+        result = await run
+        keys = result.keys()
+        # rows of plain values (map projections) as they were decoded: the driver's own
+        # conversion (`data()`, for nodes, relationships, paths) puts every value through
+        # abstract-class checks, 3 % of a lineage read's CPU (decision 0023)
+        return [dict(zip(keys, record, strict=True)) if all(map(_plain, record))
+                else record.data() async for record in result]
     except Neo4jError:
         QUERY_ERRORS.labels(query.name).inc()
         log.warning("graph query %s failed", query.name)
         raise
     finally:
         QUERY_SECONDS.labels(query.name).observe(time.perf_counter() - started)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """A value `Record.data()` would return as it is: scalars, and lists and maps of them."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return all(map(_plain, value.values()))
+    if kind is list:
+        return all(map(_plain, value))
+    return False
 
 
 class Tx:
