@@ -604,15 +604,18 @@ def recoveries(faults: list[Fault], points: list[dict[str, Any]]) -> dict[str, d
     first of two healthy windows in a row (served ≥ 80 % of offered for the load's
     tenants, no errors, p95 under the objective)."""
     found = {}
-    for fault in faults:
+    for n, fault in enumerate(faults):
+        # the next fault began as this one ended: what follows is not this one's recovery
+        followed = n + 1 < len(faults) and faults[n + 1].start - fault.end < WINDOW_S
         during = [p for p in points if fault.start <= p["t"] + WINDOW_S and p["t"] < fault.end]
         after = [p for p in points if p["t"] + WINDOW_S > fault.end]
         recovered = next((a["t"] for a, b in zip(after, after[1:], strict=False)
                           if healthy(a) and healthy(b)), None)
         found[fault.name] = {
             "hurt": any(not healthy(p) for p in during),
-            "recovered_s": None if recovered is None
-            else round(max(0.0, recovered - fault.end), 1)}
+            "recovered_s": None if recovered is None or followed
+            else round(max(0.0, recovered - fault.end), 1),
+            "followed": followed}
     return found
 
 
@@ -775,7 +778,8 @@ def postmortem(result: dict[str, Any], faults: list[Fault], episodes: list[Episo
         signal_text = (f"{sig['alert']} ({_s(sig['firing_s'])})" if sig["alert"]
                        else "none") + _ongoing(sig)
         lines.append(f"| {fault.name} | {fault.start:g}–{fault.end:g} s | {alert} | "
-                     f"{signal_text} | {detected} | {'yes' if r['hurt'] else 'no'} | {_s(r['recovered_s'])} |")
+                     f"{signal_text} | {detected} | {'yes' if r['hurt'] else 'no'} | "
+                     f"{'— (the next fault began)' if r['followed'] else _s(r['recovered_s'])} |")
     lines += ["", "Alert rules evaluated (`ops/prometheus/alerts.yml`, by `bench/alerts.py` "
               f"over the scrapes every {SCRAPE_S:g} s of the API and each worker): "
               + ", ".join(f"`{r}`" for r in result["rules_evaluated"]) + "."
@@ -860,8 +864,9 @@ def verdict(result: dict[str, Any], faults: list[Fault]) -> list[str]:
                                        if a["alert"] else ""))
         met = mtta is not None and mtta < MTTA_GOAL_S
         impact = ("the load was hurt" if r["hurt"] else "the load was not hurt")
-        back = (f"healthy {_s(r['recovered_s'])} after it ended" if r["recovered_s"] is not None
-                else "not healthy again before the run ended")
+        back = ("the next fault began as it ended" if r["followed"]
+                else f"healthy {_s(r['recovered_s'])} after it ended"
+                if r["recovered_s"] is not None else "not healthy again before the run ended")
         held = result["held_jobs"].get(fault.name)
         if held is not None:
             back += (f"; the {held['jobs']} jobs it held finished (heard by clients "
@@ -872,7 +877,8 @@ def verdict(result: dict[str, Any], faults: list[Fault]) -> list[str]:
                     f"< {MTTA_GOAL_S:g} s); {impact}; {back}.")
     breaches = len(slo["p95_minutes"]) + len(slo["error_minutes"]) + slo["gini_5min_breaches"]
     def during(minute: int) -> str:
-        names = [f.name for f in faults if f.start < (minute + 1) * 60 and f.end > minute * 60]
+        names = [f.name for f in faults  # or ended in the half minute before it
+                 if f.start < (minute + 1) * 60 and f.end + 30 > minute * 60]
         return f"minute {minute} ({', '.join(names) or 'no fault'})"
 
     said.append(("Held" if not breaches else "Did not hold") + f": SLO breaches {breaches} "
@@ -906,7 +912,12 @@ def main() -> None:
     parser.add_argument("--db-heap", default="1g")
     parser.add_argument("--rules", type=Path, default=RULES)
     parser.add_argument("--out", type=Path, help="directory for the postmortem, plot, JSON")
+    parser.add_argument("--render", type=Path, metavar="DIR",
+                        help="only write the postmortem and plot again from DIR/gameday.json")
     args = parser.parse_args()
+    if args.render:
+        render(args.render)
+        return
     args.duration = args.duration or round(540 * args.time_scale)
     faults = [f for f in schedule(args.time_scale) if f.end <= args.duration]
     rules = load_rules(args.rules)
@@ -994,11 +1005,9 @@ def main() -> None:
         },
         "graph": check,
         "slo": slo_breaches(points, run),
-        "time_to_alert": attribute(faults, episodes, args.duration),
-        "time_to_signal": attribute(faults, signals, args.duration),
+        "duration": args.duration,
         "signals": SIGNALS,
         "signal_episodes": [asdict(e) for e in signals],
-        "recovery": recoveries(faults, points),
         "rules_evaluated": [r.name for r in rules if r.tree is not None],
         "rules_skipped": [f"{r.name} ({r.problem})" for r in rules if r.tree is None],
         "notes": sorted(seen.notes),
@@ -1013,12 +1022,30 @@ def main() -> None:
         "jobs": len(f.held_jobs), "heard": sum(1 for j in f.held_jobs if j in latency_of),
         "latency_s": [round(latency_of[j], 1) for j in f.held_jobs if j in latency_of]}
         for f in faults if f.kind == "worker"}
+    finish(result, faults, episodes, signals, out)
+
+
+def finish(result: dict[str, Any], faults: list[Fault], episodes: list[Episode],
+           signals: list[Episode], out: Path) -> None:
+    """Credits the faults with alerts, signals and recoveries, and writes it all."""
+    result["time_to_alert"] = attribute(faults, episodes, result["duration"])
+    result["time_to_signal"] = attribute(faults, signals, result["duration"])
+    result["recovery"] = recoveries(faults, result["timeline"])
     result["verdict"] = verdict(result, faults)
-    plot(points, seen.service, faults, out / "gameday.png")
+    plot(result["timeline"], result["service_timeline"], faults, out / "gameday.png")
     (out / "gameday.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     (out / "postmortem.md").write_text(postmortem(result, faults, episodes, "gameday.png"))
     print("\n".join(result["verdict"]))
     print(f"\nwritten to {out}/ (postmortem.md, gameday.png, gameday.json)")
+
+
+def render(out: Path) -> None:
+    """The postmortem and the plot again, from a run's gameday.json in `out`."""
+    result = json.loads((out / "gameday.json").read_text())
+    result.setdefault("duration", result["timeline"][-1]["t"] + WINDOW_S)
+    faults = [Fault(**f) for f in result["faults"]]
+    finish(result, faults, [Episode(**e) for e in result["episodes"]],
+           [Episode(**e) for e in result["signal_episodes"]], out)
 
 
 async def policy_setup(dep: Deployment) -> None:

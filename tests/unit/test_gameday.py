@@ -159,5 +159,8 @@ def test_faults_are_credited_with_their_first_alert_and_timed_to_recovery():
 
     points = [window(t, ok=not 200 <= t < 230) for t in range(0, 300, 5)]
     found = recoveries(faults, points)
-    assert found["flood"] == {"hurt": False, "recovered_s": 0}
-    assert found["partition"] == {"hurt": True, "recovered_s": 15}
+    assert found["flood"] == {"hurt": False, "recovered_s": 0, "followed": False}
+    assert found["partition"] == {"hurt": True, "recovered_s": 15, "followed": False}
+    # a fault the next one follows at once has no recovery of its own
+    back_to_back = [faults[0], Fault("next", "quota", 120, 130)]
+    assert recoveries(back_to_back, points)["flood"]["followed"]
