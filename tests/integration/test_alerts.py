@@ -21,7 +21,8 @@ async def test_rules_and_dashboard_use_metrics_the_service_exports(http):
     declared = re.findall(r"^# TYPE (\S+) (\S+)$", (await http.get("/metrics")).text, re.M)
     exported = {name + suffix for name, kind in declared
                 for suffix in (("_bucket", "_sum", "_count") if kind == "histogram" else ("",))}
-    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    rules = [rule for group in yaml.safe_load(RULES.read_text())["groups"]
+             for rule in group["rules"]]
     for queries in ([rule["expr"] for rule in rules], dashboard_queries()):
         used = {name for query in queries for name in re.findall(r"tf_[a-z_]+", query)}
         assert used and used <= exported, used - exported
