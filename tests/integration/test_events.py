@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from tests.helpers import Timeline, raw_event_batches, selectors, subscription, until
-from trustfabric.client.psi import PsiClient, job_events
+from trustfabric.client.psi import PsiClient, PsiError, job_events
 from trustfabric.domain.events import bus as events
 from trustfabric.domain.events.bus import EventBus
 from trustfabric.domain.events.records import JobEvent
@@ -175,3 +175,24 @@ async def test_a_revoked_tokens_subscription_ends_with_unauthenticated(
         assert "UNAUTHENTICATED" in told or ws.close_code == 4403, (frames, ws.close_code)
     await until(lambda: api.services.events.subscriptions(tenant) == 0,
                 what="the subscription's end")
+
+
+async def test_the_client_raises_the_coded_error_a_subscription_ends_with(
+    api, base_url, make_token, services, tenant
+):
+    """The Python client reads an error frame as the service's coded refusal, not a crash."""
+    token = await make_token(tenant)
+    token_id = (await services.repos.tokens.verify(token)).token_id
+
+    async def listen() -> None:
+        async with aiohttp.ClientSession() as session:
+            async for _ in job_events(session, base_url, token):
+                pass
+
+    listening = asyncio.create_task(listen())
+    await until(lambda: api.services.events.subscriptions(tenant) == 1, what="the subscription")
+    await services.repos.tokens.revoke(token_id)
+    with pytest.raises(PsiError) as ended:
+        async with asyncio.timeout(5.0):
+            await listening
+    assert ended.value.code == "UNAUTHENTICATED"

@@ -49,7 +49,12 @@ async def job_events(session: aiohttp.ClientSession, base_url: str, token: str,
             elif data["type"] == "error":
                 raise PsiError("SUBSCRIPTION", json.dumps(data["payload"]))
             elif data["type"] == "next":
-                yield data["payload"]["data"]["psiJobEvents"]
+                payload = data["payload"]
+                if payload.get("errors"):  # e.g. a revoked token's, or an outage's
+                    error = payload["errors"][0]
+                    raise PsiError(error.get("extensions", {}).get("code", "SUBSCRIPTION"),
+                                   error.get("message", ""))
+                yield payload["data"]["psiJobEvents"]
 
 
 class PsiError(Exception):
