@@ -4,6 +4,8 @@ walled off."""
 
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
+
 from tests.helpers import codes, polled
 from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
@@ -140,7 +142,8 @@ async def test_a_version_that_does_not_check_is_refused_with_hints(gql, make_tok
     assert codes(await submit(gql, token, "v1", V2)) == ["BAD_USER_INPUT"]
 
 
-async def test_drift_is_assessed_by_replaying_recent_decisions(gql, make_token, tenant):
+async def test_drift_is_assessed_by_replaying_recent_decisions(gql, make_token, tenant,
+                                                               services):
     token = await make_token(tenant)
     await submit(gql, token, "v1", V1)
     await submit(gql, token, "v2", V2)
@@ -156,6 +159,12 @@ async def test_drift_is_assessed_by_replaying_recent_decisions(gql, make_token, 
     [found] = drift["data"]["policyDrift"]
     assert found["risk"] == "HIGH" and found["replayed"] == 1
     assert found["flips"] == [{"before": True, "after": False}]
+    # and the drift metric the PolicyDrifted alert reads counts it, until it is resolved
+    await services.policy.report_drift()
+    assert REGISTRY.get_sample_value("tf_policy_drifted_environments", {"tenant": tenant}) == 1
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "deployed": "v2"})
+    await services.policy.report_drift()
+    assert REGISTRY.get_sample_value("tf_policy_drifted_environments", {"tenant": tenant}) == 0
 
 
 async def test_another_tenants_policies_are_out_of_reach(gql, make_token, tenant):

@@ -81,6 +81,10 @@ class PolicyRepository:
             raise NotFound(f"environment {key.split(':', 2)[-1]}")
         return EnvironmentRecord.from_row(rows[0]["environment"])
 
+    async def drifted(self) -> dict[str, int]:
+        """Every tenant's count of drifted environments (those with none are left out)."""
+        return {row["tenant"]: row["drifted"] for row in await self._executor.read(q.DRIFTED)}
+
     async def environments(self, tenant: str) -> list[EnvironmentRecord]:
         rows = await self._executor.read(q.ENVIRONMENTS, tenant=tenant)
         return [EnvironmentRecord.from_row(row["environment"]) for row in rows]

@@ -184,6 +184,7 @@ class Services:
         background.every("retention", 60.0, self._retire_events)
         background.every("load-probe", LAG_PROBE_S, self.load.tick)
         background.every("drift-merge", 5.0, self._merge_drift)
+        background.every("drift-report", 10.0, self._report_drift)
         background.every("suppression-expiry", 60.0, self._expire_suppressions)
         # hourly: the week that ended is digested within the hour, once per tenant
         background.every("weekly-rollups", 3600.0, self._weekly_rollups)
@@ -201,6 +202,9 @@ class Services:
         else:  # no worker here to report the queue: look at it for back-pressure
             background.every("queue-watch", 0.5, self._watch_queue)
         return background
+
+    async def _report_drift(self) -> None:
+        await self.policy.report_drift()
 
     async def _merge_drift(self) -> None:
         for merged in await self.proposals.merge_due():

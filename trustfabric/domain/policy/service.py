@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from prometheus_client import Gauge
+
 from trustfabric.domain.audit import AuditEvent, audit_event, now_iso
 from trustfabric.domain.auth import Caller
 from trustfabric.domain.ids import DIGEST, IDENT, IDENT_RULE
@@ -26,6 +28,10 @@ from trustfabric.domain.policy.rules import PolicyRejected, PolicyVersion, compi
 from trustfabric.domain.provenance.model import entity_key
 from trustfabric.errors import BadUserInput, NotFound
 
+DRIFTED = Gauge("tf_policy_drifted_environments",
+                "Environments whose deployed policy version is not the declared one",
+                ["tenant"])
+
 # The recent decisions a drift is replayed against, and the snapshots hints look at.
 REPLAYED = 200
 HINT_SNAPSHOTS = 200
@@ -40,6 +46,8 @@ class PolicyStore(Protocol):
     async def environment(self, key: str, tenant: str | None) -> EnvironmentRecord: ...
 
     async def environments(self, tenant: str) -> list[EnvironmentRecord]: ...
+
+    async def drifted(self) -> dict[str, int]: ...
 
     async def set_environment(self, tenant: str, name: str, *, position: int | None,
                               policy_id: str | None, declared: str | None,
@@ -77,6 +85,7 @@ class PolicyService:
         self._store = store
         # told of every decision: a drift fix under soak is compared on it
         self._proposals = proposals
+        self._reported: set[str] = set()  # tenants the drift metric has a value for
 
     # -- authoring -----------------------------------------------------------------------
     async def submit_version(self, caller: Caller, tenant: str | None,
@@ -137,6 +146,14 @@ class PolicyService:
             declared=keys.get("declared"), deployed=keys.get("deployed"),
             audit=audit_event(tenant=owner, actor=caller.token_id, action="policy.environment",
                               subject=name, outcome="changed"))
+
+    async def report_drift(self) -> dict[str, int]:
+        """Sets the drift metric: each tenant's drifted environments (0 once none is)."""
+        drifted = await self._store.drifted()
+        for tenant in set(drifted) | self._reported:
+            DRIFTED.labels(tenant).set(drifted.get(tenant, 0))
+        self._reported = set(drifted)
+        return drifted
 
     async def environments(self, caller: Caller, tenant: str | None) -> list[EnvironmentRecord]:
         return await self._store.environments(caller.tenant_for(tenant))

@@ -32,6 +32,16 @@ ENVIRONMENT = Cypher(
     """,
 )
 
+# Every tenant's drifted environments, counted: what the drift metric reports.
+DRIFTED = Cypher(
+    "policy.drifted",
+    """
+    MATCH (e:Environment)
+    WHERE e.deployed IS NOT NULL AND e.deployed <> coalesce(e.declared, '')
+    RETURN e.tenant AS tenant, count(e) AS drifted
+    """,
+)
+
 ENVIRONMENTS = Cypher(
     "policy.environments",
     """
