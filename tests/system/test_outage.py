@@ -51,6 +51,11 @@ async def stoppable(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedServer, str, 
         await asyncio.to_thread(database.stop)
 
 
+def stopped(pid: int) -> bool:
+    return all(Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
+               in ("T", "t") for task in os.listdir(f"/proc/{pid}/task"))
+
+
 async def test_a_stopped_database_answers_unavailable_within_the_budget(stoppable) -> None:
     database, url, secret = stoppable
     query = {"query": "{ webhooks { id } }"}
@@ -61,6 +66,9 @@ async def test_a_stopped_database_answers_unavailable_within_the_budget(stoppabl
         assert "errors" not in answered.json(), answered.text  # the token is verified, cached
         os.kill(database.pid, signal.SIGSTOP)
         try:
+            # every thread stopped (state T): a thread busy as the signal came could still
+            # answer one statement, and the first probe would race it
+            await until(lambda: stopped(database.pid), seconds=5.0, what="the database stopped")
             for _ in range(2):  # the first, on a pooled connection; the next, on a new one
                 started = time.monotonic()
                 ready = await http.get("/readyz")
