@@ -7,12 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port
+from tests.helpers import free_port, healthy
 
 
 def processes_under(directory: Path) -> list[int]:
@@ -38,14 +37,7 @@ def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: P
                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and serve.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        healthy(serve, port, 120)
         assert serve.poll() is None and processes_under(tmp_path)  # serving, database up
         # an operator's command while it serves uses its database, and leaves it running
         token = subprocess.run([command, "token", "create", "--tenant", "acme", "--role",
@@ -88,15 +80,8 @@ def serving(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[by
     """`trustfabric serve` started, once it answers /healthz (at most two minutes)."""
     serve = subprocess.Popen([command, "serve"], cwd=cwd, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and serve.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/healthz",
-                         timeout=1).status_code == 200:
-                return serve
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    if healthy(serve, env["TF_PORT"], 120):
+        return serve
     serve.kill()
     raise AssertionError(f"serve did not answer /healthz (exit {serve.poll()})")
 
@@ -144,14 +129,7 @@ def test_make_run_then_token_commands_and_the_pilot_on_its_port(tmp_path: Path) 
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and make.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        healthy(make, port, 180)
         ready = read_ready(tmp_path)
         assert ready is not None and make.poll() is None
         command = str(Path(sys.executable).with_name("trustfabric"))
