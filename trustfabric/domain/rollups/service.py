@@ -62,7 +62,7 @@ class RollupService:
         if start > now_iso():
             raise BadUserInput(f"week {week} has not started")
         last = await self._store.latest_before(tenant, week)
-        carried = [item for item in (last.content["actionItems"] if last else [])
+        carried = [item for item in last.content["actionItems"]
                    if item["id"] not in last.done] if last else []
         content = body(tenant, week, await self._store.figures(tenant, start, end), carried)
         rollup = Rollup(key, tenant, week, content_hash(content), content, now_iso(),
