@@ -126,12 +126,6 @@ class PolicyRepository:
                                          tenant=tenant, limit=limit)
         return [PromotionRecord.from_row(row["promotion"]) for row in rows]
 
-    async def promotions(self, tenant: str, before: str, limit: int,
-                         allowed: bool | None) -> list[PromotionRecord]:
-        rows = await self._executor.read(q.PROMOTIONS, tenant=tenant, before=before,
-                                         limit=limit, allowed=allowed)
-        return [PromotionRecord.from_row(row["promotion"]) for row in rows]
-
     async def record_promotion(self, props: dict[str, Any],
                                audit: AuditEvent) -> PromotionRecord | None:
         """None when a promotion under the same key was recorded first."""

@@ -84,10 +84,6 @@ class Background:
             RUN_SECONDS.labels(name).observe(time.perf_counter() - started)
             await asyncio.sleep(interval_s if delay is None else delay)
 
-    @property
-    def names(self) -> list[str]:
-        return list(self._tasks)
-
     async def stop(self) -> None:
         for task in self._tasks.values():
             task.cancel()

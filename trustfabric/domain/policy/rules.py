@@ -63,9 +63,6 @@ class PolicyVersion:
                           separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
-    def rule(self, rule_id: str) -> Rule | None:
-        return next((r for r in self.rules if r.id == rule_id), None)
-
 
 @dataclass(frozen=True)
 class RuleProblem:

@@ -5,7 +5,6 @@ import enum
 import fnmatch
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -131,7 +130,3 @@ def decide(anomaly: AnomalyFacts, rules: list[SuppressionRule], paged_recently: 
     if anomaly.fingerprint in paged_recently:
         return Decision.DEDUPLICATED, None
     return Decision.PAGE, None
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value)

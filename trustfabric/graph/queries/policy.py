@@ -86,16 +86,6 @@ PROMOTIONS_OF_IMAGE = Cypher(
     """,
 )
 
-PROMOTIONS = Cypher(
-    "policy.promotions",
-    """
-    MATCH (p:Promotion)
-    WHERE p.tenant = $tenant AND p.at < $before
-      AND ($allowed IS NULL OR p.allowed = $allowed)
-    RETURN p {.*} AS promotion ORDER BY p.at DESC LIMIT $limit
-    """,
-)
-
 # The last passing promotion to the same environment of an image of the same lineage:
 # the image itself, or any image built from a commit of the same repository.
 BASELINE = Cypher(
