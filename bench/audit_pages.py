@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    DB_HEAP_HELP,
     cleanup_on_sigterm,
     cpu_seconds,
     descendants,
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--pages", type=int, default=20, help="reads of each page, timed")
-    parser.add_argument("--db-heap", default="2g")
+    parser.add_argument("--db-heap", help=DB_HEAP_HELP)
     args = parser.parse_args()
     cleanup_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="tf-audit-") as tmp:

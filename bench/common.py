@@ -23,7 +23,7 @@ import httpx
 
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.controls import Quota
-from trustfabric.graph.embedded import EmbeddedServer
+from trustfabric.graph.embedded import EmbeddedServer, machine_memory_mb, sized
 from trustfabric.migrations import migrate
 from trustfabric.runtime.demo import demo_customers
 from trustfabric.runtime.services import Services
@@ -285,9 +285,15 @@ def targeted_pilot(url: str, operator_token: str, partner: str, items: int,
     return dataset_id
 
 
+DB_HEAP_HELP = "embedded database JVM heap (default: sized from the memory, as the service does)"
+
+
 @contextmanager
-def embedded_database(workdir: Path, heap: str, page_cache_mb: int = 0) -> Iterator[Target]:
-    """An embedded database under `workdir`, started and stopped around the block."""
+def embedded_database(workdir: Path, heap: str | None = None,
+                      page_cache_mb: int | None = None) -> Iterator[Target]:
+    """An embedded database under `workdir`, started and stopped around the block; sized as
+    `trustfabric serve` sizes it unless told (decision 0022)."""
+    heap, page_cache_mb = sized(machine_memory_mb(), heap, page_cache_mb)
     server = EmbeddedServer(workdir / "graph", "trustfabric", free_port(), free_port(),
                             heap=heap, page_cache_mb=page_cache_mb)
     with server:
@@ -296,8 +302,8 @@ def embedded_database(workdir: Path, heap: str, page_cache_mb: int = 0) -> Itera
 
 @contextmanager
 def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
-                env: dict[str, str] | None = None, db_heap: str = "2g",
-                db_page_cache_mb: int = 0, **controls: Any) -> Iterator[PsiService]:
+                env: dict[str, str] | None = None, db_heap: str | None = None,
+                db_page_cache_mb: int | None = None, **controls: Any) -> Iterator[PsiService]:
     """An embedded database in a temporary directory, a PSI pilot in it (see `psi_pilot`)
     and the app serving it with `env` on top of ours; all stopped and removed on exit."""
     with tempfile.TemporaryDirectory(prefix=f"tf-{name}-") as tmp:

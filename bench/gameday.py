@@ -43,6 +43,7 @@ from neo4j import AsyncGraphDatabase
 
 from bench.alerts import Episode, Rule, Scrapes, alert_episodes, load_rules, parse
 from bench.common import (
+    DB_HEAP_HELP,
     RESULTS_DIR,
     Target,
     cleanup_on_sigterm,
@@ -912,7 +913,7 @@ def main() -> None:
     parser.add_argument("--selectors", type=int, default=16)
     parser.add_argument("--dataset-items", type=int, default=10_000)
     parser.add_argument("--pool", type=int, default=400, help="precomputed client requests")
-    parser.add_argument("--db-heap", default="1g")
+    parser.add_argument("--db-heap", help=DB_HEAP_HELP)
     parser.add_argument("--rules", type=Path, default=RULES)
     parser.add_argument("--out", type=Path, help="directory for the postmortem, plot, JSON")
     parser.add_argument("--render", type=Path, metavar="DIR",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    DB_HEAP_HELP,
     cleanup_on_sigterm,
     embedded_database,
     percentile,
@@ -306,7 +307,7 @@ def main() -> None:
     parser.add_argument("--background", type=int, default=10_000,
                         help="promotions recorded before the measured ones")
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument("--db-heap", default="2g")
+    parser.add_argument("--db-heap", help=DB_HEAP_HELP)
     args = parser.parse_args()
     cleanup_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="tf-lac-") as tmp:

@@ -34,6 +34,7 @@ import aiohttp
 import uvloop
 
 from bench.common import (
+    DB_HEAP_HELP,
     PsiService,
     cleanup_on_sigterm,
     cpu_seconds,
@@ -473,10 +474,9 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2000, help="precomputed client requests")
     parser.add_argument("--crypto-processes", type=int, default=2)
     parser.add_argument("--quota", type=int, default=100_000, help="requests/min per tenant")
-    parser.add_argument("--db-heap", default="2g",
-                        help="embedded database JVM heap (a quarter of it caches pages)")
-    parser.add_argument("--db-page-cache-mb", type=int, default=0,
-                        help="embedded database page cache (0: a quarter of the heap)")
+    parser.add_argument("--db-heap", help=DB_HEAP_HELP)
+    parser.add_argument("--db-page-cache-mb", type=int,
+                        help="embedded database page cache (default: two thirds of the heap)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per plot point")
     parser.add_argument("--warmup", type=duration, default=duration("30s"),
                         help="unmeasured load first: a cold JVM spends several times the CPU")
