@@ -109,6 +109,7 @@ async def _prepare(settings: Settings, seed: bool) -> list[str]:
         applied = await run_migrations(services.executor)
         await services.seed_controls()
         await services.repos.webhooks.seal_stored_secrets()  # earlier versions stored them in clear
+        await services.results.adopt_inline()  # earlier versions kept results in the graph
         lines: list[str] = []
         if seed:
             demo_file = settings.data_dir / "demo-tokens.txt"

@@ -13,6 +13,7 @@ from trustfabric.domain.policy.service import PolicyService
 from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.requests import PsiRequests
+from trustfabric.domain.psi.results import PsiResults
 from trustfabric.domain.rollups.service import RollupService
 from trustfabric.domain.suppressions.service import SuppressionService
 from trustfabric.errors import Unauthenticated
@@ -64,6 +65,7 @@ class Context:
     proposals: DriftProposals
     suppressions: SuppressionService
     rollups: RollupService
+    results: PsiResults
     signing: SigningKey
     events: EventBus
     # graphql-ws clients send their token in the connection_init payload
@@ -94,5 +96,5 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.repos.provenance, self.caller)
+            self._loaders = Loaders(self.repos.provenance, self.results, self.caller)
         return self._loaders

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     psi_write_spacing_s: float = 0.05
     # Job events (the outbox behind subscriptions and webhooks) are kept this long.
     psi_event_retention_s: float = 3600.0
+    # Finished jobs, with their responses and bundles, are kept this long after creation.
+    psi_retention_days: float = 90.0
+    # Responses and bundles live in packs here (default: data_dir/results, decision 0024),
+    # written to the OS before the graph names them; fsynced too when set (with
+    # TF_EMBEDDED_WAL_FLUSH=2, so a power loss cannot keep a job whose results it lost).
+    psi_results_dir: Path | None = None
+    psi_results_fsync: bool = False
     # Webhooks
     webhook_max_attempts: int = 6
     webhook_backoff_base_s: float = 2.0

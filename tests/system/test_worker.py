@@ -89,7 +89,7 @@ async def test_a_job_accepted_before_kill_9_completes_once_after_restart(
         await asyncio.sleep(0.1)
     assert states == ["DONE"] * 5
     for job_id in ids:
-        assert await services.repos.jobs.bundle(job_id, None) is not None
+        assert await services.results.bundle(job_id, None) is not None
         assert await done_events(services, job_id) == 1
 
 

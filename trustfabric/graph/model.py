@@ -43,7 +43,7 @@ LABELS: Final[dict[str, str]] = {
     "DatasetItems": "the items of a dataset version, kept apart from its metadata",
     "PsiJob": "a PSI or PSI-CA run: request commitment, status, response",
     "PsiQueueEntry": "an unfinished PSI job, leased to a worker while it runs",
-    "ProofBundle": "a finished job's signed, content-addressed proof bundle",
+    "ProofBundle": "a finished job's signed bundle as versions before 0017 kept it",
     "JobEvent": "a job's status change (older layout, read by migrations only)",
     "JobEventBatch": "the job events one statement wrote, for pollers and webhooks",
     "WebhookEndpoint": "a tenant's registered webhook URL and its secret",

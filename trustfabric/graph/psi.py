@@ -1,4 +1,5 @@
-"""PSI jobs: durable records, leases, exactly-once completion, and the events they write."""
+"""PSI jobs: durable records, leases, exactly-once completion, the events they write, and
+retirement."""
 
 import asyncio
 import secrets
@@ -160,9 +161,23 @@ class PsiJobRepository:
         self.on_events(events)
         return [event.job_id for event in events]
 
-    async def bundle(self, job_id: str, tenant: str | None) -> dict[str, Any] | None:
-        rows = await self._executor.read(q.BUNDLE, jobId=job_id, tenant=tenant)
-        return rows[0]["bundle"] if rows else None
+    async def retire(self, before: str, limit: int) -> int:
+        """Deletes up to `limit` finished jobs created before `before`; how many."""
+        rows = await self._executor.read(q.FINISHED_BEFORE, before=before, limit=limit)
+        if not rows:
+            return 0
+        retired = await self._executor.write(q.RETIRE, ids=[row["id"] for row in rows])
+        return int(retired[0]["retired"])
+
+    async def inline_results(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` finished jobs whose results are still in the graph (id, response,
+        envelope), as earlier versions wrote them."""
+        return await self._executor.read(q.INLINE_RESULTS, limit=limit)
+
+    async def move_results(self, rows: list[dict[str, Any]]) -> None:
+        """Points each job (`id`) at its results' new place (`responseRef`, `bundleRef`,
+        `bundleHash`) and drops the copies kept in the graph."""
+        await self._executor.write(q.MOVE_RESULTS, rows=rows)
 
     def _batch(self, latest: str) -> dict[str, str]:
         """The parameters of the batch of job events a statement writes: this process as
@@ -184,10 +199,10 @@ class PsiJobRepository:
 
 def completed_row(job: CompletedJob) -> dict[str, Any]:
     """The parameters `q.COMPLETE` writes a completed job from."""
-    return {"id": job.id, "tenant": job.tenant, "response": job.response,
+    return {"id": job.id, "tenant": job.tenant, "responseRef": job.response_ref,
             "commitment": job.commitment, "completedAt": job.completed_at,
-            "bundleId": job.bundle_id, "envelope": job.envelope, "eventId": job.event_id,
-            "audit": job.audit}
+            "bundleId": job.bundle_id, "bundleRef": job.bundle_ref,
+            "bundleHash": job.bundle_hash, "eventId": job.event_id, "audit": job.audit}
 
 
 def failed_row(job: FailedJob) -> dict[str, Any]:

@@ -101,10 +101,8 @@ async def proof_bundle(
     job_id: Annotated[strawberry.ID, strawberry.argument(
         description="The job's id; the answer is null unless the job is DONE.")],
 ) -> ProofBundle | None:
-    bundle = await info.context.repos.jobs.bundle(str(job_id), info.context.caller.read_scope)
-    if bundle is None:
-        return None
-    return ProofBundle(id=bundle["id"], envelope=bundle["envelope"])
+    bundle = await info.context.results.bundle(str(job_id), info.context.caller.read_scope)
+    return None if bundle is None else ProofBundle(id=bundle.id, envelope=bundle.envelope)
 
 
 async def datasets(

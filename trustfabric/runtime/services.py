@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from trustfabric.blobs import PackStore
 from trustfabric.context import Context, Repositories
 from trustfabric.domain.audit import iso
 from trustfabric.domain.controls import ControlsService, PilotControls, QuotaGate
@@ -22,6 +23,7 @@ from trustfabric.domain.psi.bundles import SigningKey
 from trustfabric.domain.psi.datasets import DatasetService, SetupCache
 from trustfabric.domain.psi.protocol import ServerKey
 from trustfabric.domain.psi.requests import PsiRequests
+from trustfabric.domain.psi.results import PsiResults
 from trustfabric.domain.psi.worker import ProofWorker
 from trustfabric.domain.rollups.service import RollupService
 from trustfabric.domain.sealing import SecretBox
@@ -63,6 +65,7 @@ class Services:
     proposals: DriftProposals
     suppressions: SuppressionService
     rollups: RollupService
+    results: PsiResults
     server_key: ServerKey
     signing: SigningKey
     # jobs accepted here for this process's own proof worker; None when it runs none
@@ -141,14 +144,18 @@ class Services:
             audit=repos.audit, key=server_key, quotas=QuotaGate(), load=load,
             wake=events.wake, backlog=backlog, write_spacing_s=settings.psi_write_spacing_s,
         )
+        packs = PackStore(settings.psi_results_dir or settings.data_dir / "results",
+                          settings.psi_results_fsync)
+        results = PsiResults(jobs, packs, settings.psi_retention_days * 86400)
         return cls(settings, executor, repos, load, events, datasets, setups, controls, psi,
-                   policy, proposals, suppressions, RollupService(repos.rollups), server_key,
-                   signing, backlog)
+                   policy, proposals, suppressions, RollupService(repos.rollups), results,
+                   server_key, signing, backlog)
 
     def context(self, request: HTTPConnection, response: Any) -> Context:
         return Context(request, response, self.settings, self.repos, self.psi, self.datasets,
                        self.setups, self.controls, self.policy, self.proposals,
-                       self.suppressions, self.rollups, self.signing, self.events)
+                       self.suppressions, self.rollups, self.results, self.signing,
+                       self.events)
 
     async def seed_controls(self) -> None:
         """First start: the pilot-controls file becomes the controls document."""
@@ -160,7 +167,7 @@ class Services:
         return ProofWorker(
             self.repos.jobs, datasets=self.repos.datasets, controls=self.repos.controls,
             weights=self.controls.weights, load=self.load, backlog=self.backlog,
-            key=self.server_key, signing=self.signing, processes=s.psi_worker_processes,
+            key=self.server_key, signing=self.signing, packs=self.results.packs, processes=s.psi_worker_processes,
             batch_size=s.psi_batch_size, batch_selectors=s.psi_batch_selectors,
             in_flight=s.psi_batches_in_flight, lease_s=s.psi_lease_s,
             poll_s=s.psi_poll_interval_s, fpr=s.psi_false_positive_rate,
@@ -233,7 +240,7 @@ class Services:
         await self.controls.weights(depth)
 
     async def _retire_events(self) -> None:
-        """Drops job events and webhook deliveries past their retention."""
+        """Drops job events, webhook deliveries and finished jobs past their retention."""
         now = datetime.now(UTC)
         before = iso(now - timedelta(seconds=self.settings.psi_event_retention_s))
         # a stalled webhook fan-out keeps the events it has still to deliver
@@ -242,6 +249,7 @@ class Services:
         deliveries = iso(now - timedelta(seconds=self.settings.webhook_retention_s))
         while await self.repos.webhooks.drop_settled(deliveries) > 0:
             pass
+        await self.results.retire()
 
     async def close(self) -> None:
         await self.executor.close()

@@ -118,15 +118,22 @@ class PsiJob:
     completed_at: datetime | None = described("When it became DONE, FAILED or CANCELLED; null "
                                               "before.")
     error: JobError | None = described("Why it FAILED; null otherwise.")
-    response: str | None = strawberry.field(
-        description="base64 OpenMined Response; only for the requesting tenant's members.")
     setup_id: str | None = strawberry.field(
         description="The setup the response must be read with (see `setup`).")
     record: strawberry.Private[JobRecord]
+    show_response: strawberry.Private[bool]
+
+    @strawberry.field(description="base64 OpenMined Response; only for the requesting "
+                                  "tenant's members, until the job is retired.")
+    async def response(self, info: strawberry.Info) -> str | None:
+        if not self.show_response or self.record.response_ref is None:
+            return None
+        return await info.context.loaders.psi.responses.load(self.record)
 
     @strawberry.field(description="The dataset setup of this job's version; for the owner.")
     async def setup(self, info: strawberry.Info) -> DatasetSetup | None:
-        if self.response is None or self.record.max_client_items is None:
+        if (not self.show_response or self.record.response_ref is None
+                or self.record.max_client_items is None):
             return None
         context = info.context
         version = await context.repos.datasets.version(
@@ -148,9 +155,9 @@ class PsiJob:
             completed_at=when(job.completed_at),
             error=JobError(code=job.error_code, message=job.error_message or "")
             if job.error_code else None,
-            response=job.response if show_response else None,
             setup_id=job.setup_id,
             record=job,
+            show_response=show_response,
         )
 
 

@@ -61,9 +61,11 @@ class JobRecord:
     created_at: str
     started_at: str | None = None
     completed_at: str | None = None
-    response: str | None = None
+    response_ref: str | None = None  # where its response is kept (decision 0024)
     response_commitment: str | None = None
     bundle_id: str | None = None
+    bundle_ref: str | None = None
+    bundle_hash: str | None = None  # of the signed envelope kept at bundle_ref
     error_code: str | None = None
     error_message: str | None = None
     attempts: int = 0
@@ -79,8 +81,8 @@ class JobRecord:
             "status": "status", "requestSize": "request_size",
             "requestCommitment": "request_commitment", "serverKeyId": "server_key_id",
             "createdAt": "created_at", "startedAt": "started_at", "completedAt": "completed_at",
-            "response": "response", "responseCommitment": "response_commitment",
-            "bundleId": "bundle_id", "errorCode": "error_code", "errorMessage": "error_message",
+            "responseRef": "response_ref", "responseCommitment": "response_commitment",
+            "bundleId": "bundle_id", "bundleRef": "bundle_ref", "bundleHash": "bundle_hash", "errorCode": "error_code", "errorMessage": "error_message",
             "attempts": "attempts", "request": "request", "setupId": "setup_id",
             "maxClientItems": "max_client_items",
         }
@@ -96,16 +98,17 @@ class NewJob:
 
 @dataclass(frozen=True)
 class CompletedJob:
-    """A job the proof worker answered: its response, signed bundle, DONE event and audit
-    event, to be written with its batch."""
+    """A job the proof worker answered: where its response and signed bundle are kept, its
+    DONE event and audit event, to be written with its batch."""
 
     id: str
     tenant: str
-    response: str  # base64
+    response_ref: str
     commitment: str  # of the response
     completed_at: str
     bundle_id: str
-    envelope: str  # the signed bundle
+    bundle_ref: str
+    bundle_hash: str  # of the signed envelope
     event_id: str  # of its DONE event
     audit: AuditEvent
 

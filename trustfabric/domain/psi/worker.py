@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -38,20 +38,23 @@ from trustfabric.domain.psi.bundles import BUNDLE_TYPE, SigningKey
 from trustfabric.domain.psi.datasets import DatasetStore
 from trustfabric.domain.psi.explainer import explain
 from trustfabric.domain.psi.records import CompletedJob, FailedJob, JobRecord, VersionRecord
+from trustfabric.domain.psi.results import Packs, bundle_hash
 from trustfabric.errors import AppError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
 _responder: psi.Responder | None = None
 _signing: SigningKey | None = None
+_packs: Packs | None = None
 PR_SET_PDEATHSIG = 1
 # How often a worker that is handed its own process's jobs still looks in the graph for
 # jobs queued elsewhere (other processes, or before a restart).
 SCAN_EVERY_S = 0.5
 
 
-def _init_process(secret: bytes, signing_pem: bytes, parent: int, nice: int) -> None:
-    global _responder, _signing
+def _init_process(secret: bytes, signing_pem: bytes, packs: Packs, parent: int,
+                  nice: int) -> None:
+    global _responder, _signing, _packs
     if sys.platform == "linux":  # die with the worker, even when it is killed with -9 ...
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # ... or before this process had started
@@ -59,6 +62,7 @@ def _init_process(secret: bytes, signing_pem: bytes, parent: int, nice: int) -> 
     os.nice(nice)
     _responder = psi.Responder(psi.ServerKey(secret))
     _signing = SigningKey.from_pem(signing_pem)
+    _packs = packs
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,12 @@ FAILURES = {"BAD_USER_INPUT": "the request could not be processed",
 def _answer_many(work: list[Work]) -> list[Answer]:
     """In a pool process: each job's result (with its audit event), or the code it fails
     with.
-    The bundle is built and signed here too: off the event loop."""
-    assert _responder is not None and _signing is not None
+    The bundle is built and signed here too, and the chunk's responses and bundles stored as
+    one pack before the graph names them: off the event loop. A pack that cannot be written
+    fails the chunk, and the batch's leases bring its jobs back."""
+    assert _responder is not None and _signing is not None and _packs is not None
     answers: list[Answer] = []
+    sealed: list[tuple[int, CompletedJob, bytes, bytes]] = []  # (answer, job, response, bundle)
     for item in work:
         try:
             response = _responder.respond(psi.Mode(item.job.mode),
@@ -91,15 +98,23 @@ def _answer_many(work: list[Work]) -> list[Answer]:
             answers.append("BAD_USER_INPUT")
             continue
         try:
-            answers.append(seal(item, response, _signing))
+            sealed.append((len(answers), *seal(item, response, _signing)))
         except Exception:  # one job's fault fails that job, not its batch
             log.exception("job %s could not be sealed", item.job.id)
             answers.append("INTERNAL_SERVER_ERROR")
+            continue
+        answers.append("INTERNAL_SERVER_ERROR")  # until it is stored, below
+    refs = iter(_packs.put([part for *_, response, envelope in sealed
+                            for part in (response, envelope)]))
+    for n, job, _, _ in sealed:
+        answers[n] = replace(job, response_ref=next(refs), bundle_ref=next(refs))
     return answers
 
 
-def seal(item: Work, response: bytes, signing: SigningKey) -> CompletedJob:
-    """The job's result: response, signed bundle, DONE event and audit event."""
+def seal(item: Work, response: bytes, signing: SigningKey
+         ) -> tuple[CompletedJob, bytes, bytes]:
+    """The job's result (DONE event and audit event; where its parts are kept is left
+    empty), its response and its signed bundle."""
     job = item.job
     completed_at = now_iso()
     response_commitment = psi.commitment(response)
@@ -129,15 +144,15 @@ def seal(item: Work, response: bytes, signing: SigningKey) -> CompletedJob:
     }
     bundle_id, envelope = signing.sign(body)
     return CompletedJob(
-        id=job.id, tenant=job.tenant, response=base64.b64encode(response).decode(),
-        commitment=response_commitment, completed_at=completed_at, bundle_id=bundle_id,
-        envelope=envelope.decode(), event_id=secrets.token_hex(10),
+        id=job.id, tenant=job.tenant, response_ref="", commitment=response_commitment,
+        completed_at=completed_at, bundle_id=bundle_id, bundle_ref="",
+        bundle_hash=bundle_hash(envelope), event_id=secrets.token_hex(10),
         audit=audit_event(tenant=job.tenant, actor="proof-worker", action="psi.run",
                           subject=job.id, outcome="done", mode=job.mode,
                           datasetId=job.dataset_id, datasetVersion=job.dataset_version,
                           requestCommitment=job.request_commitment,
                           responseCommitment=response_commitment,
-                          requestSize=job.request_size, bundleId=bundle_id))
+                          requestSize=job.request_size, bundleId=bundle_id)), response, envelope
 
 
 @dataclass
@@ -167,7 +182,7 @@ class ProofWorker:
     def __init__(self, queue: WorkQueue, *, datasets: DatasetStore, controls: ControlsStore,
                  weights: Callable[[Iterable[str]], Awaitable[dict[str, float]]],
                  load: LoadState, backlog: Backlog | None, key: psi.ServerKey,
-                 signing: SigningKey, processes: int, batch_size: int, batch_selectors: int,
+                 signing: SigningKey, packs: Packs, processes: int, batch_size: int, batch_selectors: int,
                  in_flight: int, lease_s: float, poll_s: float, fpr: float,
                  write_spacing_s: float = 0.0, nice: int = 0) -> None:
         self._queue = queue
@@ -179,6 +194,7 @@ class ProofWorker:
         self._backlog = backlog
         self._key = key
         self.signing = signing
+        self.packs = packs
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.batch_size = batch_size
         # At most this many selectors a batch (0: no bound), by recent sizes (decision 0005).
@@ -206,7 +222,7 @@ class ProofWorker:
         return ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process,
-            initargs=(self._key.secret, self.signing.private_pem(), os.getpid(),
+            initargs=(self._key.secret, self.signing.private_pem(), self.packs, os.getpid(),
                       self.nice),
         )
 

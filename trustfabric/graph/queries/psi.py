@@ -1,4 +1,4 @@
-"""PSI jobs and their lifecycle, the job events they write, proof bundles."""
+"""PSI jobs and their lifecycle, the job events they write, their retirement."""
 
 from trustfabric.graph.cypher import Cypher
 
@@ -174,10 +174,10 @@ _FINISH = """
 COMPLETE = Cypher(
     "psi.complete",
     _FINISH + """
-    SET j.status = 'DONE', j.response = row.response, j.responseCommitment = row.commitment,
-        j.completedAt = row.completedAt, j.bundleId = row.bundleId, j.request = null
-    CREATE (:ProofBundle {jobId: j.id, id: row.bundleId, tenant: j.tenant,
-                          envelope: row.envelope})
+    SET j.status = 'DONE', j.responseRef = row.responseRef,
+        j.responseCommitment = row.commitment, j.completedAt = row.completedAt,
+        j.bundleId = row.bundleId, j.bundleRef = row.bundleRef, j.bundleHash = row.bundleHash,
+        j.request = null
     CREATE (a:AuditEvent)
     SET a = row.audit
     WITH {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
@@ -230,13 +230,50 @@ CANCEL_FOR_PARTY = Cypher(
     """ + _EVENTS,
 )
 
-BUNDLE = Cypher(
-    "psi.bundle",
+# Finished jobs past their retention: found by the creation-time index, deleted by id
+# (decision 0018). Their audit events stay: they are kept on their own terms.
+FINISHED_BEFORE = Cypher(
+    "psi.finished_before",
     """
-    MATCH (b:ProofBundle {jobId: $jobId})
-    WHERE $tenant IS NULL OR b.tenant = $tenant
-    RETURN b {.*} AS bundle
+    MATCH (j:PsiJob) WHERE j.createdAt < $before
+    WITH j WHERE j.status IN ['DONE', 'FAILED', 'CANCELLED']
+    RETURN j.id AS id
+    LIMIT $limit
     """,
 )
 
+RETIRE = Cypher(
+    "psi.retire",
+    """
+    UNWIND $ids AS id
+    MATCH (j:PsiJob {id: id})
+    DELETE j
+    RETURN count(*) AS retired
+    """,
+)
 
+# Earlier versions kept a finished job's response on the job and its envelope on a
+# ProofBundle node (every DONE job had one); `PsiResults.adopt_inline` moves them out of
+# the graph, a slice at a time, deleting the bundle nodes as it goes.
+INLINE_RESULTS = Cypher(
+    "psi.inline_results",
+    """
+    MATCH (b:ProofBundle)
+    WITH b LIMIT $limit
+    MATCH (j:PsiJob {id: b.jobId})
+    RETURN j.id AS id, j.response AS response, b.envelope AS envelope
+    """,
+)
+
+MOVE_RESULTS = Cypher(
+    "psi.move_results",
+    """
+    UNWIND $rows AS row
+    MATCH (b:ProofBundle {jobId: row.id})
+    MATCH (j:PsiJob {id: row.id})
+    DELETE b
+    SET j.responseRef = row.responseRef, j.bundleRef = row.bundleRef,
+        j.bundleHash = row.bundleHash, j.response = null
+    RETURN count(*) AS moved
+    """,
+)
