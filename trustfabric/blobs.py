@@ -30,7 +30,9 @@ class PackStore:
         data = b"".join(parts)
         name = hashlib.sha256(data).hexdigest()
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # blinded responses: the owner's alone, wherever the directory is put
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
         partial = path.parent / f".{name}.{secrets.token_hex(4)}.partial"
         with open(partial, "wb") as out:
             out.write(data)

@@ -8,11 +8,12 @@ from trustfabric.blobs import PackStore
 
 
 def test_parts_are_read_back_from_their_pack(tmp_path):
-    packs = PackStore(tmp_path)
+    packs = PackStore(tmp_path / "results")
     refs = packs.put([b"first", b"", b"third part"])
     assert [packs.get(ref) for ref in refs] == [b"first", b"", b"third part"]
     assert len({ref.split(":")[0] for ref in refs}) == 1  # one pack
-    assert not list(tmp_path.glob("*/.*.partial"))
+    assert not list(tmp_path.glob("results/*/.*.partial"))
+    assert (tmp_path / "results").stat().st_mode & 0o777 == 0o700  # blinded responses
 
 
 @pytest.mark.parametrize("ref", ["", "zz:0:1", "a" * 64 + ":0:1", "a" * 64 + ":x:1",
