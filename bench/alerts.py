@@ -3,8 +3,8 @@ would over the same scrapes: each rule's expression at every evaluation time, `p
 while it holds, `firing` once it has held for its `for:`.
 
 The expressions understood are the subset the service's rules use, and a little more:
-an instant selector with label matchers (`=`, `!=`, `=~`, `!~`), `rate`/`increase` over
-a range of a selector, the aggregations `sum`/`max`/`min`/`avg`/`count` with `by (…)` or
+an instant selector with label matchers (`=`, `!=`, `=~`, `!~`), `rate`/`increase`/`changes`
+over a range of a selector, the aggregations `sum`/`max`/`min`/`avg`/`count` with `by (…)` or
 `without (…)` (before or after the argument), and a comparison with a number (`>`, `<`,
 `>=`, `<=`, `==`, `!=`). A rule with anything else is reported as not evaluated. Every
 series carries the `instance` it was scraped from, and `up` is 1 or 0 per instance as
@@ -158,7 +158,7 @@ class _Parser:
             if grouping is None and self.peek() in ("by", "without"):
                 grouping = self.labels()
             return ("agg", word, grouping, inner)
-        if word in ("rate", "increase"):
+        if word in ("rate", "increase", "changes"):
             self.take("(")
             selector = self.selector(self.take()[1])
             kind, window = self.take()
@@ -215,7 +215,13 @@ def evaluate(node: tuple[Any, ...], scrapes: Scrapes, t: float) -> Vector:
         _, function, selector, seconds = node
         result: Vector = {}
         for labels, points in scrapes.range(t, seconds).items():
-            if len(points) < 2 or not _matches(labels, selector[1]):
+            if not _matches(labels, selector[1]):
+                continue
+            if function == "changes":  # how often the value changed, as Prometheus counts
+                result[_without_name(labels)] = float(sum(
+                    a != b for (_, a), (_, b) in zip(points, points[1:], strict=False)))
+                continue
+            if len(points) < 2:
                 continue
             increase = sum(b - a if b >= a else b for (_, a), (_, b)
                            in zip(points, points[1:], strict=False))  # counter resets

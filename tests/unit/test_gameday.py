@@ -142,6 +142,20 @@ def test_rates_up_and_matchers():
         parse("histogram_quantile(0.95, tf_x)")
 
 
+def test_a_restart_between_scrapes_is_counted_by_changes():
+    [rule] = [r for r in load_rules(RULES) if r.name == "TrustFabricProcessRestarted"]
+    scrapes = Scrapes()
+    for t in range(0, 900, 5):
+        started = 100.0 if t < 200 else 205.0  # killed at 200, answering again at 215
+        scrapes.add("worker0", t, None if 200 <= t < 215 else
+                    f"process_start_time_seconds {started}\n")
+        scrapes.add("api", t, "process_start_time_seconds 50.0\n")
+    [episode] = alert_episodes([rule], scrapes)
+    assert episode.alert == "TrustFabricProcessRestarted"  # the api never restarted
+    assert (episode.pending, episode.firing) == (215, 215)  # `for: 0s`
+    assert episode.resolved == 195 + 600  # the last scrape before the kill left the range
+
+
 def test_faults_are_credited_with_their_first_alert_and_timed_to_recovery():
     from bench.gameday import Fault, attribute, recoveries
 
