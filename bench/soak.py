@@ -3,6 +3,7 @@ from several tenants with skewed demand, and reports throughput, latency, errors
 and CPU, as figures, JSON and a PNG.
 
     python -m bench.soak --rps 550 --duration 45m [--tenants 5 --skew 10 --selectors 16]
+    python -m bench.soak --ramp 300:700:50 [--step 60s]    served against offered, step by step
     python -m bench.soak --url URL --tokens FILE --operator-token FILE [--rps …]
 
 It starts its own service (database, pilot, API), or drives a running one at --url.
@@ -65,6 +66,38 @@ def duration(text: str) -> float:
     return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
 
 
+@dataclass(frozen=True)
+class Rates:
+    """The offered load: `rates` jobs/s, one after the other, `step_s` seconds each."""
+
+    rates: tuple[float, ...]
+    step_s: float
+
+    @classmethod
+    def ramp(cls, text: str, step_s: float) -> "Rates":
+        """From `START:STOP:STEP` jobs/s, both ends included."""
+        try:
+            first, last, by = (float(x) for x in text.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError("a ramp like 300:700:50") from None
+        if not 0 < first <= last or by <= 0:
+            raise argparse.ArgumentTypeError("a ramp rises: 0 < START <= STOP, STEP > 0")
+        return cls(tuple(first + n * by for n in range(int((last - first) / by + 1e-9) + 1)),
+                   step_s)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.rates) * self.step_s
+
+    def due(self, elapsed: float) -> int:
+        """Arrivals due in the first `elapsed` seconds."""
+        whole = min(int(elapsed // self.step_s), len(self.rates))
+        done = sum(self.rates[:whole]) * self.step_s
+        if whole < len(self.rates):
+            done += (elapsed - whole * self.step_s) * self.rates[whole]
+        return int(done)
+
+
 def demand_shares(names: list[str], skew: float) -> dict[str, float]:
     """The first tenant asks `skew` times as much as each of the others."""
     weights = {name: (skew if n == 0 else 1.0) for n, name in enumerate(names)}
@@ -91,6 +124,7 @@ class Run:
         self.arrivals: list[tuple[float, str]] = []  # (monotonic, tenant) of every request
         self.offered: dict[str, int] = defaultdict(int)
         self.refused: dict[str, int] = defaultdict(int)
+        self.refused_at: list[float] = []  # monotonic
         self.errors: list[str] = []
         self.early: dict[str, float] = {}  # DONE before the mutation's answer came back
         self.service: list[dict[str, float]] = []  # the service's own view, per window
@@ -127,6 +161,7 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
         extensions = payload["errors"][0].get("extensions", {})
         if extensions.get("code") == "QUOTA_EXCEEDED" or extensions.get("reason") == "OVERLOADED":
             run.refused[tenant] += 1  # deliberate refusals are not errors
+            run.refused_at.append(sent)
         else:
             run.errors.append(extensions.get("code", "?"))
         return
@@ -219,7 +254,7 @@ class Stalls:
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
-                rps: float, seconds: float, pool: list[str], phase: str,
+                rates: Rates, pool: list[str], phase: str,
                 window: float = 10.0, stalls: Stalls | None = None) -> tuple[Run, float]:
     run = Run()
     connector = aiohttp.TCPConnector(limit=256)
@@ -238,8 +273,8 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
         watcher = asyncio.create_task(watch_service(session, url, start, window, run))
         stalling = asyncio.create_task(stalls.run()) if stalls else None
         n = 0
-        while (now := time.monotonic()) - start < seconds:
-            due = int((now - start) * rps)
+        while (now := time.monotonic()) - start < rates.seconds:
+            due = rates.due(now - start)
             while n < due:  # open loop: every arrival due by now is sent now
                 position = (n * 0.6180339887) % 1.0  # spreads tenants by their shares
                 tenant = tenants[next(i for i, c in enumerate(cumulative) if position < c)]
@@ -318,6 +353,45 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
         "timeline": timeline,
         "service_timeline": run.service,
     }
+
+
+def steps(run: Run, start: float, rates: Rates) -> list[dict[str, Any]]:
+    """Per step of the offered load: offered, served (DONE events in the step), refused
+    per second, and the p95 of the jobs sent in it."""
+    found = []
+    for n, rate in enumerate(rates.rates):
+        begin, end = start + n * rates.step_s, start + (n + 1) * rates.step_s
+        sent = sorted(d.latency for d in run.done if begin <= d.at - d.latency < end)
+        found.append({
+            "rate": rate,
+            "offered_per_s": round(sum(begin <= at < end for at, _ in run.arrivals)
+                                   / rates.step_s, 1),
+            "served_per_s": round(sum(begin <= d.at < end for d in run.done) / rates.step_s, 1),
+            "refused_per_s": round(sum(begin <= at < end for at in run.refused_at)
+                                   / rates.step_s, 1),
+            "p95_ms": round(percentile(sent, 95) * 1000, 1) if sent else None})
+    return found
+
+
+def plot_ramp(points: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    offered = [p["offered_per_s"] for p in points]
+    figure, (served, latency) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    served.plot(offered, [p["served_per_s"] for p in points], marker="o", label="served")
+    served.plot(offered, offered, color="grey", linestyle="--", linewidth=0.8, label="offered")
+    served.set_ylabel("jobs/s")
+    served.legend()
+    latency.plot(offered, [p["p95_ms"] for p in points], marker="o", color="tab:orange")
+    latency.axhline(900, color="grey", linestyle="--", linewidth=0.8)
+    latency.set_ylabel("p95 ms")
+    latency.set_xlabel("offered jobs/s")
+    figure.suptitle("PSI ramp: served against offered")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
 STAGES = "query($id: ID!) { psiJob(id: $id) { createdAt startedAt completedAt } }"
@@ -466,6 +540,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rps", type=float, default=550)
     parser.add_argument("--duration", type=duration, default=duration("10m"))
+    parser.add_argument("--ramp", metavar="START:STOP:STEP",
+                        help="offer START, START+STEP, … STOP jobs/s, --step each, instead "
+                             "of --rps for --duration")
+    parser.add_argument("--step", type=duration, default=duration("60s"),
+                        help="how long each rate of --ramp is offered")
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--skew", type=float, default=10.0,
                         help="one tenant asks this many times the others' demand")
@@ -510,6 +589,12 @@ def main() -> None:
         parser.error("--url needs --tokens, and --operator-token or --dataset")
     if args.url and args.stall_every and not (args.service_pid or args.db_pid):
         parser.error("stalls need the processes to stop: --service-pid or --db-pid")
+    try:
+        rates = (Rates.ramp(args.ramp, args.step) if args.ramp
+                 else Rates((args.rps,), args.duration))
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    args.duration = rates.seconds
     cleanup_on_sigterm()
     with service_under_test(args) as service:
         url, dataset, tokens = service.url, service.dataset, service.tokens
@@ -525,20 +610,20 @@ def main() -> None:
         # generator took ~0.7 ms of the two cores a job
         if args.warmup:
             print(f"warming up for {args.warmup:g} s …")
-            uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.warmup, pool,
-                             "warmup"))
+            uvloop.run(drive(url, dataset, tokens, shares,
+                             Rates(rates.rates[:1], args.warmup), pool, "warmup"))
         # per process: the crypto processes start with the first batch, so with no warm-up
         # they appear during the run (and all their CPU is the run's)
         cpu_before = {pid: cpu_seconds([pid]) for pid in app_processes(service) + db_pids}
         load_before = sum(os.times()[:2])
         ticks_before = machine_ticks()
-        print(f"driving {args.rps:g} jobs/s for {args.duration:g} s from "
-              f"{args.tenants} tenants (one at {args.skew:g}x) …")
+        print(f"driving {' → '.join(f'{r:g}' for r in rates.rates)} jobs/s for "
+              f"{args.duration:g} s from {args.tenants} tenants (one at {args.skew:g}x) …")
         stalled = (lambda: db_pids) if args.stall_only_database else (
             lambda: app_processes(service) + db_pids)
         stalls = Stalls(args.stall_every, args.stall_for, stalled) if args.stall_every else None
-        run, start = uvloop.run(drive(url, dataset, tokens, shares, args.rps, args.duration,
-                                      pool, "soak", args.window, stalls))
+        run, start = uvloop.run(drive(url, dataset, tokens, shares, rates, pool, "soak",
+                                      args.window, stalls))
         app_pids = app_processes(service)
         groups = {name: pids for name, pids in (("service", app_pids[:1]),
                                                 ("crypto", app_pids[1:]), ("database", db_pids))
@@ -603,9 +688,16 @@ def main() -> None:
                   seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
                   seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
+    if args.ramp:
+        result["ramp"] = steps(run, start, rates)
+        print_table(["offered jobs/s", "served jobs/s", "refused/s", "p95 ms"],
+                    [[p["offered_per_s"], p["served_per_s"], p["refused_per_s"], p["p95_ms"]]
+                     for p in result["ramp"]])
     path = write_json("soak", {"args": vars(args), "result": result})
     png = path.with_suffix(".png")
     plot(result, png)
+    if args.ramp:
+        plot_ramp(result["ramp"], path.with_name(path.stem + "-ramp.png"))
     print(f"\nwritten to {path} and {png}")
 
 
