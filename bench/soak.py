@@ -355,6 +355,30 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
     }
 
 
+def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
+    """What a long run must hold: jobs/s served in each whole `seconds` stretch, and the
+    database's time per query in the first and the last stretch (flat within 20 % when
+    nothing a finished job leaves slows the hot paths)."""
+    points = result["timeline"]
+    window = points[1]["t"] - points[0]["t"] if len(points) > 1 else seconds
+    served: dict[int, list[float]] = defaultdict(list)
+    for point in points:
+        served[int(point["t"] // seconds)].append(point["jobs_per_s"])
+    whole = [round(sum(v) / len(v), 1) for _, v in sorted(served.items())
+             if len(v) * window >= seconds]  # a stretch cut short by the end is left out
+    service = result["service_timeline"]
+    end = max((w["t"] for w in service), default=0)
+
+    def db_ms(begin: float, until: float) -> float | None:
+        times = [w["db_ms_per_query"] for w in service if begin <= w["t"] < until]
+        return round(sum(times) / len(times), 2) if times else None
+
+    first, last = db_ms(0, seconds), db_ms(end - seconds, end + 1)
+    return {"served_per_stretch": whole, "least_stretch": min(whole, default=None),
+            "db_ms_per_query_first": first, "db_ms_per_query_last": last,
+            "db_change": round(last / first - 1, 3) if first and last else None}
+
+
 def steps(run: Run, start: float, rates: Rates) -> list[dict[str, Any]]:
     """Per step of the offered load: offered, served (DONE events in the step), refused
     per second, and the p95 of the jobs sent in it."""
@@ -688,6 +712,14 @@ def main() -> None:
                   seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
                   seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
+    result["cpu_ms_per_job_all_in"] = round(sum(result["cpu_ms_per_job"].values()), 2)
+    if args.duration >= 600:
+        result["stretches"] = stretches(result)
+        print_table(["5-min stretches: jobs/s served", "least", "db ms/query first 5 min",
+                     "last 5 min", "change"],
+                    [[" ".join(f"{v:g}" for v in result["stretches"]["served_per_stretch"]),
+                      *list(result["stretches"].values())[1:]]])
+    print(f"CPU per served job, all in: {result['cpu_ms_per_job_all_in']} ms")
     if args.ramp:
         result["ramp"] = steps(run, start, rates)
         print_table(["offered jobs/s", "served jobs/s", "refused/s", "p95 ms"],

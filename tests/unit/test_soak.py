@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from bench.soak import Done, Rates, Run, steps
+from bench.soak import Done, Rates, Run, steps, stretches
 
 
 def test_a_ramp_offers_each_rate_for_its_step():
@@ -34,3 +34,12 @@ def test_each_step_reports_what_it_offered_served_and_refused():
     assert (first["offered_per_s"], first["served_per_s"], first["refused_per_s"]) == (10, 0.3, 0.1)
     assert (second["offered_per_s"], second["served_per_s"], second["refused_per_s"]) == (10, 0.2, 0.2)
     assert second["p95_ms"] == 100.0  # j4 was sent in the first step
+
+
+def test_a_long_run_is_read_in_five_minute_stretches():
+    timeline = [{"t": t, "jobs_per_s": 550 if t < 600 else 530} for t in range(0, 900, 10)]
+    service = [{"t": t, "db_ms_per_query": 4.0 if t < 300 else 5.0} for t in range(0, 900, 10)]
+    found = stretches({"timeline": timeline, "service_timeline": service})
+    assert found["served_per_stretch"] == [550, 550, 530] and found["least_stretch"] == 530
+    assert (found["db_ms_per_query_first"], found["db_ms_per_query_last"]) == (4.0, 5.0)
+    assert found["db_change"] == 0.25
