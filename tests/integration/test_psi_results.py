@@ -4,9 +4,11 @@ results earlier versions kept in the graph moved out on start."""
 
 import base64
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.helpers import codes, raw_job, selectors
+from trustfabric.domain.audit import iso
 from trustfabric.domain.psi.bundles import load_public_key, verify_file
 from trustfabric.domain.psi.results import PACK_GRACE_S
 from trustfabric.graph.cypher import Cypher
@@ -22,13 +24,14 @@ LEGACY_RESULT = Cypher("test.legacy_result", """
         j.bundleId = $bundleId
     CREATE (:ProofBundle {jobId: j.id, id: $bundleId, tenant: j.tenant, envelope: $envelope})
 """)
+ORPHAN_BUNDLE = Cypher("test.orphan_bundle",
+                       "CREATE (:ProofBundle {jobId: $id, id: 'x', envelope: $envelope})")
 RESULT = ("query($id: ID!) { psiJob(id: $id) { status response } "
           "proofBundle(jobId: $id) { id envelope } }")
 
 
 def pack_of(settings, ref: str) -> Path:
-    name = ref.split(":")[0]
-    return settings.data_dir / "results" / name[:2] / name
+    return settings.data_dir / "results" / ref.split(":")[0]
 
 
 async def finished_job(client, gql, make_token, psi_pair) -> tuple[str, str]:
@@ -58,6 +61,7 @@ async def test_a_finished_jobs_results_live_outside_the_graph(
 
 async def test_a_changed_pack_is_refused_not_served(
         services, settings, client, gql, make_token, psi_pair):
+    intact, _ = await finished_job(client, gql, make_token, psi_pair)
     job_id, token = await finished_job(client, gql, make_token, psi_pair)
     [row] = await services.executor.read(JOB_NODE, id=job_id)
     pack = pack_of(settings, row["job"]["responseRef"])
@@ -71,6 +75,11 @@ async def test_a_changed_pack_is_refused_not_served(
         result = await gql(query, token, id=job_id)
         assert codes(result) == ["INTERNAL_SERVER_ERROR"]
         assert "does not match its hash" in result["errors"][0]["message"]
+    # on a page, the changed job's response fails alone
+    page = await gql("{ psiJobs(first: 10) { edges { node { id response } } } }", token)
+    responses = {e["node"]["id"]: e["node"]["response"] for e in page["data"]["psiJobs"]["edges"]}
+    assert responses[job_id] is None and responses[intact]
+    assert codes(page) == ["INTERNAL_SERVER_ERROR"] and job_id in page["errors"][0]["message"]
 
 
 async def test_finished_jobs_and_their_packs_are_retired_after_the_window(
@@ -91,7 +100,7 @@ async def test_finished_jobs_and_their_packs_are_retired_after_the_window(
     assert await services.executor.read(JOB_NODE, id=job_id) == []
     assert await services.executor.read(JOB_NODE, id=running.props["id"])  # not finished
     assert pack.is_file()  # its grace: a job is stamped before its pack is written
-    await results.retire(now=later + PACK_GRACE_S)
+    await results.retire(now=later + PACK_GRACE_S + 3600)  # the pack's hour has ended
     assert not pack.exists()
     assert codes(await gql(RESULT, token, id=job_id)) == ["NOT_FOUND"]
 
@@ -109,7 +118,17 @@ async def test_results_earlier_versions_kept_in_the_graph_are_moved_out(
                                   commitment=stored["job"]["responseCommitment"],
                                   bundleId=current["proofBundle"]["id"], envelope=envelope)
 
+    # a job past its retention, and a bundle whose job was deleted by hand
+    expired = raw_job(psi_pair["tenant"], f"expired-{time.time_ns()}", status="DONE",
+                      createdAt=iso(datetime.now(UTC) - timedelta(days=400)))
+    await services.repos.jobs.create_many([expired])
+    for job_id_ in (expired.props["id"], "psi_deleted_by_hand"):
+        await services.executor.write(ORPHAN_BUNDLE, id=job_id_, envelope=envelope)
+
     assert await services.results.adopt_inline() >= 1
+    assert await services.executor.read(JOB_NODE, id=expired.props["id"]) == []
+    for gone in (expired.props["id"], "psi_deleted_by_hand"):
+        assert [r["n"] for r in await services.executor.read(BUNDLE_NODES, id=gone)] == [0]
     [row] = await services.executor.read(JOB_NODE, id=legacy.props["id"])
     assert "response" not in row["job"] and row["job"]["responseRef"]
     assert [r["n"] for r in await services.executor.read(BUNDLE_NODES,

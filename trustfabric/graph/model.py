@@ -41,7 +41,7 @@ LABELS: Final[dict[str, str]] = {
     "Dataset": "a partner's dataset: its id and current version",
     "DatasetVersion": "one immutable, content-hashed version of a dataset",
     "DatasetItems": "the items of a dataset version, kept apart from its metadata",
-    "PsiJob": "a PSI or PSI-CA run: request commitment, status, response",
+    "PsiJob": "a PSI or PSI-CA run: commitments, status, where its results are kept",
     "PsiQueueEntry": "an unfinished PSI job, leased to a worker while it runs",
     "ProofBundle": "a finished job's signed bundle as versions before 0017 kept it",
     "JobEvent": "a job's status change (older layout, read by migrations only)",

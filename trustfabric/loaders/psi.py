@@ -6,11 +6,13 @@ from strawberry.dataloader import DataLoader
 
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.domain.psi.results import PsiResults
+from trustfabric.errors import AppError
 
 
 class PsiLoaders:
     def __init__(self, results: PsiResults) -> None:
-        async def load_responses(jobs: Sequence[JobRecord]) -> list[str | None]:
+        # a job whose response cannot be read fails its own field, not the page's
+        async def load_responses(jobs: Sequence[JobRecord]) -> list[str | None | AppError]:
             return await results.responses(list(jobs))
 
         # keyed by the job's record, which the resolver asking has already scoped

@@ -5,6 +5,7 @@ retired with the job after the retention window."""
 import asyncio
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from trustfabric.domain.psi import protocol as psi
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import AppError, NotFound
 
+log = logging.getLogger(__name__)
+
 # Packs outlive their jobs' window this much: a job is stamped before its pack is written,
 # and a sweep of jobs may lag one of packs.
 PACK_GRACE_S = 86400.0
@@ -24,7 +27,7 @@ PACK_GRACE_S = 86400.0
 class Packs(Protocol):
     """Where parts are kept (`trustfabric.blobs.PackStore`)."""
 
-    def put(self, parts: list[bytes]) -> list[str]: ...
+    def put(self, parts: list[bytes], at: datetime | None = None) -> list[str]: ...
 
     def get(self, ref: str) -> bytes: ...
 
@@ -59,15 +62,20 @@ class PsiResults:
         self.packs = packs
         self.retention_s = retention_s
 
-    async def responses(self, jobs: list[JobRecord]) -> list[str | None]:
-        """Each job's response (base64), null for a job without one; read in one hop off
-        the event loop, each checked against the job's response commitment."""
-        def read() -> list[str | None]:
-            return [None if job.response_ref is None else base64.b64encode(
-                self._checked(job.response_ref, job.response_commitment, psi.commitment,
-                              job.id)).decode() for job in jobs]
+    async def responses(self, jobs: list[JobRecord]) -> list[str | None | AppError]:
+        """Each job's response (base64), null for a job without one, or why it cannot be
+        read (that job's alone); read in one hop off the event loop, each checked against
+        the job's response commitment."""
+        def read(job: JobRecord) -> str | None | AppError:
+            if job.response_ref is None:
+                return None
+            try:
+                return base64.b64encode(self._checked(
+                    job.response_ref, job.response_commitment, psi.commitment, job.id)).decode()
+            except AppError as error:
+                return error
 
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(lambda: [read(job) for job in jobs])
 
     async def bundle(self, job_id: str, tenant: str | None) -> Bundle | None:
         """The job's signed bundle; null unless it is DONE (and for another tenant's job)."""
@@ -94,17 +102,29 @@ class PsiResults:
 
     async def adopt_inline(self, slice_size: int = 500) -> int:
         """Moves results that earlier versions kept in the graph (the job's response, the
-        ProofBundle node's envelope) into packs; how many jobs. Run on start."""
+        ProofBundle node's envelope) into packs; how many jobs. Run on start, after the jobs
+        past their retention are retired (theirs are not moved: deleted). Each pack is filed
+        under the hour its jobs were created, so it is retired with them; a bundle whose
+        job is gone is dropped."""
+        await self.retire()
         moved = 0
         while rows := await self._jobs.inline_results(slice_size):
-            parts = [part for row in rows for part in (
-                base64.b64decode(row["response"] or ""), (row["envelope"] or "").encode())]
-            refs = await asyncio.to_thread(self.packs.put, parts)
-            await self._jobs.move_results([
-                {"id": row["id"], "responseRef": refs[2 * n] if row["response"] else None,
-                 "bundleRef": refs[2 * n + 1] if row["envelope"] else None,
-                 "bundleHash": bundle_hash(parts[2 * n + 1]) if row["envelope"] else None}
-                for n, row in enumerate(rows)])
+            by_hour: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                if row["createdAt"] is not None:  # else: its job was deleted by hand
+                    by_hour.setdefault(row["createdAt"][:13], []).append(row)
+            moves = [{"id": row["id"], "responseRef": None, "bundleRef": None,
+                      "bundleHash": None} for row in rows if row["createdAt"] is None]
+            for jobs in by_hour.values():
+                parts = [part for row in jobs for part in (
+                    base64.b64decode(row["response"] or ""), (row["envelope"] or "").encode())]
+                refs = await asyncio.to_thread(
+                    self.packs.put, parts, datetime.fromisoformat(jobs[0]["createdAt"]))
+                moves += [{"id": row["id"], "responseRef": refs[2 * n] if row["response"]
+                           else None, "bundleRef": refs[2 * n + 1],
+                           "bundleHash": bundle_hash(parts[2 * n + 1])}
+                          for n, row in enumerate(jobs)]
+            await self._jobs.move_results(moves)
             moved += len(rows)
         return moved
 
@@ -114,7 +134,12 @@ class PsiResults:
             data: bytes = self.packs.get(ref)
         except LookupError:
             raise NotFound(f"the result of PSI job {job_id} (retired)") from None
+        except OSError:
+            log.exception("the results of PSI job %s could not be read", job_id)
+            raise AppError(f"the result of PSI job {job_id} could not be read") from None
         if digest(data) != expected:
+            log.error("the stored result of PSI job %s does not match its hash (%s)", job_id,
+                      ref)
             raise AppError(f"the stored result of PSI job {job_id} does not match its hash")
         return data
 

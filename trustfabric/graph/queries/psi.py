@@ -260,8 +260,9 @@ INLINE_RESULTS = Cypher(
     """
     MATCH (b:ProofBundle)
     WITH b LIMIT $limit
-    MATCH (j:PsiJob {id: b.jobId})
-    RETURN j.id AS id, j.response AS response, b.envelope AS envelope
+    OPTIONAL MATCH (j:PsiJob {id: b.jobId})
+    RETURN b.jobId AS id, j.createdAt AS createdAt, j.response AS response,
+           b.envelope AS envelope
     """,
 )
 
@@ -270,10 +271,11 @@ MOVE_RESULTS = Cypher(
     """
     UNWIND $rows AS row
     MATCH (b:ProofBundle {jobId: row.id})
-    MATCH (j:PsiJob {id: row.id})
+    OPTIONAL MATCH (j:PsiJob {id: row.id})
     DELETE b
-    SET j.responseRef = row.responseRef, j.bundleRef = row.bundleRef,
-        j.bundleHash = row.bundleHash, j.response = null
+    FOREACH (_ IN CASE WHEN j IS NULL THEN [] ELSE [1] END |
+      SET j.responseRef = row.responseRef, j.bundleRef = row.bundleRef,
+          j.bundleHash = row.bundleHash, j.response = null)
     RETURN count(*) AS moved
     """,
 )
