@@ -96,5 +96,6 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.repos.provenance, self.results, self.caller)
+            self._loaders = Loaders(self.repos.provenance, self.policy, self.results,
+                                    self.caller)
         return self._loaders

@@ -282,6 +282,28 @@ async def test_the_demo_shows_an_explained_denial_and_a_drift(gql, make_token, s
     assert {e["name"] for e in lineage["data"]["environments"]} == {"staging", "prod"}
 
 
+def snapshot_reads() -> float:
+    return REGISTRY.get_sample_value("tf_graph_query_seconds_count",
+                                     {"query": "policy.snapshots"}) or 0.0
+
+
+async def test_a_page_of_denied_promotions_reads_the_snapshots_for_hints_once(
+        gql, make_token, tenant):
+    token = await make_token(tenant)
+    await submit(gql, token, "v1", [*V1, {**V1[0], "id": "signed-audit", "mode": "AUDIT"}])
+    await gql(SET_ENV, token, input={"name": "prod", "policyId": "gate", "declared": "v1"})
+    image = await record(gql, token, tenant, "many", {"signed": False})
+    for n in range(4):
+        assert not (await promote(gql, token, image, f"again-{n}"))["allowed"]
+    before = snapshot_reads()
+    found = await gql("query($image: String!) { promotions(image: $image) { allowed "
+                      "hints { ruleId kind } } }", token, image=image)
+    assert snapshot_reads() - before == 1  # not once a promotion
+    assert len(found["data"]["promotions"]) == 4
+    assert all({"ruleId": "signed-audit", "kind": "AUDIT_SHADOWED"} in p["hints"]
+               for p in found["data"]["promotions"])
+
+
 async def test_a_denied_promotion_comes_with_coaching_hints(gql, make_token, tenant):
     token = await make_token(tenant)
     # an audit copy of an enforced rule: shadowed, whatever the facts

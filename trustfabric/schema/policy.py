@@ -289,7 +289,7 @@ class Promotion:
     async def hints(self, info: strawberry.Info) -> list[CoachingHint]:
         if self.allowed:
             return []
-        found = await info.context.policy.hints(info.context.caller, self.record.version_key)
+        found = await info.context.loaders.policy.hints.load(self.record.version_key)
         return [CoachingHint.from_hint(h) for h in found]
 
     @classmethod

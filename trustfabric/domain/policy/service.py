@@ -109,11 +109,23 @@ class PolicyService:
         seen = [facts for _, facts in await self._store.snapshots(owner, HINT_SNAPSHOTS)]
         return stored, hints.for_version(checked, seen)
 
+    async def hints_of_versions(self, caller: Caller, version_keys: Sequence[str]
+                                ) -> list[list[hints.Hint]]:
+        """Each version's coaching hints: each version read once, and each tenant's recent
+        snapshots once, however many times they are asked for (a page of promotions)."""
+        versions = {key: await self._version(caller, key) for key in dict.fromkeys(version_keys)}
+        seen: dict[str, list[Facts]] = {}
+        for stored in versions.values():
+            if stored.tenant not in seen:
+                seen[stored.tenant] = [facts for _, facts in await self._store.snapshots(
+                    stored.tenant, HINT_SNAPSHOTS)]
+        found = {key: hints.for_version(compiled(stored.policy), seen[stored.tenant])
+                 if stored.policy else [] for key, stored in versions.items()}
+        return [found[key] for key in version_keys]
+
+    # below hints_of_versions: in the class body, `hints` is this method from here on
     async def hints(self, caller: Caller, version_key: str) -> list[hints.Hint]:
-        stored = await self._version(caller, version_key)
-        seen = [facts for _, facts in await self._store.snapshots(stored.tenant,
-                                                                  HINT_SNAPSHOTS)]
-        return hints.for_version(compiled(stored.policy), seen) if stored.policy else []
+        return (await self.hints_of_versions(caller, [version_key]))[0]
 
     async def _version(self, caller: Caller, key: str) -> StoredVersion:
         return await self._store.version(key, caller.read_scope)
