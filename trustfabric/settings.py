@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     # Back-pressure: a job's p95 from the mutation to its bundle; a queue may hold what
     # starts within it less the measured rest of the pipeline (decision 0021) ...
     psi_latency_objective_s: float = 0.9
-    # ... and, until the rest is measured, what starts within this (decision 0013).
+    # ... and never less than what starts within this (before the rest is measured, and
+    # when the rest fills the objective; decisions 0013, 0021).
     psi_queue_wait_s: float = 0.25
     # ... or while the API's event loop wakes this late (it is short of CPU).
     psi_max_loop_lag_s: float = 0.05

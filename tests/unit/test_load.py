@@ -215,3 +215,16 @@ def test_a_flooding_tenant_past_capacity_is_refused_and_the_light_ones_are_not()
     served = run["offered"]["flood"] - run["refused"]["flood"]
     assert served / 30 == pytest.approx(600 - 4 * 40, rel=0.1)  # the rest of the capacity
     assert run["p95"] < 0.9  # the objective, at the capacity measured
+
+
+def test_slow_batches_leave_the_queue_its_floor_not_nothing():
+    """Batches whose p95 and writes fill the objective would leave the queue no time; the
+    budget stays at `queue_wait_s`, what it was before it was measured."""
+    state = LoadState(queue_wait_s=0.25, objective_s=0.9, min_queued=4)
+    for _ in range(50):
+        state.processed(100, 0.8, 2)  # 0.8 s × 1.25 alone is past the objective
+    assert state.queue_budget_s() == 0.25
+    state = LoadState(queue_wait_s=0.25, objective_s=0.9, min_queued=4)
+    for _ in range(50):
+        state.processed(100, 0.2, 2)
+    assert state.queue_budget_s() == pytest.approx(0.9 - 0.25, abs=0.05)

@@ -146,7 +146,10 @@ class LoadState:
         # the slots, on average), then its own batch's time (decision 0021)
         batch = _p95([b[2] for b in self._batches][-PIPELINE_SAMPLES:])
         rest = batch * (1 + 0.5 / slots) + _p95(list(self._writes))
-        self._budget_s = max(self.objective_s - rest, 0.0)
+        # never less than `queue_wait_s`: on a busy host the rest's p95s add up to most of
+        # the objective, and a budget near nothing refused half the flood while the fixed
+        # budget before served it (decision 0021, its soak)
+        self._budget_s = max(self.objective_s - rest, self.queue_wait_s)
 
     def _forget_batches(self, now: float) -> None:
         while self._batches and self._batches[0][0] < now - CAPACITY_WINDOW_S:
