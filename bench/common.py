@@ -177,6 +177,20 @@ class Target:
                         neo4j_database=self.database, _env_file=None)
 
 
+def healthy(process: subprocess.Popen[Any], port: int | str, seconds: float) -> bool:
+    """Polls a service's /healthz on loopback while `process` runs: True once it answers
+    200, False when the process ends or time runs out first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def start_app(target: Target, factory: str, workers: int, port: int, workdir: Path,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """The app in its own process, with our environment, the target's and `env`."""
@@ -194,14 +208,8 @@ def start_app(target: Target, factory: str, workers: int, port: int, workdir: Pa
         # Our cwd, as `trustfabric serve` would have: its .env and relative paths apply.
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if healthy(process, port, READY_TIMEOUT_S):
+        return process
     stop_app(process)
     # The work dir goes away with the run, so the log's end goes into the message.
     tail = (workdir / "uvicorn.log").read_text(errors="replace")[-3000:]

@@ -896,12 +896,12 @@ def verdict(result: dict[str, Any], faults: list[Fault]) -> list[str]:
     # The proposed budget: a minute that overlaps a fault of the network to the database,
     # or the minute after it, is charged to that fault; requests waiting on an unreachable
     # database cannot meet the p95 objective, whatever the service does.
-    budgeted = {m for m in (*slo["p95_minutes"], *slo["error_minutes"])
-                if any(f.kind == "network" and f.start < (m + 1) * 60 and f.end + 60 > m * 60
-                       for f in faults)}
-    outside = len(slo["p95_minutes"]) + len(slo["error_minutes"]) - sum(
-        (m in budgeted) for m in (*slo["p95_minutes"], *slo["error_minutes"]))
-    outside += slo["gini_5min_breaches"]
+    def budgeted(minute: int) -> bool:
+        return any(f.kind == "network" and f.start < (minute + 1) * 60
+                   and f.end + 60 > minute * 60 for f in faults)
+
+    outside = slo["gini_5min_breaches"] + sum(
+        not budgeted(m) for m in (*slo["p95_minutes"], *slo["error_minutes"]))
     said.append(("Held" if not outside else "Did not hold") + f": SLO breaches outside the "
                 f"network faults' budget (their minutes and the minute after) {outside}; "
                 f"inside it {breaches - outside}.")

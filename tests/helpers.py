@@ -7,7 +7,6 @@ import inspect
 import json
 import secrets
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from aiohttp import web
 from strawberry import relay
 
+from bench.common import healthy  # noqa: F401  (the suite waits for services as the benches do)
 from trustfabric.domain.audit import iso, now_iso
 from trustfabric.domain.auth import Caller, Role
 from trustfabric.domain.psi.records import NewJob
@@ -245,17 +244,3 @@ async def subscription(base_url: str, token: str, query: str
                             "payload": {"Authorization": f"Bearer {token}"}})
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
         yield ws
-
-
-def healthy(process: subprocess.Popen[Any], port: int | str, seconds: float) -> bool:
-    """Polls a service's /healthz on loopback every half second while `process` runs: True
-    once it answers 200, False when the process ends or time runs out first."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
