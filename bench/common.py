@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -191,15 +190,11 @@ def healthy(process: subprocess.Popen[Any], port: int | str, seconds: float) -> 
     return False
 
 
-def start_app(target: Target, factory: str, workers: int, port: int, workdir: Path,
+def start_app(target: Target, workers: int, port: int, workdir: Path,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """The app in its own process, with our environment, the target's and `env`."""
-    command = [sys.executable, "-m", "uvicorn", factory, "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--no-access-log", "--log-level", "warning"]
-    if find_spec("uvloop"):
-        command += ["--loop", "uvloop"]
-    command += ["--http", "trustfabric.web.serving:HttpProtocol"]
+    """`trustfabric serve` in its own process, with our environment, the target's and `env`."""
+    command = [sys.executable, "-m", "trustfabric.cli", "serve", "--port", str(port),
+               "--workers", str(workers)]
     environment = {**os.environ, "TF_NEO4J_URI": target.uri, "TF_NEO4J_USER": target.user,
                    "TF_NEO4J_PASSWORD": target.password, "TF_NEO4J_DATABASE": target.database,
                    **(env or {})}
@@ -213,7 +208,7 @@ def start_app(target: Target, factory: str, workers: int, port: int, workdir: Pa
     stop_app(process)
     # The work dir goes away with the run, so the log's end goes into the message.
     tail = (workdir / "uvicorn.log").read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"uvicorn did not answer /healthz:\n{tail}")
+    raise RuntimeError(f"the API did not answer /healthz:\n{tail}")
 
 
 def stop_app(process: subprocess.Popen[bytes]) -> None:
@@ -321,7 +316,7 @@ def psi_service(name: str, partner: str, items: int, tenants: list[str], *,
                                                     **controls))
             port = free_port()
             # the app finds the pilot's keys under the same data directory
-            app = start_app(target, "trustfabric.app:create_app", 1, port, workdir,
+            app = start_app(target, 1, port, workdir,
                             {"TF_DATA_DIR": str(workdir), **(env or {})})
             try:
                 yield PsiService(f"http://127.0.0.1:{port}", dataset, tokens, app.pid,

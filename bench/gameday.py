@@ -972,10 +972,8 @@ def main() -> None:
                 for n in range(args.workers):
                     dep.start_worker(f"worker{n}", args.crypto_processes)
                 port = free_port()
-                dep.processes["api"] = start_app(proxied, "trustfabric.app:create_app", 1,
-                                                 port, workdir, {
-                                                     "TF_DATA_DIR": str(workdir),
-                                                     "TF_PSI_WORKER_IN_PROCESS": "false"})
+                dep.processes["api"] = start_app(proxied, 1, port, workdir, {
+                    "TF_DATA_DIR": str(workdir), "TF_PSI_WORKER_IN_PROCESS": "false"})
                 dep.url = f"http://127.0.0.1:{port}"
                 asyncio.run(policy_setup(dep))
                 print(f"driving {args.rps:g} jobs/s for {args.warmup:g} s warm-up and "

@@ -6,8 +6,8 @@ read straight over Bolt, on a graph of ~200k nodes seeded through the real inges
     python -m bench.lineage --neo4j-uri bolt://… --neo4j-password …
 
 Processes: this one (orchestrator, seeding), the database (the embedded server's child),
-uvicorn (supervisor + workers) and the load generators, each its own process so no load
-generator shares an event loop, or a GIL, with what it measures.
+the API (`trustfabric serve`: a supervisor and its workers) and the load generators, each
+its own process so no load generator shares an event loop, or a GIL, with what it measures.
 """
 
 import argparse
@@ -406,25 +406,32 @@ class CpuWatch:
     """CPU seconds of process groups between two instants, read from /proc."""
 
     groups: dict[str, list[int]]
+    # processes also reported one by one (the API's workers: how evenly they share the load)
+    apart: list[int] = field(default_factory=list)
     before: dict[str, float] = field(default_factory=dict)
     machine_before: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        self.before = {name: cpu_seconds(pids) for name, pids in self.groups.items()}
+        self.before = {name: cpu_seconds(pids) for name, pids in self._measured().items()}
         self.machine_before = machine_ticks()
 
     def stop(self, window_s: float) -> dict[str, Any]:
         used = {name: round(cpu_seconds(pids) - self.before[name], 2)
-                for name, pids in self.groups.items()}
+                for name, pids in self._measured().items()}
+        each = [used.pop(str(pid)) for pid in self.apart]
         machine = machine_usage(self.machine_before, machine_ticks(), window_s)
         # Busy cores no group accounts for: other people's processes, softirq, steal.
         machine["other"] = round(machine["busy"] - sum(used.values()) / window_s, 2)
         return {"cpu_s": used, "cores": {k: round(v / window_s, 2) for k, v in used.items()},
-                "machine_cores": machine}
+                "machine_cores": machine,
+                "cores_apart": [round(v / window_s, 2) for v in each]}
+
+    def _measured(self) -> dict[str, list[int]]:
+        return {**self.groups, **{str(pid): [pid] for pid in self.apart}}
 
 
 def run_load(spec: LoadSpec, procs: int, warmup_s: float, duration_s: float,
-             watch: dict[str, list[int]]) -> dict[str, Any]:
+             watch: dict[str, list[int]], apart: list[int] | None = None) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     workers: list[tuple[Any, Connection]] = []
     try:
@@ -444,7 +451,7 @@ def run_load(spec: LoadSpec, procs: int, warmup_s: float, duration_s: float,
         measure_from, end = begin + warmup_s, begin + warmup_s + duration_s
         for _, conn in workers:
             conn.send((begin, measure_from, end))
-        cpu = CpuWatch({**watch, "load generator": [p.pid for p, _ in workers]})
+        cpu = CpuWatch({**watch, "load generator": [p.pid for p, _ in workers]}, apart or [])
         time.sleep(max(0.0, measure_from - time.monotonic()))
         cpu.start()
         time.sleep(max(0.0, end - time.monotonic()))
@@ -493,10 +500,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     graph.add_argument("--neo4j-password")
     graph.add_argument("--neo4j-database", default="trustfabric", help="(%(default)s)")
     load = parser.add_argument_group("load")
-    load.add_argument("--app", default="trustfabric.app:create_app",
-                      help="ASGI app factory uvicorn serves, for A/B runs (%(default)s)")
     load.add_argument("--workers", type=int, default=2,
-                      help="uvicorn worker processes (%(default)s)")
+                      help="worker processes of `trustfabric serve` (%(default)s)")
     load.add_argument("--clients", type=int, default=32,
                       help="concurrent clients, GraphQL and Bolt alike (%(default)s)")
     load.add_argument("--duration", type=float, default=30.0,
@@ -570,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        app = start_app(target, args.app, args.workers, port, workdir)
+        app = start_app(target, args.workers, port, workdir)
         stack.callback(stop_app, app)
         tenant = shape.tenants[0]
         check_lineage(base_url, tenant, tokens[tenant], _anomaly_id(tenant, 0, 0))
@@ -579,10 +584,13 @@ def main(argv: list[str] | None = None) -> None:
         if target.db_pid is not None:
             watch["database"] = descendants(target.db_pid)
         print(f"GraphQL: {args.clients} clients in {args.load_procs} process(es) against "
-              f"{args.workers} uvicorn worker(s), {args.warmup:g} s warm-up + "
+              f"{args.workers} API worker(s), {args.warmup:g} s warm-up + "
               f"{args.duration:g} s …", flush=True)
+        # the supervisor's children but its resource tracker
+        workers = [pid for pid in watch["server"] if pid != app.pid
+                   and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         graphql = run_load(LoadSpec("graphql", args.clients, shape, args.seed, base_url, tokens),
-                           args.load_procs, args.warmup, args.duration, watch)
+                           args.load_procs, args.warmup, args.duration, watch, workers)
         stop_app(app)  # idle, but off the machine while Bolt is measured
         print(f"raw Bolt: {args.clients} clients in {args.bolt_procs} process(es), "
               f"{args.warmup:g} s warm-up + {args.bolt_duration:g} s …", flush=True)
@@ -621,6 +629,9 @@ def report(args: argparse.Namespace, shape: Shape, graph: dict[str, Any],
         rows.append(cells)
     print_table(["", *groups, "machine", "other", "softirq", "steal"], rows)
     print("(other: busy cores no group above accounts for; softirq and steal are part of it)")
+    # uneven shares mean the connections are: one worker's core is the limit then
+    print("the server's cores, each worker: "
+          + ", ".join(f"{cores:.2f}" for cores in graphql["cores_apart"]))
     for name, r in runs:
         for sample in r["error_samples"]:
             print(f"{name} error: {sample}")

@@ -11,7 +11,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
 from prometheus_client import REGISTRY, start_http_server
 
 from trustfabric.domain.auth import Role
@@ -41,8 +40,8 @@ from trustfabric.runtime.demo import (
 )
 from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings, get_settings
+from trustfabric.web import serving
 from trustfabric.web.logs import LOG_CONFIG
-from trustfabric.web.serving import HttpProtocol
 
 app = typer.Typer(help="Trust Fabric provenance-and-privacy graph API.", no_args_is_help=True)
 token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
@@ -146,9 +145,9 @@ def serve(
             typer.echo(line)
         port = port or settings.port
         typer.echo(f"GraphQL (GraphiQL in a browser): http://{settings.host}:{port}/graphql")
-        uvicorn.run(
-            "trustfabric.app:create_app", factory=True, host=settings.host, port=port,
-            workers=workers, log_level="info", access_log=False, http=HttpProtocol,
+        serving.run(
+            "trustfabric.app:create_app", host=settings.host, port=port, workers=workers,
+            log_level="info", access_log=False,
             log_config=LOG_CONFIG,  # one line a record, control characters escaped
         )
 

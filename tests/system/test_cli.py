@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,20 @@ def processes_under(directory: Path) -> list[int]:
     return found
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on `port` (state 0A in /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows
+               if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
 def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: Path) -> None:
     port, bolt = free_port(), free_port()
     env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(port),
@@ -33,12 +49,15 @@ def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: P
            "TF_EMBEDDED_HEAP": "512m"}
     env.pop("TF_NEO4J_URI", None)
     command = str(Path(sys.executable).with_name("trustfabric"))
-    serve = subprocess.Popen([command, "serve"],
+    serve = subprocess.Popen([command, "serve", "--workers", "2"],
                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         healthy(serve, port, 120)
         assert serve.poll() is None and processes_under(tmp_path)  # serving, database up
+        # each worker on a socket of its own, so the kernel spreads connections over them
+        # (the first to start answered; the other may be starting)
+        assert wait_for(lambda: listeners(port) == 2)
         # an operator's command while it serves uses its database, and leaves it running
         token = subprocess.run([command, "token", "create", "--tenant", "acme", "--role",
                                 "member"], cwd=tmp_path, env=env, capture_output=True,
@@ -76,9 +95,10 @@ def test_key_rotation_keeps_the_old_key_and_changes_the_id(tmp_path):
     assert oct((keys / "psi-server.key").stat().st_mode)[-3:] == "600"
 
 
-def serving(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def serving(command: str, env: dict[str, str], cwd: Path, *options: str
+            ) -> subprocess.Popen[bytes]:
     """`trustfabric serve` started, once it answers /healthz (at most two minutes)."""
-    serve = subprocess.Popen([command, "serve"], cwd=cwd, env=env,
+    serve = subprocess.Popen([command, "serve", *options], cwd=cwd, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if healthy(serve, env["TF_PORT"], 120):
         return serve
@@ -87,20 +107,25 @@ def serving(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[by
 
 
 def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path: Path) -> None:
-    """A supervisor restarting a `serve` killed with SIGKILL: its database stops with it,
-    cleanly, and the next `serve` starts on the same data, a token issued before intact."""
+    """A supervisor restarting a `serve` killed with SIGKILL: its database and its workers
+    stop with it, cleanly, and the next `serve` starts on the same data, a token issued
+    before intact."""
     env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(free_port()),
            "TF_EMBEDDED_BOLT_PORT": str(free_port()),
            "TF_EMBEDDED_HTTP_PORT": str(free_port()), "TF_EMBEDDED_HEAP": "512m"}
     env.pop("TF_NEO4J_URI", None)
     command = str(Path(sys.executable).with_name("trustfabric"))
-    serve = serving(command, env, tmp_path)
+    port = int(env["TF_PORT"])
+    serve = serving(command, env, tmp_path, "--workers", "2")
     try:
         token = subprocess.run([command, "token", "create", "--tenant", "acme"], cwd=tmp_path,
                                env=env, capture_output=True, text=True, timeout=120)
         secret = re.search(r"token: (tf_\S+)", token.stdout).group(1)
+        assert wait_for(lambda: listeners(port) == 2)
         serve.kill()
         serve.wait(10)
+        # no worker left listening, to take connections beside the next serve's
+        assert wait_for(lambda: listeners(port) == 0)
         serve = serving(command, env, tmp_path)  # refused before: "stop it first"
         export = httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/export/anomalies.csv",
                            headers={"authorization": f"Bearer {secret}"}, timeout=30)

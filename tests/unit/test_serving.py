@@ -1,13 +1,21 @@
 """The HTTP protocol every test's server runs on, driven here over a recorded socket: what
-leaves, and in how many sends."""
+leaves, and in how many sends; and the sockets a supervisor hands its workers."""
 
 import asyncio
+import os
+import socket
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.server import ServerState
 
-from trustfabric.web.serving import CoalescingTransport, HttpProtocol
+from trustfabric.web.serving import (
+    CoalescingTransport,
+    HttpProtocol,
+    ReusePortSocket,
+    reuse_port_socket,
+    worker_socket,
+)
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -103,3 +111,38 @@ async def test_flow_control_sees_what_is_held_and_large_writes_do_not_wait():
     big = b"x" * HIGH_WATER_LIMIT
     transport.write(big)
     assert socket.sends == [b"abc" + big] and transport.get_write_buffer_size() == 0
+
+
+def test_each_worker_listens_on_its_own_socket_and_connections_spread() -> None:
+    reserved = ReusePortSocket.reserve("127.0.0.1", 0)
+    port = reserved.getsockname()[1]
+    # what a worker makes of the supervisor's socket, which multiprocessing pickles to it
+    # (not called here: it would also tie this process's life to its parent's)
+    make, arguments = reserved.__reduce__()
+    assert make is worker_socket and arguments[-1] == os.getpid()
+    workers = [reuse_port_socket(*arguments[:-1]) for _ in range(2)]
+    clients: list[socket.socket] = []
+    try:
+        assert all(w.getsockname() == ("127.0.0.1", port) for w in workers)
+        assert len({reserved.fileno(), *(w.fileno() for w in workers)}) == 3
+        for worker in workers:
+            worker.listen()
+            worker.setblocking(False)
+        # a client opening its connections at once, as a load generator or a browser does
+        for _ in range(32):
+            client = socket.create_connection(("127.0.0.1", port))
+            clients.append(client)
+        accepted = [0, 0]
+        for n, worker in enumerate(workers):
+            while True:
+                try:
+                    conn, _ = worker.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                accepted[n] += 1
+        # all of them, and never all on one (a 1 in 2**31 chance with an even spread)
+        assert sum(accepted) == 32 and min(accepted) > 0, accepted
+    finally:
+        for sock in (reserved, *workers, *clients):
+            sock.close()

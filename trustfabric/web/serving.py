@@ -1,20 +1,99 @@
-"""uvicorn's httptools protocol, with what one iteration of the event loop writes sent at once.
+"""How the API is served: uvicorn, with its workers each listening on a socket of its own, and
+its httptools protocol, with what one iteration of the event loop writes sent at once.
+
+uvicorn's workers share one listening socket, and a worker woken by new connections
+accepts every one queued: a client opening its 16 keep-alive connections at once had all
+16 on one worker while the other idled (decision 0025). With SO_REUSEPORT each worker has
+its own listening socket on the port, and the kernel spreads connections across them.
 
 uvicorn sends head and body apart; each loopback send wakes the receiver (decision 0016).
 Writes to a connection in one iteration are held and leave together in a callback of the
 next (after that iteration's reads): a response is one send, and so are the frames a
 subscriber is sent in one iteration.
 
-Serve with `--http trustfabric.web.serving:HttpProtocol` (the uvicorn CLI takes an import
-string) or `uvicorn.run(..., http=HttpProtocol)`.
+`run` serves with both; `trustfabric serve` calls it.
 """
 
 import asyncio
-from collections.abc import Iterable
+import ctypes
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
+
+
+def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+    """`uvicorn.run(app, factory=True, ...)`; with more than one worker, uvicorn's own
+    supervisor (restarts, signals, health checks) runs them, each on its own socket."""
+    if workers <= 1:
+        uvicorn.run(app, factory=True, host=host, port=port, http=HttpProtocol, **options)
+        return
+    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers,
+                            http=HttpProtocol, **options)
+    before = signal.getsignal(signal.SIGTERM)
+    supervisor = Supervisor(config, sockets=[ReusePortSocket.reserve(host, port)])
+    supervisor.run()
+    # as one uvicorn server does: the stop request raised again, once stopped, for the
+    # handler the caller had (`serve` ends with 143 then)
+    signal.signal(signal.SIGTERM, before)
+    if supervisor.terminated:
+        signal.raise_signal(signal.SIGTERM)
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, remembering whether SIGTERM stopped it."""
+
+    terminated = False
+
+    def handle_term(self) -> None:
+        self.terminated = True
+        super().handle_term()
+
+
+def reuse_port_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
+class ReusePortSocket(socket.socket):
+    """The supervisor's socket: bound with SO_REUSEPORT, never listening (so the kernel
+    gives it no connections), it holds the port. Sent to a worker, it arrives as a new
+    socket bound to the same address, which that worker listens on: each worker, and each
+    replacement of one, joins the port's group with a socket of its own."""
+
+    @classmethod
+    def reserve(cls, host: str, port: int) -> "ReusePortSocket":
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        held = reuse_port_socket(family, (host, port))
+        return cls(family, socket.SOCK_STREAM, fileno=held.detach())
+
+    def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
+        return worker_socket, (self.family, self.getsockname(), os.getpid())
+
+
+def worker_socket(family: int, address: tuple[Any, ...], supervisor: int) -> socket.socket:
+    """A worker's own socket, made as it starts (unpickling the supervisor's). It also ends
+    the worker with its supervisor, even one killed with SIGKILL: left running, the worker
+    would keep its socket in the port's group, and take connections beside the workers of
+    a `serve` started again."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != supervisor:  # it ended before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+    return reuse_port_socket(family, address)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class CoalescingTransport:
