@@ -1,4 +1,4 @@
-"""The embedded database's files are its owner's alone."""
+"""The embedded database's files are its owner's alone; its collector's pauses are logged."""
 
 import os
 import stat
@@ -17,3 +17,9 @@ def test_the_data_directory_is_0700_and_its_files_0600(embedded: EmbeddedServer,
                   for name in files]
     assert len(found) > 5
     assert [(path, oct(mode)) for path, mode in found if mode & 0o077] == []
+
+
+def test_the_collector_logs_its_pauses(embedded: EmbeddedServer, services) -> None:
+    log = (embedded.data_dir / "log" / "gc.log").read_text()
+    assert "Using Parallel" in log  # the collector decision 0015 chose
+    assert "Pause" in log  # a JVM that has started and loaded classes has paused by now

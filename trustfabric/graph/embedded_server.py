@@ -28,6 +28,9 @@ def main() -> None:
 
     import arcadedb_embedded as arcadedb
 
+    gc_log = os.path.join(args.root, "log", "gc.log")
+    os.makedirs(os.path.dirname(gc_log), mode=0o700, exist_ok=True)
+
     server = arcadedb.ArcadeDBServer(
         args.root,
         root_password=password,
@@ -39,8 +42,11 @@ def main() -> None:
             "tx_wal_flush": args.wal_flush,
         },
         # The throughput collector: G1 costs more CPU a job on two cores (decision 0015).
-        jvm_kwargs={"heap_size": args.heap, "jvm_args": ["-XX:+UseParallelGC"] + (
-            [f"-Darcadedb.maxPageRAM={args.page_cache_mb}"] if args.page_cache_mb else [])},
+        # Its pauses go to log/gc.log beside ArcadeDB's own logs, rotated, so a slowdown can
+        # be told apart from a collector working harder.
+        jvm_kwargs={"heap_size": args.heap, "jvm_args": [
+            "-XX:+UseParallelGC", f"-Xlog:gc:file={gc_log}:time,uptime:filecount=4,filesize=8m",
+        ] + ([f"-Darcadedb.maxPageRAM={args.page_cache_mb}"] if args.page_cache_mb else [])},
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
