@@ -5,6 +5,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -102,6 +103,36 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         if fields := _stat_fields(pid):
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _TICKS
+
+
+# a pause as the embedded database's JVM logs it (graph/embedded_server.py):
+# [2026-12-07T14:42:59.904+0000][0.255s] GC(0) Pause Young (Allocation Failure) 13M->3M(362M) 8.554ms
+_PAUSE = re.compile(r"^\[(?P<at>[^\]]+)\]\[[\d.]+s\] GC\(\d+\) Pause (?P<kind>\w+) .* "
+                    r"(?P<ms>[\d.]+)ms$", re.M)
+
+
+@dataclass(frozen=True)
+class Pause:
+    at: float  # wall clock, seconds since the epoch
+    kind: str  # Young or Full
+    ms: float
+
+
+def database_log(db_pid: int) -> Path:
+    """Where the embedded database writes its logs: `log` in its working directory, the
+    data directory (nothing is there for a database elsewhere)."""
+    return Path(f"/proc/{db_pid}/cwd/log")
+
+
+def database_pauses(log: Path, since: float, until: float) -> list[Pause]:
+    """The embedded database's collector pauses between two wall-clock instants."""
+    pauses = []
+    for path in log.glob("gc.log*"):
+        for found in _PAUSE.finditer(path.read_text(errors="replace")):
+            at = datetime.strptime(found["at"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            if since <= at < until:
+                pauses.append(Pause(at, found["kind"], float(found["ms"])))
+    return sorted(pauses, key=lambda pause: pause.at)
 
 
 def machine_ticks() -> list[int]:

@@ -36,9 +36,12 @@ import uvloop
 
 from bench.common import (
     DB_HEAP_HELP,
+    Pause,
     PsiService,
     cleanup_on_sigterm,
     cpu_seconds,
+    database_log,
+    database_pauses,
     descendants,
     machine_ticks,
     machine_usage,
@@ -369,14 +372,29 @@ def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
     service = result["service_timeline"]
     end = max((w["t"] for w in service), default=0)
 
-    def db_ms(begin: float, until: float) -> float | None:
-        times = [w["db_ms_per_query"] for w in service if begin <= w["t"] < until]
-        return round(sum(times) / len(times), 2) if times else None
+    def mean(key: str, begin: float, until: float) -> float | None:
+        values = [w[key] for w in service if begin <= w["t"] < until and key in w]
+        return round(sum(values) / len(values), 2) if values else None
 
-    first, last = db_ms(0, seconds), db_ms(end - seconds, end + 1)
+    first, last = mean("db_ms_per_query", 0, seconds), mean("db_ms_per_query", end - seconds,
+                                                            end + 1)
     return {"served_per_stretch": whole, "least_stretch": min(whole, default=None),
             "db_ms_per_query_first": first, "db_ms_per_query_last": last,
-            "db_change": round(last / first - 1, 3) if first and last else None}
+            "db_change": round(last / first - 1, 3) if first and last else None,
+            # the database's collector over the same stretches: whether it explains a change
+            "db_gc_ms_per_s_first": mean("db_gc_ms_per_s", 0, seconds),
+            "db_gc_ms_per_s_last": mean("db_gc_ms_per_s", end - seconds, end + 1)}
+
+
+def collector_figures(pauses: list[Pause], began: float, seconds: float) -> dict[str, Any]:
+    """The database JVM's pauses over the run: how many, how many full, the time paused a
+    second, the longest and the mean (a database that slows as its collector works harder
+    shows here, and in the timeline's `db GC ms/s`)."""
+    paused = sum(pause.ms for pause in pauses)
+    return {"pauses": len(pauses), "full": sum(pause.kind == "Full" for pause in pauses),
+            "paused_ms_per_s": round(paused / seconds, 1),
+            "longest_ms": round(max((pause.ms for pause in pauses), default=0.0), 1),
+            "mean_ms": round(paused / len(pauses), 1) if pauses else None}
 
 
 def steps(run: Run, start: float, rates: Rates) -> list[dict[str, Any]]:
@@ -658,6 +676,10 @@ def main() -> None:
         machine = machine_usage(ticks_before, machine_ticks(), args.duration)
         queries = query_times(url)
         latency_parts = uvloop.run(stages(url, tokens, run))
+        # read before the database's directory goes with the service
+        began = time.time() - (time.monotonic() - start)
+        pauses = (database_pauses(database_log(service.db_pid), began, began + args.duration)
+                  if service.db_pid else [])
     # measured again with the service and the database stopped: on a shared host the
     # machine's speed can change under a run, and this says whether it did
     raw_after = raw_selectors_per_core(pool, args.selectors)
@@ -670,6 +692,11 @@ def main() -> None:
     # whether the machine itself was full, and what no process is charged with
     result["machine_cores"] = machine
     result["graph_queries"] = queries
+    result["database_gc"] = collector_figures(pauses, began, args.duration)
+    for seen in result["service_timeline"]:
+        seen["db_gc_ms_per_s"] = round(sum(
+            pause.ms for pause in pauses if seen["t"] - args.window <= pause.at - began
+            < seen["t"]) / args.window, 1)
     result["latency_stages"] = latency_parts
     # the service's PSI work against the library's alone: selectors answered per second
     # over raw selectors per second on one core times the cores there are (all of them
@@ -703,20 +730,24 @@ def main() -> None:
     if abs(raw_after - raw) > 0.1 * raw:
         print(f"\nthe machine's speed changed during the run (raw PSI {raw:.0f} -> "
               f"{raw_after:.0f} selectors/s/core): not comparable with other runs")
+    if pauses:
+        print_table(["database collector: pauses", "full", "paused ms/s", "longest ms",
+                     "mean ms"], [list(result["database_gc"].values())])
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
     print_table(["t s", "jobs/s", "p95 ms", "Gini", "service: jobs/s", "live Gini",
-                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s"],
+                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s", "db GC ms/s"],
                 [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
                   seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
-                  seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"]]
+                  seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"],
+                  seen["db_gc_ms_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
     result["cpu_ms_per_job_all_in"] = round(sum(result["cpu_ms_per_job"].values()), 2)
     if args.duration >= 600:
         result["stretches"] = stretches(result)
         print_table(["5-min stretches: jobs/s served", "least", "db ms/query first 5 min",
-                     "last 5 min", "change"],
+                     "last 5 min", "change", "db GC ms/s first", "last"],
                     [[" ".join(f"{v:g}" for v in result["stretches"]["served_per_stretch"]),
                       *list(result["stretches"].values())[1:]]])
     print(f"CPU per served job, all in: {result['cpu_ms_per_job_all_in']} ms")

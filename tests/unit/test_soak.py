@@ -4,7 +4,8 @@ import argparse
 
 import pytest
 
-from bench.soak import Done, Rates, Run, steps, stretches
+from bench.common import database_pauses
+from bench.soak import Done, Rates, Run, collector_figures, steps, stretches
 
 
 def test_a_ramp_offers_each_rate_for_its_step():
@@ -38,8 +39,29 @@ def test_each_step_reports_what_it_offered_served_and_refused():
 
 def test_a_long_run_is_read_in_five_minute_stretches():
     timeline = [{"t": t, "jobs_per_s": 550 if t < 600 else 530} for t in range(0, 900, 10)]
-    service = [{"t": t, "db_ms_per_query": 4.0 if t < 300 else 5.0} for t in range(0, 900, 10)]
+    service = [{"t": t, "db_ms_per_query": 4.0 if t < 300 else 5.0,
+                "db_gc_ms_per_s": 6.0 if t < 590 else 9.0} for t in range(0, 900, 10)]
     found = stretches({"timeline": timeline, "service_timeline": service})
     assert found["served_per_stretch"] == [550, 550, 530] and found["least_stretch"] == 530
     assert (found["db_ms_per_query_first"], found["db_ms_per_query_last"]) == (4.0, 5.0)
     assert found["db_change"] == 0.25
+    assert (found["db_gc_ms_per_s_first"], found["db_gc_ms_per_s_last"]) == (6.0, 9.0)
+
+
+# as the embedded database's JVM writes them (-Xlog:gc with time and uptime)
+GC_LOG = """[2026-12-07T14:42:59.653+0000][0.004s] Using Parallel
+[2026-12-07T14:42:59.904+0000][0.255s] GC(0) Pause Full (System.gc()) 13M->3M(362M) 8.554ms
+[2026-12-07T14:43:10.000+0000][10.35s] GC(1) Pause Young (Allocation Failure) 745M->446M(750M) 62.913ms
+[2026-12-07T14:43:20.000+0000][20.35s] GC(2) Pause Young (Allocation Failure) 748M->452M(814M) 40.0ms
+"""
+
+
+def test_the_database_collectors_pauses_are_read_within_the_run(tmp_path):
+    (tmp_path / "gc.log.0").write_text(GC_LOG)
+    begin = 1796654590.0  # 2026-12-07T14:43:10Z
+    pauses = database_pauses(tmp_path, begin, begin + 60)
+    assert [(p.kind, p.ms) for p in pauses] == [("Young", 62.913), ("Young", 40.0)]
+    assert pauses[0].at == begin
+    figures = collector_figures(pauses, begin, 60)
+    assert figures == {"pauses": 2, "full": 0, "paused_ms_per_s": 1.7, "longest_ms": 62.9,
+                       "mean_ms": 51.5}
