@@ -35,6 +35,28 @@ def listeners(port: int) -> int:
                if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
 
 
+def workers_of(pid: int) -> list[int]:
+    """uvicorn's workers under a supervisor: its spawned children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit()
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid)
+                    and b"spawn_main" in (entry / "cmdline").read_bytes()):
+                found.append(int(entry.name))
+        except OSError:  # it ended while we looked
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended: only its exit status is left
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
@@ -122,10 +144,12 @@ def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path:
                                env=env, capture_output=True, text=True, timeout=120)
         secret = re.search(r"token: (tf_\S+)", token.stdout).group(1)
         assert wait_for(lambda: listeners(port) == 2)
+        workers = workers_of(serve.pid)
         serve.kill()
         serve.wait(10)
-        # no worker left listening, to take connections beside the next serve's
-        assert wait_for(lambda: listeners(port) == 0)
+        # no worker left, to take connections beside the next serve's
+        assert len(workers) == 2 and wait_for(lambda: not any(map(alive, workers)))
+        assert listeners(port) == 0
         serve = serving(command, env, tmp_path)  # refused before: "stop it first"
         export = httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/export/anomalies.csv",
                            headers={"authorization": f"Bearer {secret}"}, timeout=30)

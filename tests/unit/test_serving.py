@@ -2,9 +2,16 @@
 leaves, and in how many sends; and the sockets a supervisor hands its workers."""
 
 import asyncio
+import io
 import os
+import pickle
+import select
 import socket
+import time
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.server import ServerState
@@ -12,9 +19,8 @@ from uvicorn.server import ServerState
 from trustfabric.web.serving import (
     CoalescingTransport,
     HttpProtocol,
-    ReusePortSocket,
+    SharedPort,
     reuse_port_socket,
-    worker_socket,
 )
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -113,36 +119,50 @@ async def test_flow_control_sees_what_is_held_and_large_writes_do_not_wait():
     assert socket.sends == [b"abc" + big] and transport.get_write_buffer_size() == 0
 
 
+class WorkerSide(pickle.Unpickler):
+    """Unpickles as a spawned worker would, but records the call that would make the
+    worker's socket (here it would also tie this process's life to its parent's)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name == "worker_listener":
+            return lambda *arguments: arguments
+        return super().find_class(module, name)
+
+
 def test_each_worker_listens_on_its_own_socket_and_connections_spread() -> None:
-    reserved = ReusePortSocket.reserve("127.0.0.1", 0)
+    reserved = SharedPort.reserve("127.0.0.1", 0)
     port = reserved.getsockname()[1]
-    # what a worker makes of the supervisor's socket, which multiprocessing pickles to it
-    # (not called here: it would also tie this process's life to its parent's)
-    make, arguments = reserved.__reduce__()
-    assert make is worker_socket and arguments[-1] == os.getpid()
-    workers = [reuse_port_socket(*arguments[:-1]) for _ in range(2)]
+    # what multiprocessing sends a worker: the call that makes the worker's socket, not
+    # the supervisor's socket itself
+    sent = WorkerSide(io.BytesIO(bytes(ForkingPickler.dumps(reserved)))).load()
+    assert sent == (socket.AF_INET, ("127.0.0.1", port), os.getpid())
+    workers = [reuse_port_socket(*sent[:2]) for _ in range(2)]
     clients: list[socket.socket] = []
     try:
-        assert all(w.getsockname() == ("127.0.0.1", port) for w in workers)
         assert len({reserved.fileno(), *(w.fileno() for w in workers)}) == 3
         for worker in workers:
             worker.listen()
-            worker.setblocking(False)
         # a client opening its connections at once, as a load generator or a browser does
-        for _ in range(32):
-            client = socket.create_connection(("127.0.0.1", port))
-            clients.append(client)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
         accepted = [0, 0]
-        for n, worker in enumerate(workers):
-            while True:
-                try:
-                    conn, _ = worker.accept()
-                except BlockingIOError:
-                    break
+        deadline = time.monotonic() + 5
+        while sum(accepted) < 32 and time.monotonic() < deadline:
+            ready, _, _ = select.select(workers, [], [], 0.1)
+            for worker in ready:
+                conn, _ = worker.accept()
                 conn.close()
-                accepted[n] += 1
-        # all of them, and never all on one (a 1 in 2**31 chance with an even spread)
+                accepted[workers.index(worker)] += 1
+        # all of them, and not all on one (a 1 in 2**31 chance with an even spread)
         assert sum(accepted) == 32 and min(accepted) > 0, accepted
     finally:
         for sock in (reserved, *workers, *clients):
             sock.close()
+
+
+def test_a_port_another_server_listens_on_is_not_shared() -> None:
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as our workers bind
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(OSError):
+            SharedPort.reserve("127.0.0.1", other.getsockname()[1])

@@ -16,16 +16,22 @@ subscriber is sent in one iteration.
 
 import asyncio
 import ctypes
+import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
+
+log = logging.getLogger("uvicorn.error")  # where uvicorn says where it listens
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
@@ -36,12 +42,22 @@ def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None
         return
     config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers,
                             http=HttpProtocol, **options)
+    try:
+        port_in_use = SharedPort.reserve(host, port)
+    except OSError as error:  # as uvicorn fails on a port it cannot bind
+        log.error("cannot serve on %s:%d: %s", host, port, error)
+        sys.exit(STARTUP_FAILURE)
+    log.info("Uvicorn running on http://%s:%d with %d workers, each on its own socket "
+             "(Press CTRL+C to quit)", host, port, workers)
     before = signal.getsignal(signal.SIGTERM)
-    supervisor = Supervisor(config, sockets=[ReusePortSocket.reserve(host, port)])
-    supervisor.run()
-    # as one uvicorn server does: the stop request raised again, once stopped, for the
-    # handler the caller had (`serve` ends with 143 then)
-    signal.signal(signal.SIGTERM, before)
+    try:
+        supervisor = Supervisor(config, sockets=[port_in_use])
+        supervisor.run()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        port_in_use.close()
+    # one uvicorn server raises the SIGTERM that stopped it again once stopped, for the
+    # handler its caller had (`serve` ends with 143 then): so does the supervisor here
     if supervisor.terminated:
         signal.raise_signal(signal.SIGTERM)
 
@@ -57,6 +73,9 @@ class Supervisor(Multiprocess):
 
 
 def reuse_port_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A socket bound to `address` that other sockets of this user may bind too, the kernel
+    spreading connections over those that listen; SO_REUSEADDR as uvicorn sets it, so a
+    restart binds while the last run's connections are in TIME_WAIT."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -64,36 +83,45 @@ def reuse_port_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-class ReusePortSocket(socket.socket):
-    """The supervisor's socket: bound with SO_REUSEPORT, never listening (so the kernel
-    gives it no connections), it holds the port. Sent to a worker, it arrives as a new
-    socket bound to the same address, which that worker listens on: each worker, and each
-    replacement of one, joins the port's group with a socket of its own."""
+class SharedPort(socket.socket):
+    """The port the workers share, as the supervisor holds it: bound, never listening (so
+    the kernel gives it no connections). Pickled to a worker as it is spawned, it arrives
+    as that worker's own listening socket on the port (`worker_listener`): each worker, and
+    each replacement of one, joins the port's group with a socket of its own."""
 
     @classmethod
-    def reserve(cls, host: str, port: int) -> "ReusePortSocket":
+    def reserve(cls, host: str, port: int) -> "SharedPort":
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # SO_REUSEPORT would let this bind beside another `serve` of the same user on the
+        # port, which would then take half its connections: a plain bind first is refused
+        # while anything listens there
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
         held = reuse_port_socket(family, (host, port))
         return cls(family, socket.SOCK_STREAM, fileno=held.detach())
 
     def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
-        return worker_socket, (self.family, self.getsockname(), os.getpid())
+        return worker_listener, (self.family, self.getsockname(), os.getpid())
 
 
-def worker_socket(family: int, address: tuple[Any, ...], supervisor: int) -> socket.socket:
-    """A worker's own socket, made as it starts (unpickling the supervisor's). It also ends
-    the worker with its supervisor, even one killed with SIGKILL: left running, the worker
-    would keep its socket in the port's group, and take connections beside the workers of
-    a `serve` started again."""
+def worker_listener(family: int, address: tuple[Any, ...], supervisor: int) -> socket.socket:
+    """Runs inside a newly spawned worker, as it unpickles its arguments, before uvicorn
+    starts there: the worker's own socket on the shared port. It also has the worker ended
+    with its supervisor, even one killed with SIGKILL: left running, the worker would keep
+    its socket in the port's group and take connections beside a `serve` started again."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != supervisor:  # it ended before the call above
         os.kill(os.getpid(), signal.SIGTERM)
-    return reuse_port_socket(family, address)
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+    try:
+        return reuse_port_socket(family, address)
+    except OSError as error:
+        # something else took the port while no worker listened: failing as a worker that
+        # cannot start stops the supervisor, rather than it spawning workers for ever
+        log.error("cannot serve on %s: %s", address, error)
+        sys.exit(STARTUP_FAILURE)
 
 
 class CoalescingTransport:
