@@ -2,6 +2,7 @@
 statistics, CPU accounting, reporting."""
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -80,6 +81,25 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
     # The command name may hold spaces or parentheses: fields start after the last ')'.
     return text[text.rindex(")") + 2:].split()
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie: only its exit status is left."""
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] == "Z"
+
+
+def api_workers(supervisor: int) -> list[int]:
+    """The workers a `trustfabric serve --workers N` supervisor spawned: its children but
+    its resource tracker (the only other one, and not spawned through `spawn_main`)."""
+    workers = []
+    for pid in descendants(supervisor):
+        fields = _stat_fields(pid)
+        with contextlib.suppress(OSError):  # it ended while we looked
+            if (fields and int(fields[1]) == supervisor
+                    and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()):
+                workers.append(pid)
+    return workers
 
 
 def descendants(pid: int) -> list[int]:

@@ -40,6 +40,7 @@ from strawberry import relay
 from bench.common import (
     READY_TIMEOUT_S,
     Target,
+    api_workers,
     cleanup_on_sigterm,
     cpu_seconds,
     descendants,
@@ -586,11 +587,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"GraphQL: {args.clients} clients in {args.load_procs} process(es) against "
               f"{args.workers} API worker(s), {args.warmup:g} s warm-up + "
               f"{args.duration:g} s …", flush=True)
-        # the supervisor's children but its resource tracker
-        workers = [pid for pid in watch["server"] if pid != app.pid
-                   and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         graphql = run_load(LoadSpec("graphql", args.clients, shape, args.seed, base_url, tokens),
-                           args.load_procs, args.warmup, args.duration, watch, workers)
+                           args.load_procs, args.warmup, args.duration, watch,
+                           api_workers(app.pid))
         stop_app(app)  # idle, but off the machine while Bolt is measured
         print(f"raw Bolt: {args.clients} clients in {args.bolt_procs} process(es), "
               f"{args.warmup:g} s warm-up + {args.bolt_duration:g} s …", flush=True)

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port, healthy
+from bench.common import api_workers, ended
+from tests.helpers import free_port, healthy, until
 
 
 def processes_under(directory: Path) -> list[int]:
@@ -35,36 +34,8 @@ def listeners(port: int) -> int:
                if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
 
 
-def workers_of(pid: int) -> list[int]:
-    """uvicorn's workers under a supervisor: its spawned children."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if (entry.name.isdigit()
-                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid)
-                    and b"spawn_main" in (entry / "cmdline").read_bytes()):
-                found.append(int(entry.name))
-        except OSError:  # it ended while we looked
-            pass
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has ended: only its exit status is left
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return condition()
-
-
-def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: Path) -> None:
+async def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: Path
+                                                                          ) -> None:
     port, bolt = free_port(), free_port()
     env = {**os.environ, "TF_DATA_DIR": str(tmp_path), "TF_PORT": str(port),
            "TF_EMBEDDED_BOLT_PORT": str(bolt), "TF_EMBEDDED_HTTP_PORT": str(free_port()),
@@ -79,7 +50,7 @@ def test_commands_share_the_database_serve_runs_and_sigterm_stops_it(tmp_path: P
         assert serve.poll() is None and processes_under(tmp_path)  # serving, database up
         # each worker on a socket of its own, so the kernel spreads connections over them
         # (the first to start answered; the other may be starting)
-        assert wait_for(lambda: listeners(port) == 2)
+        await until(lambda: listeners(port) == 2, seconds=60, what="two listening workers")
         # an operator's command while it serves uses its database, and leaves it running
         token = subprocess.run([command, "token", "create", "--tenant", "acme", "--role",
                                 "member"], cwd=tmp_path, env=env, capture_output=True,
@@ -128,7 +99,8 @@ def serving(command: str, env: dict[str, str], cwd: Path, *options: str
     raise AssertionError(f"serve did not answer /healthz (exit {serve.poll()})")
 
 
-def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path: Path) -> None:
+async def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path: Path
+                                                                             ) -> None:
     """A supervisor restarting a `serve` killed with SIGKILL: its database and its workers
     stop with it, cleanly, and the next `serve` starts on the same data, a token issued
     before intact."""
@@ -143,12 +115,13 @@ def test_serve_starts_again_after_sigkill_and_keeps_what_was_committed(tmp_path:
         token = subprocess.run([command, "token", "create", "--tenant", "acme"], cwd=tmp_path,
                                env=env, capture_output=True, text=True, timeout=120)
         secret = re.search(r"token: (tf_\S+)", token.stdout).group(1)
-        assert wait_for(lambda: listeners(port) == 2)
-        workers = workers_of(serve.pid)
+        await until(lambda: listeners(port) == 2, seconds=60, what="two listening workers")
+        workers = api_workers(serve.pid)
         serve.kill()
         serve.wait(10)
         # no worker left, to take connections beside the next serve's
-        assert len(workers) == 2 and wait_for(lambda: not any(map(alive, workers)))
+        assert len(workers) == 2
+        await until(lambda: all(map(ended, workers)), seconds=60, what="the workers' end")
         assert listeners(port) == 0
         serve = serving(command, env, tmp_path)  # refused before: "stop it first"
         export = httpx.get(f"http://127.0.0.1:{env['TF_PORT']}/export/anomalies.csv",
