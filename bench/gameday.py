@@ -54,7 +54,7 @@ from bench.common import (
     stop_app,
 )
 from bench.faults import Faults, set_faults
-from bench.soak import PARTNER, REQUEST, Run, duration, listen
+from bench.soak import PARTNER, Run, duration, listen, submit
 from trustfabric.blobs import PackStore
 from trustfabric.client.psi import PsiClient
 from trustfabric.domain.auth import Caller, Role
@@ -139,47 +139,17 @@ class GameRun(Run):
         self.t0 = t0
         self.refusals: list[tuple[float, str, str]] = []  # (t, tenant, QUOTA | OVERLOADED)
         self.error_at: list[tuple[float, str]] = []
-        self.accepted: dict[str, str] = {}  # job id → tenant, every job the service took
 
     def t(self) -> float:
         return time.monotonic() - self.t0
 
+    def refusal(self, tenant: str, kind: str, sent: float) -> None:
+        super().refusal(tenant, kind, sent)
+        self.refusals.append((sent - self.t0, tenant, kind))
 
-async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,
-                 dataset: str, request: str, key: str, run: GameRun) -> None:
-    sent, wall = time.monotonic(), time.time()
-    run.offered[tenant] += 1
-    run.arrivals.append((sent, tenant))
-    body = {"query": REQUEST, "variables": {"input": {
-        "datasetId": dataset, "mode": "PSI", "request": request,
-        "idempotencyKey": f"{RUN_ID}-{key}"}}}
-    try:
-        async with session.post(f"{url}/graphql", json=body,
-                                headers={"authorization": f"Bearer {token}"}) as response:
-            payload = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        run.errors.append(type(error).__name__)
-        run.error_at.append((sent - run.t0, type(error).__name__))
-        return
-    if payload.get("errors"):
-        extensions = payload["errors"][0].get("extensions", {})
-        if extensions.get("code") == "QUOTA_EXCEEDED":
-            run.refusals.append((sent - run.t0, tenant, "QUOTA"))
-            run.refused[tenant] += 1
-        elif extensions.get("reason") == "OVERLOADED":
-            run.refusals.append((sent - run.t0, tenant, "OVERLOADED"))
-            run.refused[tenant] += 1
-        else:
-            code = extensions.get("code", "?")
-            run.errors.append(code)
-            run.error_at.append((sent - run.t0, code))
-        return
-    job_id = payload["data"]["requestPsi"]["id"]
-    run.accepted[job_id] = tenant
-    run.sent[job_id] = (sent, wall)
-    run.tenant_of[job_id] = tenant
-    if job_id in run.early:
-        run.finished(job_id, run.early.pop(job_id))
+    def failed(self, code: str, sent: float) -> None:
+        super().failed(code, sent)
+        self.error_at.append((sent - self.t0, code))
 
 
 async def keep_listening(session: aiohttp.ClientSession, url: str, token: str, run: GameRun,
@@ -441,7 +411,7 @@ async def drive(dep: Deployment, args: argparse.Namespace, faults: list[Fault], 
 
     def send(tenant: str, key: str, request: str) -> None:
         task = asyncio.create_task(submit(session, dep.url, dep.tokens[tenant], tenant,
-                                          dep.dataset, request, key, run))
+                                          dep.dataset, request, f"{RUN_ID}-{key}", run))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -528,7 +498,7 @@ async def graph_check(target: Target, run: GameRun, settle_s: float,
         for job_id, state in zip(batch["ids"] or [], batch["statuses"] or [], strict=False):
             if state in ("DONE", "FAILED"):
                 finals[job_id] += 1
-    accepted = set(run.accepted)
+    accepted = set(run.tenant_of)
     return {
         "jobs_in_graph": len(jobs),
         "accepted_by_clients": len(accepted),

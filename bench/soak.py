@@ -132,6 +132,21 @@ class Run:
         self.early: dict[str, float] = {}  # DONE before the mutation's answer came back
         self.service: list[dict[str, float]] = []  # the service's own view, per window
 
+    def refusal(self, tenant: str, kind: str, sent: float) -> None:
+        """A deliberate refusal (`kind`: QUOTA or OVERLOADED), not an error."""
+        self.refused[tenant] += 1
+        self.refused_at.append(sent)
+
+    def failed(self, code: str, sent: float) -> None:
+        self.errors.append(code)
+
+    def took(self, job_id: str, tenant: str, sent: float, wall: float) -> None:
+        """The service accepted the job sent at `sent` (monotonic) and `wall`."""
+        self.sent[job_id] = (sent, wall)
+        self.tenant_of[job_id] = tenant
+        if job_id in self.early:
+            self.finished(job_id, self.early.pop(job_id))
+
     def finished(self, job_id: str, at: float) -> None:
         if job_id not in self.sent:
             self.early[job_id] = at
@@ -146,33 +161,30 @@ async def listen(session: aiohttp.ClientSession, url: str, token: str, run: Run)
 
 
 async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: str,
-                 dataset: str, request: str, n: str, run: Run) -> None:
+                 dataset: str, request: str, idempotency_key: str, run: Run) -> None:
     sent, wall = time.monotonic(), time.time()
     run.offered[tenant] += 1
     run.arrivals.append((sent, tenant))
     body = {"query": REQUEST, "variables": {"input": {
         "datasetId": dataset, "mode": "PSI", "request": request,
-        "idempotencyKey": f"{RUN_ID}-{tenant}-{n}"}}}
+        "idempotencyKey": idempotency_key}}}
     try:
         async with session.post(f"{url}/graphql", json=body,
                                 headers={"authorization": f"Bearer {token}"}) as response:
-            payload = await response.json()
-    except (aiohttp.ClientError, TimeoutError) as error:
-        run.errors.append(type(error).__name__)
+            payload = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        run.failed(type(error).__name__, sent)
         return
     if payload.get("errors"):
         extensions = payload["errors"][0].get("extensions", {})
-        if extensions.get("code") == "QUOTA_EXCEEDED" or extensions.get("reason") == "OVERLOADED":
-            run.refused[tenant] += 1  # deliberate refusals are not errors
-            run.refused_at.append(sent)
+        if extensions.get("code") == "QUOTA_EXCEEDED":
+            run.refusal(tenant, "QUOTA", sent)
+        elif extensions.get("reason") == "OVERLOADED":
+            run.refusal(tenant, "OVERLOADED", sent)
         else:
-            run.errors.append(extensions.get("code", "?"))
+            run.failed(extensions.get("code", "?"), sent)
         return
-    job_id = payload["data"]["requestPsi"]["id"]
-    run.sent[job_id] = (sent, wall)
-    run.tenant_of[job_id] = tenant
-    if job_id in run.early:
-        run.finished(job_id, run.early.pop(job_id))
+    run.took(payload["data"]["requestPsi"]["id"], tenant, sent, wall)
 
 
 def gauge(metrics: str, name: str) -> float:
@@ -281,8 +293,9 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
             while n < due:  # open loop: every arrival due by now is sent now
                 position = (n * 0.6180339887) % 1.0  # spreads tenants by their shares
                 tenant = tenants[next(i for i, c in enumerate(cumulative) if position < c)]
+                key = f"{RUN_ID}-{tenant}-{phase}-{n}"
                 task = asyncio.create_task(submit(session, url, tokens[tenant], tenant, dataset,
-                                                  pool[n % len(pool)], f"{phase}-{n}", run))
+                                                  pool[n % len(pool)], key, run))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 n += 1
