@@ -175,6 +175,9 @@ async def submit(session: aiohttp.ClientSession, url: str, token: str, tenant: s
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         run.failed(type(error).__name__, sent)
         return
+    if not isinstance(payload, dict):  # an empty body decodes to None
+        run.failed("NoJSONObject", sent)
+        return
     if payload.get("errors"):
         extensions = payload["errors"][0].get("extensions", {})
         if extensions.get("code") == "QUOTA_EXCEEDED":
