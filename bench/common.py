@@ -129,6 +129,11 @@ def cpu_seconds(pids: Iterable[int]) -> float:
 # [2026-12-07T14:42:59.904+0000][0.255s] GC(0) Pause Young (Allocation Failure) 13M->3M(362M) 8.554ms
 _PAUSE = re.compile(r"^\[(?P<at>[^\]]+)\]\[[\d.]+s\] GC\(\d+\) Pause (?P<kind>\w+) .* "
                     r"(?P<ms>[\d.]+)ms$", re.M)
+# a full index compaction as ArcadeDB logs it, in the JVM's local time:
+# 2026-12-07 20:37:06.998 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully
+# compacted in 1735ms (keys=362361 values=362361 …) (one line)
+_FULL_COMPACTION = re.compile(r"^(?P<at>\S+ \S+) INFO +\[LSMTreeIndex\] Index '(?P<index>[^']+)' "
+                              r"fully compacted in (?P<ms>\d+)ms \(keys=(?P<keys>\d+)", re.M)
 
 
 @dataclass(frozen=True)
@@ -138,21 +143,46 @@ class Pause:
     ms: float
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """A full compaction rewrites a whole index: it costs more as the index grows (see
+    docs/bench/soak.md, "What grows")."""
+    at: float  # wall clock, seconds since the epoch, when it finished
+    index: str  # the index's file: its type, bucket and number
+    ms: float
+    keys: int
+
+
 def database_log(db_pid: int) -> Path:
     """Where the embedded database writes its logs: `log` in its working directory, the
     data directory (nothing is there for a database elsewhere)."""
     return Path(f"/proc/{db_pid}/cwd/log")
 
 
+def _logged(log: Path, files: str, line: re.Pattern[str], time_format: str, since: float,
+            until: float) -> Iterator[tuple[float, re.Match[str]]]:
+    for path in log.glob(files):
+        if path.suffix == ".lck":
+            continue
+        for found in line.finditer(path.read_text(errors="replace")):
+            at = datetime.strptime(found["at"], time_format).timestamp()
+            if since <= at < until:
+                yield at, found
+
+
 def database_pauses(log: Path, since: float, until: float) -> list[Pause]:
     """The embedded database's collector pauses between two wall-clock instants."""
-    pauses = []
-    for path in log.glob("gc.log*"):
-        for found in _PAUSE.finditer(path.read_text(errors="replace")):
-            at = datetime.strptime(found["at"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-            if since <= at < until:
-                pauses.append(Pause(at, found["kind"], float(found["ms"])))
-    return sorted(pauses, key=lambda pause: pause.at)
+    return sorted((Pause(at, found["kind"], float(found["ms"])) for at, found in _logged(
+        log, "gc.log*", _PAUSE, "%Y-%m-%dT%H:%M:%S.%f%z", since, until)),
+        key=lambda pause: pause.at)
+
+
+def database_compactions(log: Path, since: float, until: float) -> list[Compaction]:
+    """The embedded database's full index compactions between two wall-clock instants."""
+    return sorted((Compaction(at, found["index"], float(found["ms"]), int(found["keys"]))
+                   for at, found in _logged(log, "arcadedb.log*", _FULL_COMPACTION,
+                                            "%Y-%m-%d %H:%M:%S.%f", since, until)),
+                  key=lambda compaction: compaction.at)
 
 
 def machine_ticks() -> list[int]:

@@ -36,10 +36,12 @@ import uvloop
 
 from bench.common import (
     DB_HEAP_HELP,
+    Compaction,
     Pause,
     PsiService,
     cleanup_on_sigterm,
     cpu_seconds,
+    database_compactions,
     database_log,
     database_pauses,
     descendants,
@@ -399,7 +401,11 @@ def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
             "db_change": round(last / first - 1, 3) if first and last else None,
             # the database's collector over the same stretches: whether it explains a change
             "db_gc_ms_per_s_first": mean("db_gc_ms_per_s", 0, seconds),
-            "db_gc_ms_per_s_last": mean("db_gc_ms_per_s", end - seconds, end + 1)}
+            "db_gc_ms_per_s_last": mean("db_gc_ms_per_s", end - seconds, end + 1),
+            # and its full index compactions, which cost more as the indexes grow
+            "db_compaction_ms_per_s_first": mean("db_compaction_ms_per_s", 0, seconds),
+            "db_compaction_ms_per_s_last": mean("db_compaction_ms_per_s", end - seconds,
+                                                end + 1)}
 
 
 def collector_figures(pauses: list[Pause], began: float, seconds: float) -> dict[str, Any]:
@@ -411,6 +417,23 @@ def collector_figures(pauses: list[Pause], began: float, seconds: float) -> dict
             "paused_ms_per_s": round(paused / seconds, 1),
             "longest_ms": round(max((pause.ms for pause in pauses), default=0.0), 1),
             "mean_ms": round(paused / len(pauses), 1) if pauses else None}
+
+
+def compaction_figures(compactions: list[Compaction], seconds: float) -> dict[str, Any]:
+    """The database's full index compactions over the run: how many, the time they took a
+    second of the run, the longest and the most keys one merged."""
+    return {"full": len(compactions),
+            "ms_per_s": round(sum(c.ms for c in compactions) / seconds, 1),
+            "longest_ms": max((c.ms for c in compactions), default=0.0),
+            "most_keys": max((c.keys for c in compactions), default=0)}
+
+
+def ms_per_s(spans: list[Pause] | list[Compaction], began: float, end: float,
+             window: float) -> float:
+    """The database's time in these spans over the window ending `end` s into the run (each
+    counted where it ended), a second of the window."""
+    return round(sum(span.ms for span in spans if end - window <= span.at - began < end)
+                 / window, 1)
 
 
 def steps(run: Run, start: float, rates: Rates) -> list[dict[str, Any]]:
@@ -694,8 +717,9 @@ def main() -> None:
         latency_parts = uvloop.run(stages(url, tokens, run))
         # read before the database's directory goes with the service
         began = time.time() - (time.monotonic() - start)
-        pauses = (database_pauses(database_log(service.db_pid), began, began + args.duration)
-                  if service.db_pid else [])
+        log = database_log(service.db_pid) if service.db_pid else None
+        pauses = database_pauses(log, began, began + args.duration) if log else []
+        compactions = database_compactions(log, began, began + args.duration) if log else []
     # measured again with the service and the database stopped: on a shared host the
     # machine's speed can change under a run, and this says whether it did
     raw_after = raw_selectors_per_core(pool, args.selectors)
@@ -709,10 +733,10 @@ def main() -> None:
     result["machine_cores"] = machine
     result["graph_queries"] = queries
     result["database_gc"] = collector_figures(pauses, began, args.duration)
+    result["database_compactions"] = compaction_figures(compactions, args.duration)
     for seen in result["service_timeline"]:
-        seen["db_gc_ms_per_s"] = round(sum(
-            pause.ms for pause in pauses if seen["t"] - args.window <= pause.at - began
-            < seen["t"]) / args.window, 1)
+        seen["db_gc_ms_per_s"] = ms_per_s(pauses, began, seen["t"], args.window)
+        seen["db_compaction_ms_per_s"] = ms_per_s(compactions, began, seen["t"], args.window)
     result["latency_stages"] = latency_parts
     # the service's PSI work against the library's alone: selectors answered per second
     # over raw selectors per second on one core times the cores there are (all of them
@@ -749,6 +773,8 @@ def main() -> None:
     if pauses:
         print_table(["database collector: pauses", "full", "paused ms/s", "longest ms",
                      "mean ms"], [list(result["database_gc"].values())])
+        print_table(["database full index compactions", "ms/s", "longest ms", "most keys"],
+                    [list(result["database_compactions"].values())])
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
@@ -763,7 +789,8 @@ def main() -> None:
     if args.duration >= 600:
         result["stretches"] = stretches(result)
         print_table(["5-min stretches: jobs/s served", "least", "db ms/query first 5 min",
-                     "last 5 min", "change", "db GC ms/s first", "last"],
+                     "last 5 min", "change", "db GC ms/s first", "last",
+                     "db compaction ms/s first", "last"],
                     [[" ".join(f"{v:g}" for v in result["stretches"]["served_per_stretch"]),
                       *list(result["stretches"].values())[1:]]])
     print(f"CPU per served job, all in: {result['cpu_ms_per_job_all_in']} ms")

@@ -1,11 +1,21 @@
 """The soak's offered load: a ramp's arrivals, step by step, and what each step served."""
 
 import argparse
+from datetime import datetime
 
 import pytest
 
-from bench.common import database_pauses
-from bench.soak import Done, Rates, Run, collector_figures, steps, stretches
+from bench.common import database_compactions, database_pauses
+from bench.soak import (
+    Done,
+    Rates,
+    Run,
+    collector_figures,
+    compaction_figures,
+    ms_per_s,
+    steps,
+    stretches,
+)
 
 
 def test_a_ramp_offers_each_rate_for_its_step():
@@ -40,12 +50,15 @@ def test_each_step_reports_what_it_offered_served_and_refused():
 def test_a_long_run_is_read_in_five_minute_stretches():
     timeline = [{"t": t, "jobs_per_s": 550 if t < 600 else 530} for t in range(0, 900, 10)]
     service = [{"t": t, "db_ms_per_query": 4.0 if t < 300 else 5.0,
-                "db_gc_ms_per_s": 6.0 if t < 590 else 9.0} for t in range(0, 900, 10)]
+                "db_gc_ms_per_s": 6.0 if t < 590 else 9.0,
+                "db_compaction_ms_per_s": 0.0 if t < 300 else 40.0} for t in range(0, 900, 10)]
     found = stretches({"timeline": timeline, "service_timeline": service})
     assert found["served_per_stretch"] == [550, 550, 530] and found["least_stretch"] == 530
     assert (found["db_ms_per_query_first"], found["db_ms_per_query_last"]) == (4.0, 5.0)
     assert found["db_change"] == 0.25
     assert (found["db_gc_ms_per_s_first"], found["db_gc_ms_per_s_last"]) == (6.0, 9.0)
+    assert (found["db_compaction_ms_per_s_first"],
+            found["db_compaction_ms_per_s_last"]) == (0.0, 40.0)
 
 
 # as the embedded database's JVM writes them (-Xlog:gc with time and uptime)
@@ -65,3 +78,27 @@ def test_the_database_collectors_pauses_are_read_within_the_run(tmp_path):
     figures = collector_figures(pauses, begin, 60)
     assert figures == {"pauses": 2, "full": 0, "paused_ms_per_s": 1.7, "longest_ms": 62.9,
                        "mean_ms": 51.5}
+
+
+# as ArcadeDB writes them (log/arcadedb.log.N), in the JVM's local time; the lock file too
+ARCADEDB_LOG = """2026-12-07 20:29:54.409 INFO  [SecurityGroupFileRepository$1] Server groups configuration changed, reloading it...
+2026-12-07 20:37:05.264 INFO  [LSMTreeIndex] Full compaction of index 'AuditEvent_0_42041354134715' (series=10 mutablePagesToCompact=10 threadId=64)...
+2026-12-07 20:37:06.998 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully compacted in 1735ms (keys=362361 values=362361 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=AuditEvent_0_42475152455303(189) threadId=64)
+2026-12-07 20:40:11.083 INFO  [LSMTreeIndex] Index 'PsiQueueEntry_0_42041187684177' fully compacted in 570ms (keys=123 values=123 droppedKeys=270634 droppedValues=541268 mergedSeries=10 newFile=PsiQueueEntry_0_42660401462716(214) threadId=64)
+2026-12-07 20:43:06.278 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully compacted in 5062ms (keys=694551 values=694551 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=AuditEvent_0_42831105014668(236) threadId=64)
+"""
+
+
+def test_the_database_full_compactions_are_read_within_the_run(tmp_path):
+    (tmp_path / "arcadedb.log.0").write_text(ARCADEDB_LOG)
+    (tmp_path / "arcadedb.log.0.lck").write_text(ARCADEDB_LOG)  # read once, not twice
+    begin = datetime(2026, 12, 7, 20, 37).timestamp()
+    found = database_compactions(tmp_path, begin, begin + 300)
+    assert [(c.index, c.ms, c.keys) for c in found] == [
+        ("AuditEvent_0_42041354134715", 1735.0, 362361),
+        ("PsiQueueEntry_0_42041187684177", 570.0, 123)]
+    assert found[0].at == pytest.approx(begin + 6.998)
+    assert compaction_figures(found, 300) == {"full": 2, "ms_per_s": 7.7, "longest_ms": 1735.0,
+                                              "most_keys": 362361}
+    # each counted in the window it ended in
+    assert ms_per_s(found, begin, 10, 10) == 173.5 and ms_per_s(found, begin, 20, 10) == 0.0
