@@ -161,10 +161,16 @@ def database_log(db_pid: int) -> Path:
 
 def _logged(log: Path, files: str, line: re.Pattern[str], time_format: str, since: float,
             until: float) -> Iterator[tuple[float, re.Match[str]]]:
+    """Matching lines of the database's logs, with their instants. A time logged without a
+    zone is read in this process's: the database runs beside it, in the same zone."""
     for path in log.glob(files):
         if path.suffix == ".lck":
             continue
-        for found in line.finditer(path.read_text(errors="replace")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:  # rotated away since the glob: the run's figures matter more
+            continue
+        for found in line.finditer(text):
             at = datetime.strptime(found["at"], time_format).timestamp()
             if since <= at < until:
                 yield at, found

@@ -770,7 +770,7 @@ def main() -> None:
     if abs(raw_after - raw) > 0.1 * raw:
         print(f"\nthe machine's speed changed during the run (raw PSI {raw:.0f} -> "
               f"{raw_after:.0f} selectors/s/core): not comparable with other runs")
-    if pauses:
+    if pauses or compactions:  # none at all: a database elsewhere, its logs not here
         print_table(["database collector: pauses", "full", "paused ms/s", "longest ms",
                      "mean ms"], [list(result["database_gc"].values())])
         print_table(["database full index compactions", "ms/s", "longest ms", "most keys"],
@@ -779,11 +779,12 @@ def main() -> None:
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
     print_table(["t s", "jobs/s", "p95 ms", "Gini", "service: jobs/s", "live Gini",
-                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s", "db GC ms/s"],
+                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s", "db GC ms/s",
+                 "db compaction ms/s"],
                 [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
                   seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
                   seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"],
-                  seen["db_gc_ms_per_s"]]
+                  seen["db_gc_ms_per_s"], seen["db_compaction_ms_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
     result["cpu_ms_per_job_all_in"] = round(sum(result["cpu_ms_per_job"].values()), 2)
     if args.duration >= 600:

@@ -1,7 +1,9 @@
 """The soak's offered load: a ramp's arrivals, step by step, and what each step served."""
 
 import argparse
+import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -82,17 +84,28 @@ def test_the_database_collectors_pauses_are_read_within_the_run(tmp_path):
 
 # as ArcadeDB writes them (log/arcadedb.log.N), in the JVM's local time; the lock file too
 ARCADEDB_LOG = """2026-12-07 20:29:54.409 INFO  [SecurityGroupFileRepository$1] Server groups configuration changed, reloading it...
+2026-12-07 20:36:50.000 INFO  [LSMTreeIndex] Index 'PsiJob_0_42041133938871' fully compacted in 900ms (keys=5 values=5 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=PsiJob_0_1(150) threadId=64)
 2026-12-07 20:37:05.264 INFO  [LSMTreeIndex] Full compaction of index 'AuditEvent_0_42041354134715' (series=10 mutablePagesToCompact=10 threadId=64)...
-2026-12-07 20:37:06.998 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully compacted in 1735ms (keys=362361 values=362361 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=AuditEvent_0_42475152455303(189) threadId=64)
+2026-12-07 20:37:06.998 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully compacted in 1735ms (keys=362361 values=362365 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=AuditEvent_0_42475152455303(189) threadId=64)
 2026-12-07 20:40:11.083 INFO  [LSMTreeIndex] Index 'PsiQueueEntry_0_42041187684177' fully compacted in 570ms (keys=123 values=123 droppedKeys=270634 droppedValues=541268 mergedSeries=10 newFile=PsiQueueEntry_0_42660401462716(214) threadId=64)
 2026-12-07 20:43:06.278 INFO  [LSMTreeIndex] Index 'AuditEvent_0_42041354134715' fully compacted in 5062ms (keys=694551 values=694551 droppedKeys=0 droppedValues=0 mergedSeries=10 newFile=AuditEvent_0_42831105014668(236) threadId=64)
 """
 
 
-def test_the_database_full_compactions_are_read_within_the_run(tmp_path):
+@pytest.fixture
+def new_york(monkeypatch):
+    """A zone other than the host's (often UTC): times logged without one are read in it."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_database_full_compactions_are_read_within_the_run(tmp_path, new_york):
     (tmp_path / "arcadedb.log.0").write_text(ARCADEDB_LOG)
     (tmp_path / "arcadedb.log.0.lck").write_text(ARCADEDB_LOG)  # read once, not twice
-    begin = datetime(2026, 12, 7, 20, 37).timestamp()
+    begin = datetime(2026, 12, 7, 20, 37, tzinfo=ZoneInfo("America/New_York")).timestamp()
     found = database_compactions(tmp_path, begin, begin + 300)
     assert [(c.index, c.ms, c.keys) for c in found] == [
         ("AuditEvent_0_42041354134715", 1735.0, 362361),
@@ -100,5 +113,5 @@ def test_the_database_full_compactions_are_read_within_the_run(tmp_path):
     assert found[0].at == pytest.approx(begin + 6.998)
     assert compaction_figures(found, 300) == {"full": 2, "ms_per_s": 7.7, "longest_ms": 1735.0,
                                               "most_keys": 362361}
-    # each counted in the window it ended in
-    assert ms_per_s(found, begin, 10, 10) == 173.5 and ms_per_s(found, begin, 20, 10) == 0.0
+    # counted in the window it ended in (6.998 s in), not the one it began in (5.263 s)
+    assert ms_per_s(found, begin, 6, 6) == 0.0 and ms_per_s(found, begin, 12, 6) == 289.2
