@@ -394,21 +394,23 @@ def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
         values = [w[key] for w in service if begin <= w["t"] < until and key in w]
         return round(sum(values) / len(values), 2) if values else None
 
-    first, last = mean("db_ms_per_query", 0, seconds), mean("db_ms_per_query", end - seconds,
-                                                            end + 1)
+    def first_and_last(key: str) -> tuple[float | None, float | None]:
+        return mean(key, 0, seconds), mean(key, end - seconds, end + 1)
+
+    first, last = first_and_last("db_ms_per_query")
+    # the database's collector, and its full index compactions (which cost more as the
+    # indexes grow), over the same stretches: whether they explain a change
+    gc_first, gc_last = first_and_last("db_gc_ms_per_s")
+    compaction_first, compaction_last = first_and_last("db_compaction_ms_per_s")
     return {"served_per_stretch": whole, "least_stretch": min(whole, default=None),
             "db_ms_per_query_first": first, "db_ms_per_query_last": last,
             "db_change": round(last / first - 1, 3) if first and last else None,
-            # the database's collector over the same stretches: whether it explains a change
-            "db_gc_ms_per_s_first": mean("db_gc_ms_per_s", 0, seconds),
-            "db_gc_ms_per_s_last": mean("db_gc_ms_per_s", end - seconds, end + 1),
-            # and its full index compactions, which cost more as the indexes grow
-            "db_compaction_ms_per_s_first": mean("db_compaction_ms_per_s", 0, seconds),
-            "db_compaction_ms_per_s_last": mean("db_compaction_ms_per_s", end - seconds,
-                                                end + 1)}
+            "db_gc_ms_per_s_first": gc_first, "db_gc_ms_per_s_last": gc_last,
+            "db_compaction_ms_per_s_first": compaction_first,
+            "db_compaction_ms_per_s_last": compaction_last}
 
 
-def collector_figures(pauses: list[Pause], began: float, seconds: float) -> dict[str, Any]:
+def collector_figures(pauses: list[Pause], seconds: float) -> dict[str, Any]:
     """The database JVM's pauses over the run: how many, how many full, the time paused a
     second, the longest and the mean (a database that slows as its collector works harder
     shows here, and in the timeline's `db GC ms/s`)."""
@@ -732,7 +734,7 @@ def main() -> None:
     # whether the machine itself was full, and what no process is charged with
     result["machine_cores"] = machine
     result["graph_queries"] = queries
-    result["database_gc"] = collector_figures(pauses, began, args.duration)
+    result["database_gc"] = collector_figures(pauses, args.duration)
     result["database_compactions"] = compaction_figures(compactions, args.duration)
     for seen in result["service_timeline"]:
         seen["db_gc_ms_per_s"] = ms_per_s(pauses, began, seen["t"], args.window)

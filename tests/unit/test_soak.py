@@ -77,7 +77,7 @@ def test_the_database_collectors_pauses_are_read_within_the_run(tmp_path):
     pauses = database_pauses(tmp_path, begin, begin + 60)
     assert [(p.kind, p.ms) for p in pauses] == [("Young", 62.913), ("Young", 40.0)]
     assert pauses[0].at == begin
-    figures = collector_figures(pauses, begin, 60)
+    figures = collector_figures(pauses, 60)
     assert figures == {"pauses": 2, "full": 0, "paused_ms_per_s": 1.7, "longest_ms": 62.9,
                        "mean_ms": 51.5}
 
