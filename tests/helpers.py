@@ -88,7 +88,7 @@ def raw_job(tenant: str, key: str, **props: Any) -> NewJob:
          "datasetVersion": 1, "datasetHash": "sha256:x", "mode": "PSI", "requestSize": 16,
          "requestCommitment": "sha256:y", "serverKeyId": "k", "createdAt": now_iso(),
          "status": "QUEUED", **props},
-        f"{tenant}:{key}", {"id": key, "key": key, "at": "a", "tenant": tenant, "actor": "t",
+        f"{tenant}:{key}", {"id": key, "at": "a", "tenant": tenant, "actor": "t",
                             "action": "t", "subject": "t", "outcome": "t", "details": "{}"})
 
 
@@ -115,6 +115,19 @@ STORE_SECRET = Cypher("test.store_secret",
 
 RAW_JOB_EVENT = Cypher("test.raw_job_event", """
     CREATE (:JobEvent {id: $id, at: $at, tenant: $tenant, jobId: $jobId, status: 'DONE'})""")
+
+
+RAW_AUDIT_EVENT = Cypher("test.raw_audit_event", """
+    CREATE (a:AuditEvent) SET a = $event""")
+
+
+async def raw_audit_event(services: Any, event: dict[str, Any], *, tenant_key: bool) -> str:
+    """An audit event as versions before 0018 wrote it, a node of its own under its own key
+    (and before 0007, without the tenant's): its key."""
+    key = f"{event['at']}|{event['id']}"
+    node = event | {"key": key} | ({"tenantKey": f"{event['tenant']}|{key}"} if tenant_key else {})
+    await services.executor.write(RAW_AUDIT_EVENT, event=node)
+    return key
 
 
 # Batches of job events as another process writes them: one event each, at given times.

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import raw_delivery, raw_job, raw_job_event
+from tests.helpers import raw_audit_event, raw_delivery, raw_job, raw_job_event
 from trustfabric import migrations
 from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError
@@ -42,17 +42,27 @@ async def test_leases_of_jobs_running_before_the_upgrade_move_to_queue_entries(s
 
 
 async def test_audit_events_written_before_the_upgrade_are_paged_after_it(services):
-    """An event of the previous version (no tenant key) is indexed once 0007 has run again,
-    and its tenant's page finds it."""
+    """Events as earlier versions wrote them, a node each (the oldest with no tenant key),
+    are moved into batches of their own by 0007 and 0018 run again: their tenant's page and
+    every tenant's find them, and a cursor handed out before the upgrade pages on from
+    where it was."""
     tenant = "legacy-" + secrets.token_hex(4)
-    old = audit_event(tenant=tenant, actor="test", action="psi.run", subject="s",
-                      outcome="done")
-    del old["tenantKey"]
-    await services.repos.audit.record(old)
+    events = [audit_event(tenant=tenant, actor="test", action=action, subject="s",
+                          outcome="done") for action in ("psi.run", "psi.request")]
+    keys = [await raw_audit_event(services, event, tenant_key=n > 0)
+            for n, event in enumerate(events)]
     assert await services.repos.audit.page(tenant, "", 10, None) == []
-    [pages] = [m for m in migrations.load_migrations() if m.name == "audit_pages"]
-    await migrations.apply(services.executor, pages)
-    assert [e.id for e in await services.repos.audit.page(tenant, "", 10, None)] == [old["id"]]
+    for name in ("audit_pages", "audit_batches"):
+        [migration] = [m for m in migrations.load_migrations() if m.name == name]
+        await migrations.apply(services.executor, migration)
+    page = await services.repos.audit.page(tenant, "", 10, None)
+    assert [(e.id, e.key, e.action) for e in page] == [
+        (event["id"], key, event["action"]) for event, key in zip(events, keys, strict=True)]
+    assert [e.id for e in await services.repos.audit.page(tenant, keys[0], 10, None)] == [
+        events[1]["id"]]
+    everyone = await services.repos.audit.page(None, keys[0], 10, "psi.request")
+    assert events[1]["id"] in [e.id for e in everyone]
+    assert events[0]["id"] not in [e.id for e in everyone]
 
 
 async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(services):

@@ -32,11 +32,12 @@ def now_iso() -> str:
 
 
 def tenant_key(tenant: str, key: str) -> str:
-    """What a tenant's events are indexed and paged by: its events in key order."""
+    """What a tenant's batches of events are indexed and paged by: in key order."""
     return f"{tenant}|{key}"
 
 
-# An audit event as written: the properties of one AuditEvent node (`audit_event` makes one).
+# An audit event as recorded (`audit_event` makes one); the store gives it its key, the
+# place in the log it is paged by, as it writes it (`graph.audit`).
 AuditEvent = dict[str, Any]
 
 
@@ -49,12 +50,8 @@ class AuditLog(Protocol):
 def audit_event(
     *, tenant: str, actor: str, action: str, subject: str, outcome: str, **details: Any
 ) -> AuditEvent:
-    at = now_iso()
-    event_id = secrets.token_hex(10)
-    key = f"{at}|{event_id}"
     return {
-        "id": event_id, "key": key, "tenantKey": tenant_key(tenant, key), "at": at,
-        "tenant": tenant, "actor": actor,
+        "id": secrets.token_hex(10), "at": now_iso(), "tenant": tenant, "actor": actor,
         "action": action, "subject": subject, "outcome": outcome,
         "details": json.dumps(redacted(details), sort_keys=True),
     }

@@ -1,20 +1,23 @@
 """PSI jobs and their lifecycle, the job events they write, their retirement."""
 
 from trustfabric.graph.cypher import Cypher
+from trustfabric.graph.queries import audit
 
 # Every statement that changes jobs' status writes their events as one JobEventBatch: its
 # events in parallel lists (a property holds primitives or lists of them), `at` no earlier
 # than any of them, so a reader from `since` finds every batch holding an event from then
-# on. One node a statement, written by the statement itself (decision 0011).
-# Each row brings its `event` (null: none) and its `result`, flat maps: in a map literal,
-# ArcadeDB returns a nested projection as the node's own map.
+# on. One node a statement, written by the statement itself (decision 0011); its audit
+# events likewise, a batch a tenant (decision 0027).
+# Each row brings its `event` and `audit` (null: none) and its `result`, flat maps: in a
+# map literal, ArcadeDB returns a nested projection as the node's own map.
 _EVENTS = """
-    WITH collect(event) AS events, collect(result) AS results
+    WITH collect(event) AS events, collect(result) AS results, collect(audit) AS audits
     FOREACH (_ IN CASE WHEN size(events) > 0 THEN [1] ELSE [] END |
       CREATE (:JobEventBatch {at: $at, origin: $origin, ids: [e IN events | e.id],
                               ats: [e IN events | e.at], tenants: [e IN events | e.tenant],
                               jobIds: [e IN events | e.jobId],
                               statuses: [e IN events | e.status]}))
+    """ + audit.WRITE + """
     WITH results
     UNWIND results AS result
     RETURN result
@@ -34,9 +37,8 @@ CREATE_JOBS = Cypher(
     WITH row, j, j.id = row.props.id AS created
     FOREACH (_ IN CASE WHEN created AND j.status = 'QUEUED' THEN [1] ELSE [] END |
       CREATE (:PsiQueueEntry {jobId: j.id, tenant: j.tenant, createdAt: j.createdAt}))
-    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
-      CREATE (a:AuditEvent) SET a = row.audit)
     WITH CASE WHEN created THEN row.event END AS event,
+         CASE WHEN created THEN row.audit END AS audit,
          CASE WHEN created THEN {idemKey: row.idemKey, id: j.id}
               ELSE j {.*, request: null} END AS result
     """ + _EVENTS,
@@ -91,7 +93,7 @@ _START = """
         j.status = 'RUNNING', j.startedAt = coalesce(j.startedAt, $now),
         j.attempts = coalesce(j.attempts, 0) + 1
     WITH {id: j.id + ':run' + toString(j.attempts), at: $now, tenant: j.tenant, jobId: j.id,
-          status: 'RUNNING'} AS event, j {.*} AS result
+          status: 'RUNNING'} AS event, j {.*} AS result, null AS audit
 """ + _EVENTS
 
 # A tenant's oldest queued jobs: the worker asks each backlogged tenant for its fair part.
@@ -145,7 +147,7 @@ GIVE_UP = Cypher(
         j.request = null
     WITH {id: $now + ':' + j.id, at: $now, tenant: j.tenant, jobId: j.id,
           status: 'FAILED'} AS event
-    WITH event, event AS result
+    WITH event, event AS result, null AS audit
     """ + _EVENTS,
 )
 
@@ -178,11 +180,9 @@ COMPLETE = Cypher(
         j.responseCommitment = row.commitment, j.completedAt = row.completedAt,
         j.bundleId = row.bundleId, j.bundleRef = row.bundleRef, j.bundleHash = row.bundleHash,
         j.request = null
-    CREATE (a:AuditEvent)
-    SET a = row.audit
-    WITH {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
-          status: 'DONE'} AS event
-    WITH event, event AS result
+    WITH row, {id: row.eventId, at: row.completedAt, tenant: j.tenant, jobId: j.id,
+               status: 'DONE'} AS event
+    WITH event, event AS result, row.audit AS audit
     """ + _EVENTS,
 )
 
@@ -191,11 +191,9 @@ FAIL = Cypher(
     _FINISH + """
     SET j.status = 'FAILED', j.errorCode = row.code, j.errorMessage = row.message,
         j.completedAt = row.at, j.request = null
-    CREATE (a:AuditEvent)
-    SET a = row.audit
-    WITH {id: row.eventId, at: row.at, tenant: j.tenant, jobId: j.id,
-          status: 'FAILED'} AS event
-    WITH event, event AS result
+    WITH row, {id: row.eventId, at: row.at, tenant: j.tenant, jobId: j.id,
+               status: 'FAILED'} AS event
+    WITH event, event AS result, row.audit AS audit
     """ + _EVENTS,
 )
 
@@ -210,7 +208,7 @@ CANCEL = Cypher(
     SET j.status = 'CANCELLED', j.completedAt = $now, j.request = null
     WITH {id: $eventId, at: $now, tenant: j.tenant, jobId: j.id,
           status: 'CANCELLED'} AS event
-    WITH event, event AS result
+    WITH event, event AS result, null AS audit
     """ + _EVENTS,
 )
 
@@ -226,7 +224,7 @@ CANCEL_FOR_PARTY = Cypher(
         j.errorCode = 'FORBIDDEN', j.errorMessage = 'a party opted out'
     WITH {id: $now + ':' + j.id, at: $now, tenant: j.tenant, jobId: j.id,
           status: 'CANCELLED'} AS event
-    WITH event, event AS result
+    WITH event, event AS result, null AS audit
     """ + _EVENTS,
 )
 

@@ -25,9 +25,12 @@ PROOFS = Cypher(
 DEMAND = Cypher(
     "rollups.demand",
     """
-    MATCH (a:AuditEvent)
-    WHERE a.tenantKey > $low AND a.tenantKey < $high AND a.action = 'psi.request'
-    RETURN a.outcome AS outcome, a.details AS details LIMIT 200000
+    MATCH (a:AuditBatch)
+    WHERE a.tenantKey > $low AND a.tenantKey < $high
+    WITH a WHERE 'psi.request' IN a.actions
+    UNWIND range(0, size(a.actions) - 1) AS i
+    WITH a, i WHERE a.actions[i] = 'psi.request'
+    RETURN a.outcomes[i] AS outcome, a.details[i] AS details LIMIT 200000
     """,
 )
 
