@@ -72,3 +72,22 @@ async def test_jobs_created_in_one_statement_are_audited_a_batch_a_tenant(servic
             ] == [("a", tenants[0]), ("b", tenants[0]), ("c", tenants[1])]
     await jobs.create_many([raw_job(tenants[1], "c", id="psi_again_c")])
     assert len(await batches(services, tenants)) == 3
+
+
+async def test_a_filtered_page_is_full_whatever_batches_lie_between(services, tenant):
+    """Batches holding none of the action asked for take no place in the page's bound:
+    the page is full while events follow, so a client knows to ask for the next."""
+    def event(action: str, n: int) -> dict:
+        return audit_event(tenant=tenant, actor="test", action=action, subject=f"s{n}",
+                           outcome="done")
+
+    start = now_iso()
+    await services.repos.audit.record(event("psi.request", 0))
+    for n in range(1, 6):  # one at a time: a batch each
+        await services.repos.audit.record(event("psi.run", n))
+    await services.repos.audit.record(event("psi.request", 6), event("psi.request", 7))
+    for who, after in ((tenant, ""), (None, start)):
+        page = await services.repos.audit.page(who, after, 2, "psi.request")
+        assert [e.subject for e in page if e.tenant == tenant] == ["s0", "s6"]
+        rest = await services.repos.audit.page(who, page[-1].key, 2, "psi.request")
+        assert [e.subject for e in rest if e.tenant == tenant] == ["s7"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from strawberry import relay
 
 from tests.helpers import codes
-from trustfabric.domain.audit import iso
+from trustfabric.domain.audit import audit_event, iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.rollups.digest import week_of
 from trustfabric.runtime.demo import digest
@@ -81,3 +81,21 @@ async def test_rollups_are_walled_off_and_weeks_checked(gql, make_token, tenant)
     future = week_of(datetime.now(UTC) + timedelta(days=21))
     assert codes(await gql(GENERATE, token, week=future)) == ["BAD_USER_INPUT"]
     assert codes(await gql(GENERATE, token, week="2026-W99")) == ["BAD_USER_INPUT"]
+
+
+async def test_a_weeks_demand_is_counted_from_its_tenants_audit_events(services, tenant):
+    """Accepted requests one an event, shed ones by their count, from batches of mixed
+    actions; not a neighbour's whose name puts its events in the tenant's range."""
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    neighbour = f"{tenant}|{iso(datetime.now(UTC))}"
+    await services.repos.audit.record(*(audit_event(
+        tenant=who, actor="test", action=action, subject="d", outcome=outcome, **details)
+        for who in (tenant, neighbour)
+        for action, outcome, details in [
+            ("psi.request", "accepted", {}), ("psi.run", "done", {}),
+            ("psi.request", "refused", {"reason": "OVERLOADED", "count": 3}),
+            ("psi.request", "refused", {"reason": "FORBIDDEN"}),
+            ("psi.request", "accepted", {})]))
+    found = await services.repos.rollups.figures(
+        tenant, iso(start), iso(datetime.now(UTC) + timedelta(minutes=1)))
+    assert (found.requests_accepted, found.requests_shed) == (2, 3)

@@ -30,6 +30,7 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         record = await services.repos.jobs.get(job["id"], None)
         assert record.status == "RUNNING"  # nothing of the stale worker's was written ...
         assert record.bundle_ref is None
+        assert await runs_audited(services, psi_pair["tenant"]) == 0
         # ... but its pack, which nothing names: retired with its hour
         assert set(services.results.packs.root.glob("*/*")) - packs
         fresh_worker = services.worker()
@@ -40,6 +41,11 @@ async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(services, work
         worker.start()
     assert (await services.repos.jobs.get(job["id"], None)).status == "DONE"
     assert await done_events(services, job["id"]) == 1
+    assert await runs_audited(services, psi_pair["tenant"]) == 1
+
+
+async def runs_audited(services, tenant: str) -> int:
+    return len(await services.repos.audit.page(tenant, "", 50, "psi.run"))
 
 
 async def test_a_crashed_crypto_process_is_replaced_and_its_jobs_finish(

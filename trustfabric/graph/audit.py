@@ -17,8 +17,9 @@ _PLACE = "06d"
 
 def filed(events: Sequence[AuditEvent]) -> tuple[list[AuditEvent], list[dict[str, str]]]:
     """The events, each given its batch (one a tenant, `q.WRITE`) and its key; and the
-    batches' heads. A batch's key is the time it is written and a random id, so a log read
-    in key order reads it in the order it was written (decision 0027)."""
+    batches' heads. A batch's key is the time its events are filed, just before they are
+    written, and a random id: a log read in key order reads it about as it was written
+    (decision 0027)."""
     at = now_iso()
     heads: dict[str, dict[str, str]] = {}
     sizes: Counter[str] = Counter()
@@ -59,20 +60,22 @@ class AuditRepository:
     async def page(self, tenant: str | None, after: str, limit: int,
                    action: str | None) -> list[AuditRecord]:
         """Events after the key `after` in key order: the tenant's, or every tenant's."""
-        # the cursor's batch may hold none of the page: one batch more bounds it
-        span = {"action": action, "limit": limit, "after": after, "batches": limit + 1}
         start = batch_of(after)
         # every key sorts below "~" (it starts with a timestamp)
         if tenant is None:
-            rows = await self._page(q.PAGE_END, q.PAGE, start, "~", **span)
+            rows = await self._page(q.PAGE_END, q.PAGE, start, "~", after, limit, action)
         else:
             rows = await self._page(q.TENANT_PAGE_END, q.TENANT_PAGE, tenant_key(tenant, start),
-                                    tenant_key(tenant, "~"), tenant=tenant, **span)
+                                    tenant_key(tenant, "~"), after, limit, action,
+                                    tenant=tenant)
         return [AuditRecord.from_row(row["event"]) for row in rows]
 
-    async def _page(self, end: Cypher, page: Cypher, start: str, below: str,
-                    **span: Any) -> list[dict[str, Any]]:
-        [bound] = await self._executor.read(end, start=start, below=below, **span)
+    async def _page(self, end: Cypher, page: Cypher, start: str, below: str, after: str,
+                    limit: int, action: str | None, **scope: str) -> list[dict[str, Any]]:
+        # the cursor's batch may hold none of the page: one batch more bounds it
+        [bound] = await self._executor.read(end, start=start, below=below, batches=limit + 1,
+                                            action=action, **scope)
         if not bound["found"]:
             return []
-        return await self._executor.read(page, start=start, last=bound["last"], **span)
+        return await self._executor.read(page, start=start, last=bound["last"], after=after,
+                                         limit=limit, action=action, **scope)

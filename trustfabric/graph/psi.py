@@ -42,7 +42,8 @@ class PsiJobRepository:
                     "event": queued[job.props["id"]]} for job in jobs]
         at = max(job.props["createdAt"] for job in jobs)
         async with self._writing:
-            rows = await self._write(q.CREATE_JOBS, at, **audited(rows_in))
+            rows_in, audits = audited(rows_in)
+            rows = await self._write(q.CREATE_JOBS, at, audits, rows=rows_in)
         sent = {job.props["id"]: job.props for job in jobs}
         by_key: dict[str, JobRecord] = {}
         for row in rows:  # a key twice in one batch: the row that created the job wins
@@ -130,8 +131,9 @@ class PsiJobRepository:
             events = []
             for query, rows, latest in statements:
                 if rows:
-                    written = await tx.run(query, owner=owner,
-                                           **self._batch(latest) | audited(rows))
+                    rows, audits = audited(rows)
+                    written = await tx.run(query, rows=rows, owner=owner,
+                                           **self._batch(latest, audits))
                     events += [job_event(row["result"]) for row in written]
             return events
 
@@ -179,30 +181,34 @@ class PsiJobRepository:
         `bundleHash`) and drops the copies kept in the graph."""
         await self._executor.write(q.MOVE_RESULTS, rows=rows)
 
-    def _batch(self, latest: str) -> dict[str, Any]:
+    def _batch(self, latest: str, audits: list[dict[str, str]] | None = None
+               ) -> dict[str, Any]:
         """The parameters of the batch of job events a statement writes: this process as
         their origin, and the batch's time, taken as the statement is sent (and never
         before its `latest` event's). A batch stamped with its events' own time would
         commit later by all it waited for (the writing lock, the finisher's spacing), and
-        readers allow only LATE for that. No audit events unless `audited` gives some."""
-        return {"at": max(latest, now_iso()), "origin": self.origin, "auditBatches": []}
+        readers allow only LATE for that. The statement writes its rows' audit events in the
+        batches `audits` heads (`audited`), if any."""
+        return {"at": max(latest, now_iso()), "origin": self.origin,
+                "auditBatches": audits or []}
 
-    async def _write(self, query: Cypher, latest: str, **params: Any) -> list[dict[str, Any]]:
+    async def _write(self, query: Cypher, latest: str,
+                     audits: list[dict[str, str]] | None = None,
+                     **params: Any) -> list[dict[str, Any]]:
         """A statement that writes its job events as a batch: what it returns. The batch's
         time is taken in the unit of work, so a retry takes it again."""
 
         async def work(tx: Tx) -> list[dict[str, Any]]:
-            return await tx.run(query, **self._batch(latest) | params)
+            return await tx.run(query, **self._batch(latest, audits), **params)
 
         return [row["result"] for row in await self._executor.write_tx(work)]
 
 
-def audited(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parameters of a statement whose rows each bring their `audit` event: the rows,
-    their events filed in batches, and the batches (`graph.audit.filed`)."""
+def audited(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Rows that each bring their `audit` event, the events filed in batches; and the
+    batches' heads (`graph.audit.filed`)."""
     audits, batches = filed([row["audit"] for row in rows])
-    return {"rows": [row | {"audit": audit} for row, audit in zip(rows, audits, strict=True)],
-            "auditBatches": batches}
+    return [row | {"audit": audit} for row, audit in zip(rows, audits, strict=True)], batches
 
 
 def completed_row(job: CompletedJob) -> dict[str, Any]:

@@ -36,7 +36,8 @@ class RollupRepository:
                     found.blocking_rules[insight["deciding_rule"]] += 1
         found.proofs = Counter({row["status"]: row["n"] for row in await self._executor.read(
             q.PROOFS, tenant=tenant, start=start, end=end)})
-        for row in await self._executor.read(q.DEMAND, low=tenant_key(tenant, start),
+        for row in await self._executor.read(q.DEMAND, tenant=tenant,
+                                             low=tenant_key(tenant, start),
                                              high=tenant_key(tenant, end)):
             details = json.loads(row["details"]) if row["details"] else {}
             count = details.get("count", 1)

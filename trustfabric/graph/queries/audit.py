@@ -26,8 +26,7 @@ WRITE = """
 RECORD = Cypher(
     "audit.record",
     """
-    UNWIND $audits AS audit
-    WITH collect(audit) AS audits
+    WITH $audits AS audits
     """ + WRITE + """
     RETURN size(audits) AS n
     """,
@@ -35,7 +34,7 @@ RECORD = Cypher(
 
 # A page's events, from the batches a MATCH and WITH found as `a`: those after the cursor's
 # event, in key order.
-_EVENTS = """
+_PAGE_EVENTS = """
     UNWIND range(0, size(a.keys) - 1) AS i
     WITH a, i WHERE a.keys[i] > $after AND ($action IS NULL OR a.actions[i] = $action)
     RETURN a.keys[i] AS key,
@@ -69,7 +68,7 @@ TENANT_PAGE = Cypher(
     MATCH (a:AuditBatch)
     WHERE a.tenantKey >= $start AND a.tenantKey <= $last
     WITH a WHERE a.tenant = $tenant
-    """ + _EVENTS,
+    """ + _PAGE_EVENTS,
 )
 
 PAGE_END = Cypher(
@@ -89,5 +88,5 @@ PAGE = Cypher(
     MATCH (a:AuditBatch)
     WHERE a.key >= $start AND a.key <= $last
     WITH a
-    """ + _EVENTS,
+    """ + _PAGE_EVENTS,
 )

@@ -20,14 +20,15 @@ PROOFS = Cypher(
     """,
 )
 
-# The tenant's PSI requests of the week, from the audit log's tenant-and-key index: shed
-# requests are recorded as one event a second with their count.
+# The tenant's PSI requests of the week, from the audit log's tenant-and-key index (the
+# tenant compared as well, as pages do): shed requests are recorded as one event a second
+# with their count.
 DEMAND = Cypher(
     "rollups.demand",
     """
     MATCH (a:AuditBatch)
     WHERE a.tenantKey > $low AND a.tenantKey < $high
-    WITH a WHERE 'psi.request' IN a.actions
+    WITH a WHERE a.tenant = $tenant AND 'psi.request' IN a.actions
     UNWIND range(0, size(a.actions) - 1) AS i
     WITH a, i WHERE a.actions[i] = 'psi.request'
     RETURN a.outcomes[i] AS outcome, a.details[i] AS details LIMIT 200000
