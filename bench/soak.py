@@ -199,11 +199,13 @@ def gauge(metrics: str, name: str) -> float:
 
 
 async def watch_service(session: aiohttp.ClientSession, url: str, start: float, window: float,
-                        run: Run) -> None:
+                        run: Run, db_pids: list[int]) -> None:
     """Every window, from the service's /metrics: how late its event loop wakes, the time
     its garbage collector stopped it, the jobs it sees served, its live Gini, the jobs
-    queued, and the database time per query and per second in that window (to tell a service short of CPU from a database slowing down
-    as the jobs pile up)."""
+    queued, and the database time per query and per second in that window (to tell a
+    service short of CPU from a database slowing down as the jobs pile up); and from
+    /proc, the cores the database's processes used (`db_pids`, when it runs here): what it
+    spends, where its time per query also counts its waits for the machine's cores."""
     async def metrics() -> str:
         async with session.get(f"{url}/metrics") as response:
             return await response.text()
@@ -214,12 +216,16 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
 
     first = await metrics()
     before, gc_before = graph_query_totals(first), gc_seconds(first)
+    db_cpu_before, db_read = cpu_seconds(db_pids), time.monotonic()
     while True:
         await asyncio.sleep(window)
         try:
             text = await metrics()
         except (aiohttp.ClientError, TimeoutError):  # a busy service: this window goes blank
             continue
+        db_cpu, now = cpu_seconds(db_pids), time.monotonic()
+        db_cores = (db_cpu - db_cpu_before) / (now - db_read)
+        db_cpu_before, db_read = db_cpu, now
         totals = graph_query_totals(text)
         window_queries = {q: (v.get("count", 0) - before.get(q, {}).get("count", 0),
                               v.get("sum", 0) - before.get(q, {}).get("sum", 0))
@@ -239,6 +245,7 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
             "db_s_per_s": round(time_s / window, 3),
+            **({"db_cores": round(db_cores, 3)} if db_pids else {}),
             "gc_ms_per_s": round(1000 * gc_pause / window, 1),
             # which statement slows down, if the database does
             "query_mean_ms": {q: round(1000 * s / n, 2)
@@ -274,8 +281,9 @@ class Stalls:
 
 
 async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str, float],
-                rates: Rates, pool: list[str], phase: str,
-                window: float = 10.0, stalls: Stalls | None = None) -> tuple[Run, float]:
+                rates: Rates, pool: list[str], phase: str, window: float = 10.0,
+                stalls: Stalls | None = None, db_pids: list[int] | None = None
+                ) -> tuple[Run, float]:
     run = Run()
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector,
@@ -290,7 +298,8 @@ async def drive(url: str, dataset: str, tokens: dict[str, str], shares: dict[str
             cumulative.append(total)
         tasks: set[asyncio.Task[None]] = set()
         start = time.monotonic()
-        watcher = asyncio.create_task(watch_service(session, url, start, window, run))
+        watcher = asyncio.create_task(watch_service(session, url, start, window, run,
+                                                    db_pids or []))
         stalling = asyncio.create_task(stalls.run()) if stalls else None
         n = 0
         while (now := time.monotonic()) - start < rates.seconds:
@@ -379,7 +388,9 @@ def report(run: Run, start: float, seconds: float, shares: dict[str, float],
 def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
     """What a long run must hold: jobs/s served in each whole `seconds` stretch, and the
     database's time per query in the first and the last stretch (flat within 20 % when
-    nothing a finished job leaves slows the hot paths)."""
+    nothing a finished job leaves slows the hot paths); and, where the database runs here,
+    its CPU a served job over the same stretches: what it spends, without its waits for
+    the machine's cores, which its time per query counts too."""
     points = result["timeline"]
     window = points[1]["t"] - points[0]["t"] if len(points) > 1 else seconds
     served: dict[int, list[float]] = defaultdict(list)
@@ -390,21 +401,29 @@ def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
     service = result["service_timeline"]
     end = max((w["t"] for w in service), default=0)
 
-    def mean(key: str, begin: float, until: float) -> float | None:
-        values = [w[key] for w in service if begin <= w["t"] < until and key in w]
-        return round(sum(values) / len(values), 2) if values else None
+    def mean(series: list[dict[str, Any]], key: str, begin: float, until: float
+             ) -> float | None:
+        values = [w[key] for w in series if begin <= w["t"] < until and key in w]
+        return round(sum(values) / len(values), 4) if values else None
 
-    def first_and_last(key: str) -> tuple[float | None, float | None]:
-        return mean(key, 0, seconds), mean(key, end - seconds, end + 1)
+    def first_and_last(key: str, series: list[dict[str, Any]] = service
+                       ) -> tuple[float | None, float | None]:
+        return mean(series, key, 0, seconds), mean(series, key, end - seconds, end + 1)
 
     first, last = first_and_last("db_ms_per_query")
     # the database's collector, and its full index compactions (which cost more as the
     # indexes grow), over the same stretches: whether they explain a change
     gc_first, gc_last = first_and_last("db_gc_ms_per_s")
     compaction_first, compaction_last = first_and_last("db_compaction_ms_per_s")
+    cores, jobs = first_and_last("db_cores"), first_and_last("jobs_per_s", points)
+    cpu_first, cpu_last = (round(1000 * c / j, 3) if c is not None and j else None
+                           for c, j in zip(cores, jobs, strict=True))
     return {"served_per_stretch": whole, "least_stretch": min(whole, default=None),
             "db_ms_per_query_first": first, "db_ms_per_query_last": last,
             "db_change": round(last / first - 1, 3) if first and last else None,
+            "db_cpu_ms_per_job_first": cpu_first, "db_cpu_ms_per_job_last": cpu_last,
+            "db_cpu_change": round(cpu_last / cpu_first - 1, 3)
+            if cpu_first and cpu_last else None,
             "db_gc_ms_per_s_first": gc_first, "db_gc_ms_per_s_last": gc_last,
             "db_compaction_ms_per_s_first": compaction_first,
             "db_compaction_ms_per_s_last": compaction_last}
@@ -706,7 +725,7 @@ def main() -> None:
             lambda: app_processes(service) + db_pids)
         stalls = Stalls(args.stall_every, args.stall_for, stalled) if args.stall_every else None
         run, start = uvloop.run(drive(url, dataset, tokens, shares, rates, pool, "soak",
-                                      args.window, stalls))
+                                      args.window, stalls, db_pids))
         app_pids = app_processes(service)
         groups = {name: pids for name, pids in (("service", app_pids[:1]),
                                                 ("crypto", app_pids[1:]), ("database", db_pids))
@@ -781,19 +800,19 @@ def main() -> None:
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
     print_table(["t s", "jobs/s", "p95 ms", "Gini", "service: jobs/s", "live Gini",
-                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s", "db GC ms/s",
-                 "db compaction ms/s"],
+                 "loop lag ms", "GC ms/s", "queued", "db ms/query", "db s/s", "db cores",
+                 "db GC ms/s", "db compaction ms/s"],
                 [[load["t"], load["jobs_per_s"], load["p95_ms"], load["gini"],
                   seen["jobs_per_s"], seen["gini"], seen["loop_lag_ms"], seen["gc_ms_per_s"],
                   seen["queued"], seen["db_ms_per_query"], seen["db_s_per_s"],
-                  seen["db_gc_ms_per_s"], seen["db_compaction_ms_per_s"]]
+                  seen.get("db_cores"), seen["db_gc_ms_per_s"], seen["db_compaction_ms_per_s"]]
                  for load, seen in windows[::max(1, len(windows) // 12)]])
     result["cpu_ms_per_job_all_in"] = round(sum(result["cpu_ms_per_job"].values()), 2)
     if args.duration >= 600:
         result["stretches"] = stretches(result)
         print_table(["5-min stretches: jobs/s served", "least", "db ms/query first 5 min",
-                     "last 5 min", "change", "db GC ms/s first", "last",
-                     "db compaction ms/s first", "last"],
+                     "last 5 min", "change", "db CPU ms/job first", "last", "change",
+                     "db GC ms/s first", "last", "db compaction ms/s first", "last"],
                     [[" ".join(f"{v:g}" for v in result["stretches"]["served_per_stretch"]),
                       *list(result["stretches"].values())[1:]]])
     print(f"CPU per served job, all in: {result['cpu_ms_per_job_all_in']} ms")

@@ -61,6 +61,17 @@ def test_a_long_run_is_read_in_five_minute_stretches():
     assert (found["db_gc_ms_per_s_first"], found["db_gc_ms_per_s_last"]) == (6.0, 9.0)
     assert (found["db_compaction_ms_per_s_first"],
             found["db_compaction_ms_per_s_last"]) == (0.0, 40.0)
+    # a database elsewhere: its CPU is not known, and not made up
+    assert found["db_cpu_ms_per_job_first"] is None and found["db_cpu_change"] is None
+
+
+def test_the_databases_cpu_a_job_is_read_over_the_first_and_last_stretch():
+    """The same cores serving fewer jobs: more CPU a job."""
+    timeline = [{"t": t, "jobs_per_s": 500 if t < 590 else 400} for t in range(0, 900, 10)]
+    service = [{"t": t, "db_ms_per_query": 4.0, "db_cores": 0.2} for t in range(0, 900, 10)]
+    found = stretches({"timeline": timeline, "service_timeline": service})
+    assert (found["db_cpu_ms_per_job_first"], found["db_cpu_ms_per_job_last"],
+            found["db_cpu_change"]) == (0.4, 0.5, 0.25)
 
 
 # as the embedded database's JVM writes them (-Xlog:gc with time and uptime)
