@@ -24,7 +24,7 @@ import re
 import secrets
 import signal
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -216,16 +216,19 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
 
     first = await metrics()
     before, gc_before = graph_query_totals(first), gc_seconds(first)
-    db_cpu_before, db_read = cpu_seconds(db_pids), time.monotonic()
+    db_cpu_before, read_at = cpu_seconds(db_pids), time.monotonic()
     while True:
         await asyncio.sleep(window)
         try:
             text = await metrics()
         except (aiohttp.ClientError, TimeoutError):  # a busy service: this window goes blank
             continue
+        # a blank window before this one: the figures below span both
         db_cpu, now = cpu_seconds(db_pids), time.monotonic()
-        db_cores = (db_cpu - db_cpu_before) / (now - db_read)
-        db_cpu_before, db_read = db_cpu, now
+        elapsed = now - read_at
+        # (a process that exited takes its CPU with it: never below none)
+        db_cores = max(0.0, db_cpu - db_cpu_before) / elapsed
+        db_cpu_before, read_at = db_cpu, now
         totals = graph_query_totals(text)
         window_queries = {q: (v.get("count", 0) - before.get(q, {}).get("count", 0),
                               v.get("sum", 0) - before.get(q, {}).get("sum", 0))
@@ -244,9 +247,9 @@ async def watch_service(session: aiohttp.ClientSession, url: str, start: float, 
             "queued": sum(float(m[1]) for m in re.finditer(
                 r"^tf_psi_queue_depth\{[^}]*\} (\S+)$", text, re.M)),
             "db_ms_per_query": round(1000 * time_s / max(count, 1), 2),
-            "db_s_per_s": round(time_s / window, 3),
+            "db_s_per_s": round(time_s / elapsed, 3),
             **({"db_cores": round(db_cores, 3)} if db_pids else {}),
-            "gc_ms_per_s": round(1000 * gc_pause / window, 1),
+            "gc_ms_per_s": round(1000 * gc_pause / elapsed, 1),
             # which statement slows down, if the database does
             "query_mean_ms": {q: round(1000 * s / n, 2)
                               for q, (n, s) in window_queries.items() if n}})
@@ -401,21 +404,22 @@ def stretches(result: dict[str, Any], seconds: float = 300.0) -> dict[str, Any]:
     service = result["service_timeline"]
     end = max((w["t"] for w in service), default=0)
 
-    def mean(series: list[dict[str, Any]], key: str, begin: float, until: float
-             ) -> float | None:
+    def mean(series: list[dict[str, Any]], key: str, begin: float, until: float,
+             digits: int) -> float | None:
         values = [w[key] for w in series if begin <= w["t"] < until and key in w]
-        return round(sum(values) / len(values), 4) if values else None
+        return round(sum(values) / len(values), digits) if values else None
 
-    def first_and_last(key: str, series: list[dict[str, Any]] = service
+    def first_and_last(key: str, series: list[dict[str, Any]] = service, digits: int = 2
                        ) -> tuple[float | None, float | None]:
-        return mean(series, key, 0, seconds), mean(series, key, end - seconds, end + 1)
+        return (mean(series, key, 0, seconds, digits),
+                mean(series, key, end - seconds, end + 1, digits))
 
     first, last = first_and_last("db_ms_per_query")
     # the database's collector, and its full index compactions (which cost more as the
     # indexes grow), over the same stretches: whether they explain a change
     gc_first, gc_last = first_and_last("db_gc_ms_per_s")
     compaction_first, compaction_last = first_and_last("db_compaction_ms_per_s")
-    cores, jobs = first_and_last("db_cores"), first_and_last("jobs_per_s", points)
+    cores, jobs = first_and_last("db_cores", digits=4), first_and_last("jobs_per_s", points)
     cpu_first, cpu_last = (round(1000 * c / j, 3) if c is not None and j else None
                            for c, j in zip(cores, jobs, strict=True))
     return {"served_per_stretch": whole, "least_stretch": min(whole, default=None),
@@ -442,8 +446,10 @@ def collector_figures(pauses: list[Pause], seconds: float) -> dict[str, Any]:
 
 def compaction_figures(compactions: list[Compaction], seconds: float) -> dict[str, Any]:
     """The database's full index compactions over the run: how many, the time they took a
-    second of the run, the longest and the most keys one merged."""
+    second of the run, the longest, the most keys one merged, and how many of each type's
+    indexes (a file is named by its type, bucket and number)."""
     return {"full": len(compactions),
+            "by_type": dict(Counter(c.index.split("_")[0] for c in compactions)),
             "ms_per_s": round(sum(c.ms for c in compactions) / seconds, 1),
             "longest_ms": max((c.ms for c in compactions), default=0.0),
             "most_keys": max((c.keys for c in compactions), default=0)}
@@ -794,8 +800,10 @@ def main() -> None:
     if pauses or compactions:  # none at all: a database elsewhere, its logs not here
         print_table(["database collector: pauses", "full", "paused ms/s", "longest ms",
                      "mean ms"], [list(result["database_gc"].values())])
-        print_table(["database full index compactions", "ms/s", "longest ms", "most keys"],
-                    [list(result["database_compactions"].values())])
+        print_table(["database full index compactions", "of each type", "ms/s", "longest ms",
+                     "most keys"],
+                    [[" ".join(f"{t}:{n}" for t, n in v.items()) if isinstance(v, dict) else v
+                      for v in result["database_compactions"].values()]])
     print_table(["graph query", "count", "total s", "mean ms"],
                 [[q["query"], q["count"], q["total_s"], q["mean_ms"]] for q in queries[:10]])
     windows = list(zip(result["timeline"], result["service_timeline"], strict=False))
