@@ -12,8 +12,8 @@ from trustfabric.graph.cypher import Cypher
 # writes just those, and no batch for a tenant whose events all fell out.
 WRITE = """
     FOREACH (b IN $auditBatches |
-      FOREACH (events IN CASE WHEN any(e IN audits WHERE e.batch = b.key)
-                         THEN [[e IN audits WHERE e.batch = b.key]] ELSE [] END |
+      FOREACH (events IN [found IN [[e IN audits WHERE e.batch = b.key]]
+                          WHERE size(found) > 0] |
         CREATE (:AuditBatch {key: b.key, tenantKey: b.tenantKey, tenant: b.tenant,
                              ids: [e IN events | e.id], keys: [e IN events | e.key],
                              ats: [e IN events | e.at], actors: [e IN events | e.actor],
