@@ -2,8 +2,9 @@
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from neo4j import (
@@ -99,13 +100,15 @@ class Tx:
 class GraphExecutor:
     """Wraps the async driver. Writes and multi-statement reads are managed transactions
     (the driver retries them within `retry_time_s`); a single-statement read is one
-    auto-commit round trip, retried here on a stale connection (decision 0003)."""
+    auto-commit round trip, retried here on a stale connection or a concurrent change
+    (decision 0003)."""
 
-    def __init__(self, driver: AsyncDriver, database: str, *,
+    def __init__(self, driver: AsyncDriver, database: str, *, retry_time_s: float = 1.0,
                  query_timeout_s: float | None = None, ping_timeout_s: float | None = None
                  ) -> None:
         self.driver = driver
         self.database = database
+        self.retry_time_s = retry_time_s
         # Client-side deadlines: a database that hangs (a stopped process, a frozen VM) keeps
         # its sockets open and answers nothing, so neither the driver's connect timeout nor a
         # server-side transaction timeout ends a statement already sent. The whole call, its
@@ -130,20 +133,31 @@ class GraphExecutor:
             max_connection_pool_size=pool_size,
             liveness_check_timeout=30.0,
         )
-        return cls(driver, database, query_timeout_s=query_timeout_s,
-                   ping_timeout_s=connect_timeout_s)
+        return cls(driver, database, retry_time_s=retry_time_s,
+                   query_timeout_s=query_timeout_s, ping_timeout_s=connect_timeout_s)
 
     def without_deadline(self) -> "GraphExecutor":
         """The same driver with no deadline on a statement: for migrations, whose data
         slices may take longer than a request's budget, run before the service serves."""
-        return GraphExecutor(self.driver, self.database)
+        return GraphExecutor(self.driver, self.database, retry_time_s=self.retry_time_s)
 
     async def close(self) -> None:
         await self.driver.close()
 
     async def read(self, query: Cypher, **params: Any) -> list[Row]:
         async def auto_commit(session: AsyncSession) -> list[Row]:
-            return await _timed(query, session.run(query.text, params))
+            # ArcadeDB refuses a statement that met a concurrent change (a multi-page record
+            # rewritten while it was read) and asks for it again; refused, it committed
+            # nothing. The driver retries managed transactions so; this is its schedule.
+            delays = _retry_delays(self.retry_time_s)
+            while True:
+                try:
+                    return await _timed(query, session.run(query.text, params))
+                except TransientError as error:
+                    delay = next(delays, None)
+                    if error.code != DEADLOCK or delay is None:
+                        raise
+                    await asyncio.sleep(delay)
 
         return await self._session(auto_commit, write=False)
 
@@ -219,6 +233,17 @@ class GraphExecutor:
 
 RECONNECT_TRIES = 3
 DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
+
+
+def _retry_delays(budget_s: float) -> Iterator[float]:
+    """The driver's schedule for managed transactions as `connect` sets it: 10 ms first,
+    doubling, ±20 % jitter, for as long as the budget lasts."""
+    delay, spent = 0.01, 0.0
+    while spent + delay <= budget_s:
+        jittered = delay * random.uniform(0.8, 1.2)
+        spent += jittered
+        yield jittered
+        delay *= 2
 
 
 def _stale_connection(error: Neo4jError) -> bool:
