@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test promtool chromium bench-lineage bench-psi bench-shedding bench-soak bench-audit clean
+.PHONY: run test promtool chromium bench-lineage bench-psi bench-shedding bench-soak bench-audit bench-jobs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-shedding: $(BENCH)
 
 bench-audit: $(BENCH)
 	$(BIN)/python -m bench.audit_pages $(ARGS)
+
+bench-jobs: $(BENCH)
+	$(BIN)/python -m bench.job_pages $(ARGS)
 
 bench-soak: $(BENCH)
 	$(BIN)/python -m bench.soak $(ARGS)

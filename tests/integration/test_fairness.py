@@ -57,7 +57,7 @@ async def shed_records(services, tenant: str) -> list:
 
 async def wait_all_done(services, tenants: list[str]) -> list:
     for _ in range(600):
-        jobs = [j for t in tenants for j in await services.repos.jobs.page(t, "~", 1000, None)]
+        jobs = [j for t in tenants for j in (await services.repos.jobs.page(t, None, 1000)).jobs]
         if all(j.status == "DONE" for j in jobs):
             return jobs
         await asyncio.sleep(0.1)

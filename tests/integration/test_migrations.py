@@ -64,6 +64,29 @@ async def test_audit_events_written_before_the_upgrade_are_paged_after_it(servic
     assert events[0]["id"] not in [e.id for e in everyone]
 
 
+RAW_JOB = Cypher("test.raw_job", "CREATE (j:PsiJob) SET j = $props")
+
+
+async def test_jobs_recorded_before_the_upgrade_are_paged_after_it(services):
+    """Jobs with no page key, as earlier versions wrote them, get theirs from 0019 run
+    again, the key the service gives a new job: their tenant's page finds them, newest
+    first, beside jobs recorded since."""
+    tenant = "legacy-" + secrets.token_hex(4)
+    for n, at in enumerate(["2026-01-01T00:00:00.000000+00:00",
+                            "2026-01-03T09:59:59.999999+00:00"]):
+        await services.executor.write(RAW_JOB, props=raw_job(tenant, f"old{n}", createdAt=at,
+                                                             status="DONE").props)
+    await services.repos.jobs.create_many([raw_job(
+        tenant, "new", createdAt="2026-01-02T00:00:00.000000+00:00")])
+    [pages] = [m for m in migrations.load_migrations() if m.name == "psi_job_pages"]
+    await migrations.apply(services.executor, pages)
+    page = (await services.repos.jobs.page(tenant, None, 10)).jobs
+    assert [job.id for job in page] == [f"psi_old1_{tenant}", f"psi_new_{tenant}",
+                                        f"psi_old0_{tenant}"]
+    assert [job.id for job in (await services.repos.jobs.page(
+        tenant, page[0].position, 1)).jobs] == [f"psi_new_{tenant}"]
+
+
 async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(services):
     """0008 gives each pending delivery its due entry, so deactivating its endpoint finds
     it; one whose endpoint was already deactivated is cancelled by the migration."""

@@ -11,6 +11,7 @@ from trustfabric.client.psi import PsiClient, PsiError
 from trustfabric.domain.auth import Role
 from trustfabric.domain.psi.worker import lease_until
 from trustfabric.errors import NotFound
+from trustfabric.resolvers import psi as psi_resolvers
 
 JOBS = "query { psiJobs(first: 100) { edges { node { id status } } } }"
 
@@ -274,3 +275,58 @@ async def test_psi_jobs_is_a_connection_newest_first(gql, make_token, services, 
     rest = (await gql(PAGED_JOBS, token, after=first["pageInfo"]["endCursor"]))["data"]["psiJobs"]
     assert [e["node"]["id"] for e in rest["edges"]] == [f"psi_page0_{tenant}"]
     assert rest["pageInfo"]["hasNextPage"] is False
+
+
+async def test_jobs_created_in_one_microsecond_are_each_paged_once(gql, make_token, services,
+                                                                    tenant):
+    """Pages go on from their last job, not its creation time, so jobs created at once are
+    neither skipped nor repeated; a cursor of an earlier version (a bare creation time)
+    passes every job created then, as it did."""
+    at = "2026-01-02T00:00:00.000001+00:00"
+    keys = [("a", "2026-01-03T00:00:00.000000+00:00"), *((f"t{n}", at) for n in range(5)),
+            ("z", "2026-01-01T00:00:00.000000+00:00")]
+    for key, created in keys:
+        await services.repos.jobs.create_many([raw_job(tenant, key, createdAt=created)])
+    await services.repos.jobs.create_many([raw_job(tenant + "x", "a", createdAt=at)])
+    token = await make_token(tenant)
+    seen, after = [], None
+    while True:
+        page = (await gql(PAGED_JOBS, token, after=after))["data"]["psiJobs"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    tied = sorted(f"psi_t{n}_{tenant}" for n in range(5))
+    assert seen == [f"psi_a_{tenant}", *tied, f"psi_z_{tenant}"]
+    legacy = base64.urlsafe_b64encode(at.encode()).decode()
+    rest = (await gql(PAGED_JOBS, token, after=legacy))["data"]["psiJobs"]
+    assert [e["node"]["id"] for e in rest["edges"]] == [f"psi_z_{tenant}"]
+
+
+FILTERED_JOBS = """
+query($after: String) {
+  psiJobs(first: 2, after: $after, status: CANCELLED) {
+    edges { node { id } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_a_page_filtered_by_status_looks_at_a_bounded_number_of_jobs(
+        gql, make_token, services, tenant, monkeypatch):
+    """A status few jobs have is not looked for through the tenant's whole history: a page
+    looks at so many jobs, shows those it found, and goes on after the last it looked at."""
+    monkeypatch.setattr(psi_resolvers, "MAX_EXAMINED", 3)
+    for n, status in enumerate(["DONE", "CANCELLED", "DONE", "DONE", "DONE", "CANCELLED",
+                                "DONE"]):
+        await services.repos.jobs.create_many([raw_job(
+            tenant, f"j{n}", createdAt=f"2026-01-01T00:00:0{n}.000000+00:00", status=status)])
+    token = await make_token(tenant)
+    pages, after = [], None
+    while True:
+        page = (await gql(FILTERED_JOBS, token, after=after))["data"]["psiJobs"]
+        pages.append([e["node"]["id"].split("_")[1] for e in page["edges"]])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert pages == [["j5"], ["j1"], []]  # looked at j6-j4, j3-j1, then j0

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from strawberry import relay
 
-from tests.helpers import codes
+from tests.helpers import codes, raw_job
 from trustfabric.domain.audit import audit_event, iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.rollups.digest import week_of
@@ -99,3 +99,21 @@ async def test_a_weeks_demand_is_counted_from_its_tenants_audit_events(services,
     found = await services.repos.rollups.figures(
         tenant, iso(start), iso(datetime.now(UTC) + timedelta(minutes=1)))
     assert (found.requests_accepted, found.requests_shed) == (2, 3)
+
+
+async def test_a_weeks_proofs_are_the_jobs_it_finished(services, tenant):
+    """Counted by the week they finished in, whenever in the week before they were
+    created; not a job finished after the week, nor a neighbour's."""
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    end = start + timedelta(days=7)
+    for key, who, created, finished, status in [
+            ("early", tenant, start - timedelta(days=2), start + timedelta(hours=1), "DONE"),
+            ("done", tenant, start + timedelta(days=1), start + timedelta(days=1), "DONE"),
+            ("failed", tenant, end - timedelta(hours=1), end - timedelta(minutes=1), "FAILED"),
+            ("late", tenant, end - timedelta(seconds=1), end + timedelta(seconds=1), "DONE"),
+            ("next", tenant, end, end, "DONE"),
+            ("other", tenant + "x", start, start + timedelta(hours=1), "DONE")]:
+        await services.repos.jobs.create_many([raw_job(
+            who, key, createdAt=iso(created), completedAt=iso(finished), status=status)])
+    found = await services.repos.rollups.figures(tenant, iso(start), iso(end))
+    assert found.proofs == {"DONE": 2, "FAILED": 1}

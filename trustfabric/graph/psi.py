@@ -4,6 +4,7 @@ retirement."""
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from trustfabric.domain.audit import now_iso
@@ -18,6 +19,26 @@ from trustfabric.graph.queries import psi as q
 
 # Claims of one job before it is failed for good (each crash of its worker is one).
 MAX_ATTEMPTS = 5
+
+
+# A tenant's jobs are paged newest first by one index, in key order: the tenant, the
+# creation time with each digit d written 9 - d (timestamps are written in one width, so
+# the later sorts first), and the id for jobs created in the same microsecond. The database
+# reads an index range in order and stops at the page's end; it does not read one backwards.
+_NEWEST_FIRST = str.maketrans("0123456789", "9876543210")
+
+
+def page_key(tenant: str, created_at: str, job_id: str) -> str:
+    return f"{tenant}|{created_at.translate(_NEWEST_FIRST)}|{job_id}"
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """Jobs of a page, and where to go on from when the page looked at all it may and found
+    fewer than it asked for: the last job it looked at, not among `jobs`."""
+
+    jobs: list[JobRecord]
+    resume: str | None = None
 
 
 class PsiJobRepository:
@@ -38,8 +59,11 @@ class PsiJobRepository:
         queued = {job.props["id"]: {"id": secrets.token_hex(10), "at": job.props["createdAt"],
                                     "tenant": job.props["tenant"], "jobId": job.props["id"],
                                     "status": "QUEUED"} for job in jobs}
-        rows_in = [{"idemKey": job.idem_key, "props": job.props, "audit": job.audit,
-                    "event": queued[job.props["id"]]} for job in jobs]
+        rows_in = [{"idemKey": job.idem_key, "audit": job.audit, "event": queued[job.props["id"]],
+                    "props": job.props | {"pageKey": page_key(job.props["tenant"],
+                                                               job.props["createdAt"],
+                                                               job.props["id"])}}
+                   for job in jobs]
         at = max(job.props["createdAt"] for job in jobs)
         async with self._writing:
             rows_in, audits = audited(rows_in)
@@ -68,12 +92,29 @@ class PsiJobRepository:
         found = {row["idemKey"]: JobRecord.from_row(row["job"]) for row in rows}
         return [found.get(key) for key in idem_keys]
 
-    async def page(self, tenant: str, before: str, limit: int,
-                   status: str | None) -> list[JobRecord]:
-        """A tenant's jobs, newest first, created before `before`."""
-        rows = await self._executor.read(q.JOBS_PAGE, tenant=tenant, before=before,
+    async def page(self, tenant: str, after: str | None, limit: int,
+                   status: str | None = None, examine: int = 0) -> JobPage:
+        """A tenant's jobs, newest first, after the job `after` names (`JobRecord.position`);
+        a bare creation time (cursors of earlier versions) passes every job created then.
+        Filtered by status, a page looks at the next `examine` jobs at most (0: all), or a
+        status few jobs have would read on through the tenant's whole history."""
+        if after is None:
+            start = tenant + "|"
+        else:
+            created_at, _, job_id = after.partition("|")
+            start = page_key(tenant, created_at, job_id or "~")  # "~" after every id
+        last, resume = tenant + "|~", None
+        if status is not None and examine:
+            [bound] = await self._executor.read(q.JOBS_PAGE_END, start=start, last=last,
+                                                examine=examine)
+            if bound["examined"] == examine:
+                last = bound["last"]
+                _, created_at, job_id = last.split("|")
+                resume = f"{created_at.translate(_NEWEST_FIRST)}|{job_id}"
+        rows = await self._executor.read(q.JOBS_PAGE, tenant=tenant, start=start, last=last,
                                          limit=limit, status=status)
-        return [JobRecord.from_row(row["job"]) for row in rows]
+        jobs = [JobRecord.from_row(row["job"]) for row in rows]
+        return JobPage(jobs, resume if len(jobs) < limit else None)
 
     async def queue_depth(self) -> dict[str, int]:
         return {row["tenant"]: row["queued"] for row in await self._executor.read(q.QUEUE_DEPTH)}

@@ -2,15 +2,22 @@
 
 import json
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
-from trustfabric.domain.audit import AuditEvent, tenant_key
+from trustfabric.domain.audit import AuditEvent, iso, tenant_key
 from trustfabric.domain.events.records import ROLLUP, announced
 from trustfabric.domain.rollups.digest import WeekFigures
 from trustfabric.domain.rollups.service import Rollup
 from trustfabric.graph.executor import GraphExecutor
 from trustfabric.graph.job_events import Outbox
+from trustfabric.graph.psi import page_key
 from trustfabric.graph.queries import rollups as q
+
+# A job finished in the week was created in it or at most this long before: one lease
+# runs for seconds and a job is given up at its fifth, so a week is far more than any
+# job waits. Its jobs are read by creation time, from the index tenants' pages read.
+LONGEST_JOB = timedelta(days=7)
 
 
 def _rollup(row: dict[str, Any]) -> Rollup:
@@ -34,8 +41,10 @@ class RollupRepository:
                 insight = json.loads(row["insight"]) if row["insight"] else {}
                 if insight.get("deciding_rule"):
                     found.blocking_rules[insight["deciding_rule"]] += 1
+        earliest = iso(datetime.fromisoformat(start) - LONGEST_JOB)
         found.proofs = Counter({row["status"]: row["n"] for row in await self._executor.read(
-            q.PROOFS, tenant=tenant, start=start, end=end)})
+            q.PROOFS, tenant=tenant, start=start, end=end,
+            low=page_key(tenant, end, "~"), high=page_key(tenant, earliest, "~"))})
         for row in await self._executor.read(q.DEMAND, tenant=tenant,
                                              low=tenant_key(tenant, start),
                                              high=tenant_key(tenant, end)):

@@ -15,7 +15,7 @@ from trustfabric.domain.ids import check_name
 from trustfabric.domain.psi.records import JobRecord
 from trustfabric.errors import BadUserInput
 from trustfabric.resolvers.provenance import decode_cursor, encode_cursor
-from trustfabric.schema.extensions.limits import MAX_PAGE
+from trustfabric.schema.extensions.limits import MAX_EXAMINED, MAX_PAGE
 from trustfabric.schema.provenance import Info
 from trustfabric.schema.psi import (
     AuditEvent,
@@ -75,7 +75,9 @@ async def psi_job(info: Info, id: JobId) -> PsiJob:
 async def psi_jobs(
     info: Info, first: First = 20, after: After = None,
     status: Annotated[PsiJobStatus | None, strawberry.argument(
-        description="Only jobs in this status.")] = None,
+        description=f"Only jobs in this status. A filtered page looks at {MAX_EXAMINED:,} jobs "
+                    "at most: it may hold fewer than `first` with `hasNextPage` true, and "
+                    "`pageInfo.endCursor` goes on after the last job it looked at.")] = None,
     tenant: Annotated[str | None, strawberry.argument(
         description="Operators: whose jobs (default: the caller's own tenant).")] = None,
 ) -> PsiJobConnection:
@@ -83,16 +85,20 @@ async def psi_jobs(
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
     scope = caller.tenant_for(tenant)
-    before = decode_cursor(after, "") if after else "~"  # "~" sorts after every timestamp
-    page = await info.context.repos.jobs.page(scope, before, first + 1,
-                                            status.value if status else None)
-    edges = [PsiJobEdge(cursor=encode_cursor(job.created_at), node=_job(caller, job))
-             for job in page[:first]]
+    position = decode_cursor(after, "") if after else None
+    page = await info.context.repos.jobs.page(scope, position, first + 1,
+                                            status.value if status else None, MAX_EXAMINED)
+    edges = [PsiJobEdge(cursor=encode_cursor(job.position), node=_job(caller, job))
+             for job in page.jobs[:first]]
+    more = len(page.jobs) > first
+    # a page filtered by status that looked at all it may goes on after the last job it
+    # looked at, which it does not show
+    end = page.resume if not more and page.resume else None
     return PsiJobConnection(edges=edges, page_info=relay.PageInfo(
-        has_next_page=len(page) > first,
+        has_next_page=more or end is not None,
         has_previous_page=after is not None,
         start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        end_cursor=encode_cursor(end) if end else edges[-1].cursor if edges else None,
     ))
 
 

@@ -73,6 +73,11 @@ class JobRecord:
     max_client_items: int | None = None
     request: str | None = field(default=None, repr=False)  # base64; only while pending
 
+    @property
+    def position(self) -> str:
+        """Where a tenant's page of jobs that ends with this one goes on from."""
+        return f"{self.created_at}|{self.id}"
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "JobRecord":
         names = {

@@ -62,15 +62,31 @@ JOBS_BY_IDEMPOTENCY_KEY = Cypher(
     """,
 )
 
+# A tenant's page reads its range of the page-key index in order (`graph.psi.page_key`:
+# newest first) and stops at the page's end, whatever the tenant's jobs number; the tenant
+# is compared as well, so the range never decides whose jobs are shown. The filters come
+# after a WITH, or the database reads every job instead of the index. A page filtered by
+# status first bounds its range to the next `$examine` jobs (decision 0028): a status few
+# jobs have would otherwise read on through all of them.
+JOBS_PAGE_END = Cypher(
+    "psi.jobs_page_end",
+    """
+    MATCH (j:PsiJob)
+    WHERE j.pageKey > $start AND j.pageKey <= $last
+    WITH j LIMIT $examine
+    RETURN max(j.pageKey) AS last, count(j) AS examined
+    """,
+)
+
 JOBS_PAGE = Cypher(
     "psi.jobs_page",
     """
     MATCH (j:PsiJob)
-    WHERE j.tenant = $tenant AND j.createdAt < $before
-      AND ($status IS NULL OR j.status = $status)
+    WHERE j.pageKey > $start AND j.pageKey <= $last
+    WITH j WHERE j.tenant = $tenant AND ($status IS NULL OR j.status = $status)
+    WITH j LIMIT $limit
     RETURN j {.*, request: null} AS job
-    ORDER BY j.createdAt DESC
-    LIMIT $limit
+    ORDER BY j.pageKey
     """,
 )
 

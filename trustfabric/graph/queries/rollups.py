@@ -11,11 +11,14 @@ PROMOTIONS = Cypher(
     """,
 )
 
+# The tenant's jobs created from `LONGEST_JOB` before the week to its end, a range of the
+# index of its pages (`graph.psi.page_key`, newest first: `low` is the later end).
 PROOFS = Cypher(
     "rollups.proofs",
     """
     MATCH (j:PsiJob)
-    WHERE j.tenant = $tenant AND j.completedAt >= $start AND j.completedAt < $end
+    WHERE j.pageKey > $low AND j.pageKey < $high
+    WITH j WHERE j.tenant = $tenant AND j.completedAt >= $start AND j.completedAt < $end
     RETURN j.status AS status, count(j) AS n
     """,
 )

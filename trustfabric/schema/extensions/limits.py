@@ -30,6 +30,8 @@ from graphql import (
 
 DEFAULT_FAN_OUT = 10
 MAX_PAGE = 100  # the largest `first` any listing accepts
+# The most jobs a page of PSI jobs filtered by status looks at (decision 0028).
+MAX_EXAMINED = 5_000
 
 
 def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
