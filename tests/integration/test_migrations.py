@@ -9,6 +9,7 @@ from trustfabric import migrations
 from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError
 from trustfabric.graph.cypher import Cypher
+from trustfabric.graph.psi import page_key
 from trustfabric.graph.queries import migrations as q
 
 
@@ -65,26 +66,33 @@ async def test_audit_events_written_before_the_upgrade_are_paged_after_it(servic
 
 
 RAW_JOB = Cypher("test.raw_job", "CREATE (j:PsiJob) SET j = $props")
+PAGE_KEYS = Cypher("test.page_keys",
+                   "MATCH (j:PsiJob) WHERE j.id IN $ids RETURN j.id AS id, j.pageKey AS key")
 
 
 async def test_jobs_recorded_before_the_upgrade_are_paged_after_it(services):
-    """Jobs with no page key, as earlier versions wrote them, get theirs from 0019 run
-    again, the key the service gives a new job: their tenant's page finds them, newest
-    first, beside jobs recorded since."""
+    """Jobs with no page key, as earlier versions wrote them, get from 0019 run again the
+    key the service gives a new job: their tenant's page finds them, newest first, beside
+    jobs recorded since, and pages on between two created in the same microsecond."""
     tenant = "legacy-" + secrets.token_hex(4)
-    for n, at in enumerate(["2026-01-01T00:00:00.000000+00:00",
-                            "2026-01-03T09:59:59.999999+00:00"]):
+    old = {f"psi_old{n}_{tenant}": at for n, at in enumerate([
+        "2026-01-01T00:00:00.000000+00:00", "2026-01-03T09:59:59.999999+00:00",
+        "2026-01-03T09:59:59.999999+00:00"])}
+    for n, at in enumerate(old.values()):
         await services.executor.write(RAW_JOB, props=raw_job(tenant, f"old{n}", createdAt=at,
                                                              status="DONE").props)
     await services.repos.jobs.create_many([raw_job(
         tenant, "new", createdAt="2026-01-02T00:00:00.000000+00:00")])
     [pages] = [m for m in migrations.load_migrations() if m.name == "psi_job_pages"]
     await migrations.apply(services.executor, pages)
+    keys = {row["id"]: row["key"] for row in await services.executor.read(PAGE_KEYS,
+                                                                          ids=list(old))}
+    assert keys == {job_id: page_key(tenant, at, job_id) for job_id, at in old.items()}
     page = (await services.repos.jobs.page(tenant, None, 10)).jobs
-    assert [job.id for job in page] == [f"psi_old1_{tenant}", f"psi_new_{tenant}",
-                                        f"psi_old0_{tenant}"]
+    assert [job.id for job in page] == [f"psi_old{n}_{tenant}" for n in (1, 2)] + [
+        f"psi_new_{tenant}", f"psi_old0_{tenant}"]
     assert [job.id for job in (await services.repos.jobs.page(
-        tenant, page[0].position, 1)).jobs] == [f"psi_new_{tenant}"]
+        tenant, page[0].position, 1)).jobs] == [f"psi_old2_{tenant}"]
 
 
 async def test_webhook_deliveries_pending_before_the_upgrade_are_due_after_it(services):

@@ -330,3 +330,20 @@ async def test_a_page_filtered_by_status_looks_at_a_bounded_number_of_jobs(
             break
         after = page["pageInfo"]["endCursor"]
     assert pages == [["j5"], ["j1"], []]  # looked at j6-j4, j3-j1, then j0
+
+
+async def test_a_filtered_page_looks_at_its_own_tenants_jobs_only(services, tenant):
+    """A tenant named before names were checked may hold "|", and its jobs' keys then sort
+    inside another tenant's range: the bound counts and names only the tenant's own."""
+    neighbour = f"{tenant}|-x"  # "-" sorts before digits: its keys before the tenant's
+    for who in (neighbour, tenant):
+        for n in range(3):
+            await services.repos.jobs.create_many([raw_job(
+                who, f"f{n}", createdAt=f"2026-01-01T00:00:0{n}.000000+00:00",
+                status="CANCELLED" if n == 0 else "DONE")])
+    page = await services.repos.jobs.page(tenant, None, 2, "CANCELLED", 2)
+    assert page.jobs == [] and page.resume is not None  # looked at f2, f1: its own
+    rest = await services.repos.jobs.page(tenant, page.resume, 2, "CANCELLED", 2)
+    assert [job.id for job in rest.jobs] == [f"psi_f0_{tenant}"] and rest.resume is None
+    theirs = await services.repos.jobs.page(neighbour, None, 5, "CANCELLED", 2)
+    assert [job.id for job in theirs.jobs] == []

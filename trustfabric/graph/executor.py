@@ -5,6 +5,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from neo4j import (
@@ -47,6 +48,13 @@ QUERY_SECONDS = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 QUERY_ERRORS = Counter("tf_graph_query_errors_total", "Graph queries that failed", ["query"])
+# A statement refused for a concurrent change is tried again (here or by the driver): each
+# refusal counted apart from errors, so contention alone does not page anyone; refused past
+# the retries, it is an error under the name of the statement refused last.
+_REFUSED: ContextVar[str] = ContextVar("refused", default="unknown")
+QUERY_REFUSALS = Counter("tf_graph_query_refusals_total",
+                         "Graph statements refused for a concurrent change, then tried again",
+                         ["query"])
 # Every statement sent is a round trip; tests read it to prove DataLoaders bound them.
 STATEMENTS = Counter("tf_graph_statements_total", "Statements sent to the graph database",
                      ["origin"])
@@ -64,9 +72,13 @@ async def _timed(query: Cypher, run: Awaitable[AsyncResult]) -> list[Row]:
         # abstract-class checks, 3 % of a lineage read's CPU (decision 0023)
         return [dict(zip(keys, record, strict=True)) if all(map(_plain, record))
                 else record.data() async for record in result]
-    except Neo4jError:
-        QUERY_ERRORS.labels(query.name).inc()
-        log.warning("graph query %s failed", query.name)
+    except Neo4jError as error:
+        if isinstance(error, TransientError) and error.code == DEADLOCK:
+            QUERY_REFUSALS.labels(query.name).inc()
+            _REFUSED.set(query.name)  # an error if its retries run out (`_attempts`)
+        else:
+            QUERY_ERRORS.labels(query.name).inc()
+            log.warning("graph query %s failed", query.name)
         raise
     finally:
         QUERY_SECONDS.labels(query.name).observe(time.perf_counter() - started)
@@ -225,6 +237,8 @@ class GraphExecutor:
                     DriverError, OSError) as error:
                 # ArcadeDB's name for a concurrent change, still refused after the retries
                 if isinstance(error, TransientError) and error.code == DEADLOCK:
+                    QUERY_ERRORS.labels(_REFUSED.get()).inc()
+                    log.warning("graph query %s refused past its retries", _REFUSED.get())
                     raise Contended("the graph database is busy with concurrent changes; "
                                     "retry shortly") from error
                 raise Unavailable("the graph database is unavailable; retry shortly") from error
@@ -236,8 +250,9 @@ DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
 
 
 def _retry_delays(budget_s: float) -> Iterator[float]:
-    """The driver's schedule for managed transactions as `connect` sets it: 10 ms first,
-    doubling, ±20 % jitter, for as long as the budget lasts."""
+    """Close to the driver's schedule for managed transactions as `connect` sets it: 10 ms
+    first, doubling, ±20 % jitter, while the waits fit the budget (the driver counts the
+    attempts' time too; a statement's deadline bounds the whole call either way)."""
     delay, spent = 0.01, 0.0
     while spent + delay <= budget_s:
         jittered = delay * random.uniform(0.8, 1.2)

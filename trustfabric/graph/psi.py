@@ -9,7 +9,14 @@ from typing import Any
 
 from trustfabric.domain.audit import now_iso
 from trustfabric.domain.events.records import JobEvent
-from trustfabric.domain.psi.records import CompletedJob, FailedJob, JobRecord, NewJob
+from trustfabric.domain.psi.records import (
+    CompletedJob,
+    FailedJob,
+    JobRecord,
+    NewJob,
+    job_position,
+    split_position,
+)
 from trustfabric.errors import BadUserInput, NotFound
 from trustfabric.graph.audit import AuditRepository, filed
 from trustfabric.graph.cypher import Cypher
@@ -93,24 +100,25 @@ class PsiJobRepository:
         return [found.get(key) for key in idem_keys]
 
     async def page(self, tenant: str, after: str | None, limit: int,
-                   status: str | None = None, examine: int = 0) -> JobPage:
+                   status: str | None = None, examine: int | None = None) -> JobPage:
         """A tenant's jobs, newest first, after the job `after` names (`JobRecord.position`);
         a bare creation time (cursors of earlier versions) passes every job created then.
-        Filtered by status, a page looks at the next `examine` jobs at most (0: all), or a
-        status few jobs have would read on through the tenant's whole history."""
+        Filtered by status, a page looks at the next `examine` jobs at most, or a status
+        few jobs have would read on through the tenant's whole history."""
         if after is None:
             start = tenant + "|"
         else:
-            created_at, _, job_id = after.partition("|")
+            created_at, job_id = split_position(after)
             start = page_key(tenant, created_at, job_id or "~")  # "~" after every id
         last, resume = tenant + "|~", None
-        if status is not None and examine:
-            [bound] = await self._executor.read(q.JOBS_PAGE_END, start=start, last=last,
-                                                examine=examine)
+        if status is not None and examine is not None:
+            [bound] = await self._executor.read(q.JOBS_PAGE_END, tenant=tenant, start=start,
+                                                last=last, examine=examine)
             if bound["examined"] == examine:
                 last = bound["last"]
-                _, created_at, job_id = last.split("|")
-                resume = f"{created_at.translate(_NEWEST_FIRST)}|{job_id}"
+                # a tenant named before names were checked may hold "|"; time and id do not
+                _, created_at, job_id = last.rsplit("|", 2)
+                resume = job_position(created_at.translate(_NEWEST_FIRST), job_id)
         rows = await self._executor.read(q.JOBS_PAGE, tenant=tenant, start=start, last=last,
                                          limit=limit, status=status)
         jobs = [JobRecord.from_row(row["job"]) for row in rows]

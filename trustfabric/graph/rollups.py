@@ -14,9 +14,10 @@ from trustfabric.graph.job_events import Outbox
 from trustfabric.graph.psi import page_key
 from trustfabric.graph.queries import rollups as q
 
-# A job finished in the week was created in it or at most this long before: one lease
-# runs for seconds and a job is given up at its fifth, so a week is far more than any
-# job waits. Its jobs are read by creation time, from the index tenants' pages read.
+# A week's jobs are read by creation time, from the index tenants' pages read: those
+# created from this long before the week, since a job finishes within seconds of its
+# claim. A job that waited longer in the queue (a worker down for a week) and finished in
+# the week is not counted: the price of not reading the tenant's whole history.
 LONGEST_JOB = timedelta(days=7)
 
 

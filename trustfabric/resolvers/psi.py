@@ -90,15 +90,15 @@ async def psi_jobs(
                                             status.value if status else None, MAX_EXAMINED)
     edges = [PsiJobEdge(cursor=encode_cursor(job.position), node=_job(caller, job))
              for job in page.jobs[:first]]
-    more = len(page.jobs) > first
-    # a page filtered by status that looked at all it may goes on after the last job it
-    # looked at, which it does not show
-    end = page.resume if not more and page.resume else None
+    # a filtered page cut short by its bound goes on after the last job it looked at, or
+    # the next page would look at the same jobs again
+    more = len(page.jobs) > first or page.resume is not None
     return PsiJobConnection(edges=edges, page_info=relay.PageInfo(
-        has_next_page=more or end is not None,
+        has_next_page=more,
         has_previous_page=after is not None,
         start_cursor=edges[0].cursor if edges else None,
-        end_cursor=encode_cursor(end) if end else edges[-1].cursor if edges else None,
+        end_cursor=(encode_cursor(page.resume) if page.resume
+                    else edges[-1].cursor if edges else None),
     ))
 
 

@@ -183,7 +183,7 @@ class PsiJobConnection:
     def jobs(self) -> list[PsiJob]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="The cursor of the page's last job.",
+    @strawberry.field(description="Pass as `after` for the next page.",
                       deprecation_reason="Use pageInfo { endCursor }; removed in the next "
                                          "release.")
     def end_cursor(self) -> str | None:

@@ -76,7 +76,7 @@ class JobRecord:
     @property
     def position(self) -> str:
         """Where a tenant's page of jobs that ends with this one goes on from."""
-        return f"{self.created_at}|{self.id}"
+        return job_position(self.created_at, self.id)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "JobRecord":
@@ -92,6 +92,17 @@ class JobRecord:
             "maxClientItems": "max_client_items",
         }
         return cls(**{attr: row[key] for key, attr in names.items() if row.get(key) is not None})
+
+
+def job_position(created_at: str, job_id: str) -> str:
+    """A place in a tenant's jobs, newest first, as cursors carry it."""
+    return f"{created_at}|{job_id}"
+
+
+def split_position(position: str) -> tuple[str, str | None]:
+    """A position's creation time and job id; no id in cursors of earlier versions."""
+    created_at, _, job_id = position.partition("|")
+    return created_at, job_id or None
 
 
 @dataclass(frozen=True)

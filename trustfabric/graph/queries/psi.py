@@ -66,13 +66,16 @@ JOBS_BY_IDEMPOTENCY_KEY = Cypher(
 # newest first) and stops at the page's end, whatever the tenant's jobs number; the tenant
 # is compared as well, so the range never decides whose jobs are shown. The filters come
 # after a WITH, or the database reads every job instead of the index. A page filtered by
-# status first bounds its range to the next `$examine` jobs (decision 0028): a status few
-# jobs have would otherwise read on through all of them.
+# status first bounds its range to the next `$examine` jobs of the tenant (decision 0028):
+# a status few jobs have would otherwise read on through all of them. Both rely on the
+# database yielding an index range in key order up to the LIMIT, as the audit pages do
+# (ArcadeDB merges its buckets' index cursors in order; decision 0028 says what to check).
 JOBS_PAGE_END = Cypher(
     "psi.jobs_page_end",
     """
     MATCH (j:PsiJob)
     WHERE j.pageKey > $start AND j.pageKey <= $last
+    WITH j WHERE j.tenant = $tenant
     WITH j LIMIT $examine
     RETURN max(j.pageKey) AS last, count(j) AS examined
     """,
