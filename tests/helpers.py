@@ -181,11 +181,23 @@ async def raw_delivery(services: Any, endpoint: Endpoint, at: str, *,
     return delivery_id
 
 
+async def outbox(services: Any, since: str, tenants: list[str] | None = None) -> list[Any]:
+    """Every job event of the batches written after `since`, page after page: other tests
+    and the worker write batches too, and a page holds about 100."""
+    events, after = [], since
+    while True:
+        page = await services.repos.job_events.events_after(after, tenants=tenants)
+        events += page.events
+        if page.until is None:
+            return events
+        after = page.until
+
+
 async def done_events(services: Any, job_id: str) -> int:
     """How many DONE events the job's outbox holds."""
     job = await services.repos.jobs.get(job_id, None)
-    page = await services.repos.job_events.events_after(job.created_at)
-    return sum(1 for e in page.events if e.job_id == job_id and e.status == "DONE")
+    return sum(1 for e in await outbox(services, job.created_at)
+               if e.job_id == job_id and e.status == "DONE")
 
 
 # -- webhooks: receivers and a dispatcher without a database ------------------------------

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import raw_audit_event, raw_delivery, raw_job, raw_job_event
+from tests.helpers import outbox, raw_audit_event, raw_delivery, raw_job, raw_job_event
 from trustfabric import migrations
 from trustfabric.domain.audit import audit_event, iso, now_iso
 from trustfabric.errors import AppError
@@ -122,8 +122,7 @@ async def test_job_events_written_before_the_upgrade_are_read_after_it(services)
     event_id = await raw_job_event(services, tenant, "psi_legacy", now_iso())
     [batches] = [m for m in migrations.load_migrations() if m.name == "job_event_batches"]
     await migrations.apply(services.executor, batches)
-    page = await services.repos.job_events.events_after(before, tenants=[tenant])
-    assert [(e.id, e.job_id, e.status) for e in page.events] == [
+    assert [(e.id, e.job_id, e.status) for e in await outbox(services, before, [tenant])] == [
         (event_id, "psi_legacy", "DONE")]
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
 
-from tests.helpers import codes, polled
+from tests.helpers import codes, outbox, polled
 from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
 from trustfabric.runtime.demo import digest, seed_demo_policies
@@ -254,8 +254,8 @@ async def test_a_decision_that_differs_in_the_soak_rolls_back(gql, make_token, t
     found = await gql("query { driftProposals { status reason } }", author)
     [proposal] = found["data"]["driftProposals"]
     assert proposal["status"] == "ROLLED_BACK" and "allowed True before" in proposal["reason"]
-    page = await services.repos.job_events.events_after(since, tenants=[tenant])
-    assert [e.status for e in page.events if e.topic == "policy.proposal"] == [
+    events = await outbox(services, since, [tenant])
+    assert [e.status for e in events if e.topic == "policy.proposal"] == [
         "PROPOSED", "SOAKING", "ROLLED_BACK"]  # announced, the rollback too
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from strawberry import relay
 
-from tests.helpers import codes, raw_job
+from tests.helpers import codes, outbox, raw_job
 from trustfabric.domain.audit import audit_event, iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.rollups.digest import week_of
@@ -42,9 +42,8 @@ async def test_a_weeks_digest_is_made_once_read_and_acted_on(gql, make_token, te
     kpis = made["data"]["generateRollup"]["kpis"]
     assert (kpis["anomaliesPaged"], kpis["anomaliesDeduplicated"]) == (1, 1)
     # announced once, through the outbox (its webhook delivery)
-    page = await services.repos.job_events.events_after(
-        iso(now - timedelta(seconds=5)), tenants=[tenant])
-    assert [(e.topic, e.job_id, e.status) for e in page.events if e.topic == "rollup"] == [
+    events = await outbox(services, iso(now - timedelta(seconds=5)), [tenant])
+    assert [(e.topic, e.job_id, e.status) for e in events if e.topic == "rollup"] == [
         ("rollup", week, "GENERATED")]
     again = await gql(GENERATE, token, week=week)  # immutable: the same digest
     assert again["data"]["generateRollup"]["hash"] == made["data"]["generateRollup"]["hash"]

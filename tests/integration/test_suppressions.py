@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from strawberry import relay
 
-from tests.helpers import codes, subscription, until
+from tests.helpers import codes, outbox, subscription, until
 from trustfabric.domain.audit import iso
 from trustfabric.domain.auth import Role
 from trustfabric.domain.webhooks import Delivery, payload
@@ -83,8 +83,8 @@ async def test_an_approved_rule_suppresses_and_never_a_critical_one(gql, make_to
     assert decided["critical"] == ("PAGE", None)
     assert decided["always"] == ("PAGE", None)
     # the rule's life is announced through the outbox: proposed, then approved
-    page = await services.repos.job_events.events_after(since, tenants=[tenant])
-    assert [(e.job_id, e.status) for e in page.events if e.topic == "suppression"] == [
+    events = await outbox(services, since, [tenant])
+    assert [(e.job_id, e.status) for e in events if e.topic == "suppression"] == [
         (rule["id"], "PROPOSED"), (rule["id"], "APPROVED")]
 
 
@@ -174,8 +174,8 @@ async def test_decisions_are_told_to_subscribers_and_webhooks(api, base_url, mak
                     heard.append(frame["payload"]["data"]["anomalyEvents"])
                     break
     assert heard == [{"anomalyId": "first", "decision": "PAGE"}]  # the repeat: not a PAGE
-    page = await services.repos.job_events.events_after(before, tenants=[tenant])
-    assert sorted((e.topic, e.job_id, e.status) for e in page.events) == [
+    assert sorted((e.topic, e.job_id, e.status) for e in await outbox(services, before,
+                                                                      [tenant])) == [
         ("anomaly", "first", "PAGE"), ("anomaly", "repeat", "DEDUPLICATED")]
     rule_change = Delivery("d", "w", tenant, "e2", "sr_1", "APPROVED",
                            "2026-12-07T10:00:00+00:00", "PENDING", 0, topic="suppression")
