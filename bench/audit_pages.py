@@ -23,8 +23,8 @@ from bench.common import (
     cpu_seconds,
     descendants,
     embedded_database,
-    percentile,
-    print_table,
+    page_times,
+    print_pages,
     write_json,
 )
 from trustfabric.domain.audit import audit_event, now_iso
@@ -52,17 +52,11 @@ async def write_log(services: Services, db_pids: list[int], events: int,
             "db_cpu_ms_per_event": (cpu_seconds(db_pids) - cpu) * 1000 / events}, middle
 
 
-async def page_times(services: Services, tenant: str | None, after: str, action: str | None,
-                     pages: int) -> dict[str, Any]:
-    times = []
-    for _ in range(pages):
-        began = time.perf_counter()
-        found = await services.repos.audit.page(tenant, after, PAGE, action)
-        times.append(time.perf_counter() - began)
-    times.sort()
+async def audit_page(services: Services, tenant: str | None, after: str, action: str | None,
+                     reads: int) -> dict[str, Any]:
     return {"tenant": tenant or "every", "from": "middle" if after else "start",
-            "action": action, "found": len(found), "p50_ms": percentile(times, 50) * 1000,
-            "p95_ms": percentile(times, 95) * 1000}
+            "action": action, **await page_times(
+                lambda: services.repos.audit.page(tenant, after, PAGE, action), reads)}
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -72,7 +66,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             await migrate(services.executor)
             written, middle = await write_log(services, descendants(target.db_pid),
                                               args.events, args.tenants)
-            reads = [await page_times(services, tenant, after, action, args.pages)
+            reads = [await audit_page(services, tenant, after, action, args.pages)
                      for tenant in (None, "t1")
                      for after, action in (("", None), (middle, None), (middle, "psi.request"))]
         finally:
@@ -93,9 +87,7 @@ def main() -> None:
     write = result["write"]
     print(f"wrote {write['events']} events at {write['events_per_s']:.0f}/s, database "
           f"{write['db_cpu_ms_per_event']:.3f} ms of CPU an event")
-    print_table(["page of 50", "from", "action", "found", "p50 ms", "p95 ms"],
-                [[r["tenant"], r["from"], r["action"] or "any", r["found"], r["p50_ms"],
-                  r["p95_ms"]] for r in result["pages"]])
+    print_pages("page of 50", "action", result["pages"])
     print(f"JSON: {write_json('audit-pages', {'args': vars(args), 'result': result})}")
 
 

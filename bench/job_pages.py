@@ -24,8 +24,8 @@ from bench.common import (
     DB_HEAP_HELP,
     cleanup_on_sigterm,
     embedded_database,
-    percentile,
-    print_table,
+    page_times,
+    print_pages,
     write_json,
 )
 from trustfabric import migrations
@@ -62,18 +62,13 @@ async def write_jobs(services: Services, jobs: int, tenants: int) -> None:
         await services.executor.write(LEGACY_JOBS, rows=rows)
 
 
-async def page_times(services: Services, tenant: str, after: str | None,
-                     status: str | None, pages: int) -> dict[str, Any]:
-    times = []
-    for _ in range(pages):
-        began = time.perf_counter()
-        found = (await services.repos.jobs.page(tenant, after, PAGE, status,
-                                                MAX_EXAMINED)).jobs
-        times.append(time.perf_counter() - began)
-    times.sort()
+async def job_page(services: Services, tenant: str, after: str | None, status: str | None,
+                   reads: int) -> dict[str, Any]:
+    async def read() -> list[Any]:
+        return (await services.repos.jobs.page(tenant, after, PAGE, status, MAX_EXAMINED)).jobs
+
     return {"tenant": tenant, "from": "middle" if after else "newest", "status": status,
-            "found": len(found), "p50_ms": percentile(times, 50) * 1000,
-            "p95_ms": percentile(times, 95) * 1000}
+            **await page_times(read, reads)}
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -94,7 +89,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             for later in pending:
                 await migrations.apply(executor, later)
             middle = created(args.jobs // 2)
-            reads = [await page_times(services, tenant, after, status, args.pages)
+            reads = [await job_page(services, tenant, after, status, args.pages)
                      for tenant in ("large", "small1")
                      for after, status in ((None, None), (middle, None), (None, "CANCELLED"))]
         finally:
@@ -118,9 +113,7 @@ def main() -> None:
         result = asyncio.run(run(args, Path(tmp)))
     print(f"wrote {result['jobs']} jobs in {result['write_s']:.1f} s; migration 0019 gave "
           f"them their page keys in {result['migration_0019_s']:.1f} s")
-    print_table(["page of 21", "from", "status", "found", "p50 ms", "p95 ms"],
-                [[r["tenant"], r["from"], r["status"] or "any", r["found"], r["p50_ms"],
-                  r["p95_ms"]] for r in result["pages"]])
+    print_pages("page of 21", "status", result["pages"])
     print(f"JSON: {write_json('job-pages', {'args': vars(args), 'result': result})}")
 
 
