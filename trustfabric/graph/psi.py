@@ -39,6 +39,13 @@ def page_key(tenant: str, created_at: str, job_id: str) -> str:
     return f"{tenant}|{created_at.translate(_NEWEST_FIRST)}|{job_id}"
 
 
+def _position(key: str) -> str:
+    """The position (`JobRecord.position`) of the job whose page key is `key`."""
+    # a tenant named before names were checked may hold "|"; time and id do not
+    _, created_at, job_id = key.rsplit("|", 2)
+    return job_position(created_at.translate(_NEWEST_FIRST), job_id)
+
+
 @dataclass(frozen=True)
 class JobPage:
     """Jobs of a page, and where to go on from when the page looked at all it may and found
@@ -116,9 +123,7 @@ class PsiJobRepository:
                                                 last=last, examine=examine)
             if bound["examined"] == examine:
                 last = bound["last"]
-                # a tenant named before names were checked may hold "|"; time and id do not
-                _, created_at, job_id = last.rsplit("|", 2)
-                resume = job_position(created_at.translate(_NEWEST_FIRST), job_id)
+                resume = _position(last)
         rows = await self._executor.read(q.JOBS_PAGE, tenant=tenant, start=start, last=last,
                                          limit=limit, status=status)
         jobs = [JobRecord.from_row(row["job"]) for row in rows]
