@@ -11,20 +11,18 @@ Prints the figures and writes JSON to bench/results/.
 """
 
 import argparse
-import asyncio
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
     DB_HEAP_HELP,
-    cleanup_on_sigterm,
     cpu_seconds,
     descendants,
     embedded_database,
     page_times,
     print_pages,
+    run_in_workdir,
     write_json,
 )
 from trustfabric.domain.audit import audit_event, now_iso
@@ -81,9 +79,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20, help="reads of each page, timed")
     parser.add_argument("--db-heap", help=DB_HEAP_HELP)
     args = parser.parse_args()
-    cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="tf-audit-") as tmp:
-        result = asyncio.run(run(args, Path(tmp)))
+    result = run_in_workdir("audit", run, args)
     write = result["write"]
     print(f"wrote {write['events']} events at {write['events_per_s']:.0f}/s, database "
           f"{write['db_cpu_ms_per_event']:.3f} ms of CPU an event")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -30,6 +30,7 @@ from trustfabric.runtime.demo import demo_customers
 from trustfabric.runtime.services import Services
 from trustfabric.settings import Settings
 
+T = TypeVar("T")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -280,6 +281,14 @@ class Target:
     def settings(self) -> Settings:
         return Settings(neo4j_uri=self.uri, neo4j_user=self.user, neo4j_password=self.password,
                         neo4j_database=self.database, _env_file=None)
+
+
+def run_in_workdir(name: str, run: Callable[[Any, Path], Awaitable[T]], args: Any) -> T:
+    """`run(args, workdir)` to its end in a temporary directory, removed after it, a
+    SIGTERM included."""
+    cleanup_on_sigterm()
+    with tempfile.TemporaryDirectory(prefix=f"tf-{name}-") as tmp:
+        return asyncio.run(run(args, Path(tmp)))
 
 
 def healthy(process: subprocess.Popen[Any], port: int | str, seconds: float) -> bool:

@@ -13,8 +13,6 @@ of each (decision 0028). Prints the figures and writes JSON to bench/results/.
 """
 
 import argparse
-import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +20,10 @@ from typing import Any
 
 from bench.common import (
     DB_HEAP_HELP,
-    cleanup_on_sigterm,
     embedded_database,
     page_times,
     print_pages,
+    run_in_workdir,
     write_json,
 )
 from trustfabric import migrations
@@ -108,9 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.tenants < 2:
         parser.error("--tenants must be at least 2")
-    cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="tf-jobs-") as tmp:
-        result = asyncio.run(run(args, Path(tmp)))
+    result = run_in_workdir("jobs", run, args)
     print(f"wrote {result['jobs']} jobs in {result['write_s']:.1f} s; migration 0019 gave "
           f"them their page keys in {result['migration_0019_s']:.1f} s")
     print_pages("page of 21", "status", result["pages"])

@@ -13,9 +13,7 @@ merged or rolled back. Prints the figures and writes JSON to bench/results/.
 """
 
 import argparse
-import asyncio
 import random
-import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
@@ -24,10 +22,10 @@ from typing import Any
 
 from bench.common import (
     DB_HEAP_HELP,
-    cleanup_on_sigterm,
     embedded_database,
     percentile,
     print_table,
+    run_in_workdir,
     write_json,
 )
 from trustfabric.domain.auth import Caller, Role
@@ -309,9 +307,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--db-heap", help=DB_HEAP_HELP)
     args = parser.parse_args()
-    cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="tf-lac-") as tmp:
-        result = asyncio.run(run(args, Path(tmp)))
+    result = run_in_workdir("lac", run, args)
     ev = result["evaluation"]
     print_table(["figure", "value", "goal"], [
         ["failed promotions explained", f"{result['explained']:.1%}", ">= 80 %"],
